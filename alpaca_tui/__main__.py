@@ -1,0 +1,3 @@
+from alpaca_tui.cli.main import main
+
+raise SystemExit(main())

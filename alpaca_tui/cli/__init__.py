@@ -1,0 +1,1 @@
+"""Headless commands. Never imports Textual (enforced by tests/unit/test_layers.py)."""

@@ -1,0 +1,92 @@
+"""``alpaca-tui`` entry point.
+
+With no arguments it opens the TUI; otherwise it dispatches to a headless command.
+Exit codes (stable, documented in README): 0 ok, 1 failure, 2 usage error, 130 interrupted.
+
+Each command lives in its own module exposing ``register(subparsers)`` which adds a
+parser whose default ``func`` is ``run(args) -> int``. Modules keep their top-level
+imports light (core only); heavy libraries are imported inside ``run``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+
+from alpaca_tui import __version__
+from alpaca_tui.core.errors import EXIT_FAILURE, EXIT_USAGE, AlpacaTuiError
+
+# (command module) in help order.
+COMMAND_MODULES: tuple[str, ...] = (
+    "alpaca_tui.cli.profiles",
+    "alpaca_tui.cli.check",
+    "alpaca_tui.cli.request",
+    "alpaca_tui.cli.token",
+    "alpaca_tui.cli.exec_",
+    "alpaca_tui.cli.rotate",
+    "alpaca_tui.cli.doctor",
+    "alpaca_tui.cli.emulator",
+    "alpaca_tui.cli.demo",
+)
+
+EPILOG = """\
+exit codes: 0 ok, 1 failure (auth, network, store), 2 usage error, 130 interrupted
+environment: ALPACA_TUI_HOME (data dir), ALPACA_TUI_KEYRING=system|file,
+             ALPACA_TUI_PASSPHRASE_FILE (encrypted-file passphrase for scripts)
+run without arguments to open the terminal UI."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="alpaca-tui", description="Manage Alpaca API credentials and prove they work.",
+                     epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"alpaca-tui {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for modname in COMMAND_MODULES:
+        mod = importlib.import_module(modname)
+        mod.register(sub)
+    return parser
+
+
+def _run_tui(argv: Sequence[str]) -> int:
+    from alpaca_tui.tui.app import run_app
+
+    return run_app()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if not args_list:
+            return _run_tui(args_list)
+        parser = build_parser()
+        args = parser.parse_args(args_list)
+        if not getattr(args, "func", None):
+            parser.print_help()
+            return EXIT_USAGE
+        return int(args.func(args) or 0)
+    except AlpacaTuiError as exc:
+        print(f"alpaca-tui: error: {exc.message}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("alpaca-tui: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return EXIT_FAILURE
+    except Exception as exc:  # never a traceback for users
+        if os.environ.get("ALPACA_TUI_DEBUG"):
+            raise
+        print(f"alpaca-tui: internal error: {type(exc).__name__} (set ALPACA_TUI_DEBUG=1 for details)",
+              file=sys.stderr)
+        return EXIT_FAILURE
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Domain model, secret store and auth engine. Never imports Textual."""

@@ -1,0 +1,252 @@
+"""Credential profiles (non-secret) and secret material (kept only in the secret store).
+
+A :class:`Profile` is what the index file holds: nothing in it is secret (the key ID
+is stored masked). A :class:`SecretBundle` is what the secret store holds: the active
+secret, an optional pending one (mid-rotation) and an optional previous one (kept for
+rollback until its retirement time).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from alpaca_tui.core.environments import Api, Env, parse_env, validate_url
+from alpaca_tui.core.errors import UsageError
+from alpaca_tui.core.redact import mask
+from alpaca_tui.core.scopes import AccessMatrix
+
+
+class Flow(StrEnum):
+    LEGACY = "legacy"
+    CLIENT_SECRET = "client-secret"
+    PRIVATE_KEY_JWT = "private-key-jwt"
+
+    @property
+    def label(self) -> str:
+        return {"legacy": "Key ID + secret", "client-secret": "OAuth client secret",
+                "private-key-jwt": "OAuth private key JWT"}[self.value]
+
+    @property
+    def is_oauth(self) -> bool:
+        return self is not Flow.LEGACY
+
+
+def parse_flow(value: str) -> Flow:
+    v = value.strip().lower().replace("_", "-")
+    v = {"client-credentials": "client-secret", "jwt": "private-key-jwt", "private-key": "private-key-jwt",
+         "key": "legacy", "api-key": "legacy"}.get(v, v)
+    try:
+        return Flow(v)
+    except ValueError:
+        raise UsageError(f"unknown flow {value!r} (choose from legacy, client-secret, private-key-jwt)") from None
+
+
+def check_flow_env(flow: Flow, env: Env) -> None:
+    """Client credentials (both OAuth flows) exist only for the Broker API (alpaca-auth.md §2)."""
+    if flow.is_oauth and not env.is_broker:
+        raise UsageError(
+            f"the {flow.value} flow is only available for broker environments; "
+            f"{env.value} uses key ID + secret (--flow legacy)"
+        )
+
+
+KEY_ID_SHAPE = re.compile(r"^[A-Z0-9]{20,32}$")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+def validate_name(name: str) -> str:
+    if not _NAME.match(name):
+        raise UsageError(
+            f"invalid profile name {name!r}: use 1-64 letters, digits, '.', '_' or '-', starting alphanumeric"
+        )
+    return name
+
+
+def validate_key_id(key_id: str) -> str:
+    """Hard checks only (malformed input); shape heuristics are :func:`key_id_warnings`."""
+    k = key_id.strip()
+    if not k:
+        raise UsageError("key ID is empty")
+    if len(k) > 128 or any(c.isspace() or not c.isprintable() for c in k):
+        raise UsageError("malformed key ID: expected up to 128 printable characters without spaces")
+    return k
+
+
+def key_id_warnings(key_id: str, env: Env) -> list[str]:
+    """Heuristics from alpaca-auth.md §5: warnings, never blocks."""
+    warnings: list[str] = []
+    if not KEY_ID_SHAPE.match(key_id):
+        warnings.append(f"key ID {mask(key_id)} does not look like an Alpaca ID (20-32 of A-Z, 0-9)")
+    if env is Env.LIVE and key_id.startswith("PK"):
+        warnings.append("key ID starts with PK (a paper key) but the profile is live: likely a live/paper mix-up")
+    if env is Env.PAPER and key_id.startswith("AK"):
+        warnings.append("key ID starts with AK (a live key) but the profile is paper: likely a live/paper mix-up")
+    return warnings
+
+
+def validate_secret(secret: str) -> str:
+    s = secret.strip("\r\n")
+    if not s.strip():
+        raise UsageError("secret is empty")
+    if len(s) > 4096 or any(not c.isprintable() for c in s):
+        raise UsageError("malformed secret: expected printable characters on one line")
+    return s
+
+
+@dataclass(frozen=True)
+class Secret:
+    """One credential's secret material. ``repr`` never shows it."""
+
+    key_id: str
+    secret: str | None = None            # legacy secret or OAuth client secret
+    private_key_pem: str | None = None   # private_key_jwt
+    alg: str | None = None               # ES256 | RS256 for private_key_jwt
+
+    def __repr__(self) -> str:
+        kind = "private-key" if self.private_key_pem else "secret"
+        return f"Secret(key_id={mask(self.key_id)!r}, {kind}=<redacted>)"
+
+    __str__ = __repr__
+
+    def values(self) -> list[str]:
+        """Every secret string in here (for redaction)."""
+        return [v for v in (self.secret, self.private_key_pem) if v]
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"key_id": self.key_id}
+        if self.secret is not None:
+            d["secret"] = self.secret
+        if self.private_key_pem is not None:
+            d["private_key_pem"] = self.private_key_pem
+        if self.alg is not None:
+            d["alg"] = self.alg
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Secret:
+        return cls(key_id=d["key_id"], secret=d.get("secret"), private_key_pem=d.get("private_key_pem"),
+                   alg=d.get("alg"))
+
+
+@dataclass(frozen=True)
+class SecretBundle:
+    """What the secret store keeps for one profile."""
+
+    active: Secret
+    pending: Secret | None = None
+    previous: Secret | None = None
+    previous_retire_at: float | None = None  # epoch seconds
+
+    def __repr__(self) -> str:
+        return f"SecretBundle(active={self.active!r}, pending={self.pending is not None}, " \
+               f"previous={self.previous is not None})"
+
+    def values(self) -> list[str]:
+        out = list(self.active.values())
+        for s in (self.pending, self.previous):
+            if s:
+                out += s.values()
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "v": 1,
+            "active": self.active.to_dict(),
+            "pending": self.pending.to_dict() if self.pending else None,
+            "previous": self.previous.to_dict() if self.previous else None,
+            "previous_retire_at": self.previous_retire_at,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> SecretBundle:
+        return cls(
+            active=Secret.from_dict(d["active"]),
+            pending=Secret.from_dict(d["pending"]) if d.get("pending") else None,
+            previous=Secret.from_dict(d["previous"]) if d.get("previous") else None,
+            previous_retire_at=d.get("previous_retire_at"),
+        )
+
+
+def _ts(dt: datetime | None) -> str | None:
+    return dt.isoformat() if dt else None
+
+
+def _dt(s: str | None) -> datetime | None:
+    return datetime.fromisoformat(s) if s else None
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A credential profile as kept in the non-secret index."""
+
+    name: str
+    env: Env
+    flow: Flow
+    key_id_masked: str
+    access: AccessMatrix = field(default_factory=AccessMatrix.full)
+    expires_at: datetime | None = None
+    created_at: datetime | None = None
+    rotated_at: datetime | None = None
+    last_verified_at: datetime | None = None
+    last_check_ok: bool | None = None
+    last_check_error: str | None = None
+    endpoints: dict[Api, str] = field(default_factory=dict)
+    alg: str | None = None                       # private_key_jwt signing algorithm
+    public_key_fingerprint: str | None = None    # sha256 of the public key, for display
+    rotation_state: str | None = None            # None | "pending" | "overlap" (old kept for rollback)
+    previous_retire_at: datetime | None = None   # when the old secret stops being kept
+    pending_key_id_masked: str | None = None
+    note: str | None = None
+
+    def with_changes(self, **changes: Any) -> Profile:
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "env": self.env.value,
+            "flow": self.flow.value,
+            "key_id_masked": self.key_id_masked,
+            "access": self.access.to_dict(),
+            "access_preset": self.access.preset_name,
+            "expires_at": _ts(self.expires_at),
+            "created_at": _ts(self.created_at),
+            "rotated_at": _ts(self.rotated_at),
+            "last_verified_at": _ts(self.last_verified_at),
+            "last_check_ok": self.last_check_ok,
+            "last_check_error": self.last_check_error,
+            "endpoints": {k.value: v for k, v in self.endpoints.items()},
+            "alg": self.alg,
+            "public_key_fingerprint": self.public_key_fingerprint,
+            "rotation_state": self.rotation_state,
+            "previous_retire_at": _ts(self.previous_retire_at),
+            "pending_key_id_masked": self.pending_key_id_masked,
+            "note": self.note,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Profile:
+        return cls(
+            name=d["name"],
+            env=parse_env(d["env"]),
+            flow=parse_flow(d["flow"]),
+            key_id_masked=d.get("key_id_masked", ""),
+            access=AccessMatrix.from_dict(d.get("access") or {}) if d.get("access") else AccessMatrix.full(),
+            expires_at=_dt(d.get("expires_at")),
+            created_at=_dt(d.get("created_at")),
+            rotated_at=_dt(d.get("rotated_at")),
+            last_verified_at=_dt(d.get("last_verified_at")),
+            last_check_ok=d.get("last_check_ok"),
+            last_check_error=d.get("last_check_error"),
+            endpoints={Api(k): validate_url(v) for k, v in (d.get("endpoints") or {}).items()},
+            alg=d.get("alg"),
+            public_key_fingerprint=d.get("public_key_fingerprint"),
+            rotation_state=d.get("rotation_state"),
+            previous_retire_at=_dt(d.get("previous_retire_at")),
+            pending_key_id_masked=d.get("pending_key_id_masked"),
+            note=d.get("note"),
+        )

@@ -1,0 +1,146 @@
+"""Alpaca environments and their hosts (see shared/reference/alpaca-auth.md §1).
+
+Live and paper credentials never cross: a credential belongs to exactly one
+environment, and every host it talks to comes from that environment (or from an
+explicit per-profile override, used for proxies and the local emulator).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from urllib.parse import urlsplit
+
+from alpaca_tui.core.errors import UsageError
+
+
+class Env(StrEnum):
+    LIVE = "live"
+    PAPER = "paper"
+    BROKER_LIVE = "broker-live"
+    BROKER_SANDBOX = "broker-sandbox"
+
+    @property
+    def label(self) -> str:
+        return ENV_LABELS[self]
+
+    @property
+    def is_broker(self) -> bool:
+        return self in (Env.BROKER_LIVE, Env.BROKER_SANDBOX)
+
+    @property
+    def is_live(self) -> bool:
+        """Real money: live trading and broker production."""
+        return self in (Env.LIVE, Env.BROKER_LIVE)
+
+
+class Api(StrEnum):
+    TRADING = "trading"
+    DATA = "data"
+    BROKER = "broker"
+    AUTH = "auth"
+
+
+ENV_LABELS: dict[Env, str] = {
+    Env.LIVE: "Live trading",
+    Env.PAPER: "Paper trading",
+    Env.BROKER_LIVE: "Broker live",
+    Env.BROKER_SANDBOX: "Broker sandbox",
+}
+
+# Default hosts per environment. Sandbox data is for broker sandbox only; paper uses
+# the production data host (alpaca-auth.md §1).
+DEFAULT_HOSTS: dict[Env, dict[Api, str]] = {
+    Env.LIVE: {
+        Api.TRADING: "https://api.alpaca.markets",
+        Api.DATA: "https://data.alpaca.markets",
+    },
+    Env.PAPER: {
+        Api.TRADING: "https://paper-api.alpaca.markets",
+        Api.DATA: "https://data.alpaca.markets",
+    },
+    Env.BROKER_LIVE: {
+        Api.BROKER: "https://broker-api.alpaca.markets",
+        Api.DATA: "https://data.alpaca.markets",
+        Api.AUTH: "https://authx.alpaca.markets",
+    },
+    Env.BROKER_SANDBOX: {
+        Api.BROKER: "https://broker-api.sandbox.alpaca.markets",
+        Api.DATA: "https://data.sandbox.alpaca.markets",
+        Api.AUTH: "https://authx.sandbox.alpaca.markets",
+    },
+}
+
+TOKEN_PATH = "/v1/oauth2/token"
+
+
+def parse_env(value: str) -> Env:
+    v = value.strip().lower().replace("_", "-")
+    aliases = {"broker": "broker-sandbox", "sandbox": "broker-sandbox", "prod": "live", "production": "live"}
+    v = aliases.get(v, v)
+    try:
+        return Env(v)
+    except ValueError:
+        choices = ", ".join(e.value for e in Env)
+        raise UsageError(f"unknown environment {value!r} (choose from {choices})") from None
+
+
+def parse_api(value: str) -> Api:
+    try:
+        return Api(value.strip().lower())
+    except ValueError:
+        choices = ", ".join(a.value for a in Api)
+        raise UsageError(f"unknown API {value!r} (choose from {choices})") from None
+
+
+def apis_for(env: Env) -> tuple[Api, ...]:
+    """APIs (excluding the token endpoint) a credential of ``env`` can call."""
+    return tuple(a for a in DEFAULT_HOSTS[env] if a is not Api.AUTH)
+
+
+def validate_url(url: str) -> str:
+    """Return a normalised base URL (no trailing slash) or raise UsageError."""
+    raw = url.strip()
+    try:
+        parts = urlsplit(raw)
+        port = parts.port  # raises ValueError on a bad port
+    except ValueError:
+        raise UsageError(f"invalid URL {url!r}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError(f"invalid URL {url!r}: expected http(s)://host[:port][/path]")
+    if parts.username or parts.password:
+        raise UsageError("URLs must not embed credentials; use the secret store instead")
+    if parts.query or parts.fragment:
+        raise UsageError(f"invalid URL {url!r}: a base URL takes no query or fragment")
+    if any(c.isspace() for c in raw):
+        raise UsageError(f"invalid URL {url!r}: contains whitespace")
+    if parts.scheme == "http" and parts.hostname not in ("127.0.0.1", "localhost", "::1"):
+        # Plain HTTP would put secrets on the wire; only loopback (the emulator) may use it.
+        raise UsageError(f"refusing plain http:// for non-loopback host {parts.hostname!r}; use https://")
+    host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
+    netloc = host + (f":{port}" if port is not None else "")
+    return f"{parts.scheme}://{netloc}{parts.path.rstrip('/')}"
+
+
+def parse_endpoint_spec(spec: str) -> tuple[Api, str]:
+    """``trading=https://host`` -> (Api.TRADING, 'https://host')."""
+    name, sep, url = spec.partition("=")
+    if not sep or not url:
+        raise UsageError(f"invalid endpoint {spec!r}: expected trading|data|broker|auth=URL")
+    return parse_api(name), validate_url(url)
+
+
+def resolve_endpoints(env: Env, overrides: dict[Api, str] | None = None) -> dict[Api, str]:
+    """The base URL for each API of ``env``, with per-profile overrides applied."""
+    hosts = dict(DEFAULT_HOSTS[env])
+    for api, url in (overrides or {}).items():
+        if api not in hosts:
+            raise UsageError(f"{env.value} has no {api.value} API to override")
+        hosts[api] = url
+    return hosts
+
+
+def token_url(env: Env, overrides: dict[Api, str] | None = None) -> str:
+    hosts = resolve_endpoints(env, overrides)
+    if Api.AUTH not in hosts:
+        raise UsageError(f"{env.value} has no OAuth token endpoint (client credentials are broker-only)")
+    return hosts[Api.AUTH] + TOKEN_PATH
