@@ -15,6 +15,7 @@ import importlib
 import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from alpaca_tui import __version__
 from alpaca_tui.core.errors import EXIT_FAILURE, EXIT_USAGE, AlpacaTuiError
@@ -40,7 +41,7 @@ run without arguments to open the terminal UI."""
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit 2
+    def error(self, message: str) -> NoReturn:  # one line, exit 2
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 
 
@@ -58,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _run_tui(argv: Sequence[str]) -> int:
     from alpaca_tui.tui.app import run_app
 
-    return run_app()
+    return int(run_app())
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -37,12 +37,14 @@ class Flow(StrEnum):
 
 def parse_flow(value: str) -> Flow:
     v = value.strip().lower().replace("_", "-")
-    v = {"client-credentials": "client-secret", "jwt": "private-key-jwt", "private-key": "private-key-jwt",
-         "key": "legacy", "api-key": "legacy"}.get(v, v)
+    aliases = {"client-credentials": "client-secret", "jwt": "private-key-jwt",
+               "private-key": "private-key-jwt", "key": "legacy", "api-key": "legacy"}
+    v = aliases.get(v, v)
     try:
         return Flow(v)
     except ValueError:
-        raise UsageError(f"unknown flow {value!r} (choose from legacy, client-secret, private-key-jwt)") from None
+        choices = ", ".join(f.value for f in Flow)
+        raise UsageError(f"unknown flow {value!r} (choose from {choices})") from None
 
 
 def check_flow_env(flow: Flow, env: Env) -> None:
@@ -82,9 +84,11 @@ def key_id_warnings(key_id: str, env: Env) -> list[str]:
     if not KEY_ID_SHAPE.match(key_id):
         warnings.append(f"key ID {mask(key_id)} does not look like an Alpaca ID (20-32 of A-Z, 0-9)")
     if env is Env.LIVE and key_id.startswith("PK"):
-        warnings.append("key ID starts with PK (a paper key) but the profile is live: likely a live/paper mix-up")
+        warnings.append(
+            "key ID starts with PK (a paper key) but the profile is live: likely a live/paper mix-up")
     if env is Env.PAPER and key_id.startswith("AK"):
-        warnings.append("key ID starts with AK (a live key) but the profile is paper: likely a live/paper mix-up")
+        warnings.append(
+            "key ID starts with AK (a live key) but the profile is paper: likely a live/paper mix-up")
     return warnings
 
 

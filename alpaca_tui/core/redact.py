@@ -28,7 +28,11 @@ def redact(text: str, secrets: Iterable[str | None]) -> str:
     return out
 
 
-_AUTH_HEADER = re.compile(r"(?i)(authorization|apca-api-secret-key|client_secret|client_assertion)([\"']?\s*[:=]\s*[\"']?)((?:bearer\s+|basic\s+)?[^\s\"'&,]+)")
+_AUTH_HEADER = re.compile(
+    r"(?i)(authorization|apca-api-secret-key|client_secret|client_assertion)"
+    r"([\"']?\s*[:=]\s*[\"']?)"
+    r"((?:bearer\s+|basic\s+)?[^\s\"'&,]+)"
+)
 
 
 def scrub(text: str) -> str:
