@@ -1,0 +1,299 @@
+"""The secret store: a non-secret profile index plus a secret backend.
+
+Backend choice, in order:
+
+1. ``backend=`` given to :meth:`Store.open` (``"system"`` or ``"file"``);
+2. ``$ALPACA_TUI_KEYRING`` (``system`` | ``file``);
+3. the backend this home already keeps its secrets in (recorded in the index), so a
+   home never ends up split across two backends;
+4. auto: the OS keyring when :func:`probe_system_keyring` says it is viable (a real
+   round trip, 3 s max), else the encrypted file — noted in ``selection_notes``.
+
+Forcing a backend that is unavailable, or one different from where this home's
+secrets already are, raises :class:`BackendUnavailableError` with the reason and a fix.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from alpaca_tui.core.clock import SYSTEM_CLOCK, Clock
+from alpaca_tui.core.credentials import Profile, SecretBundle, validate_name
+from alpaca_tui.core.errors import BackendUnavailableError, NotFoundError, StoreError, UsageError
+from alpaca_tui.core.store.filecrypt import FileBackend
+from alpaca_tui.core.store.fsutil import HomeLock, ensure_private_dir, remove_stale_temps
+from alpaca_tui.core.store.index import IndexDoc, read_index, write_index
+from alpaca_tui.core.store.system import KeyringProbe, SystemBackend, probe_keyring_detail
+
+HOME_ENV = "ALPACA_TUI_HOME"
+BACKEND_ENV = "ALPACA_TUI_KEYRING"
+INDEX_NAME = "index.json"
+SECRETS_NAME = "secrets.enc"
+BACKEND_KINDS = ("system", "file")
+BACKEND_LABELS = {"system": "OS keyring", "file": "encrypted file"}
+
+KEYRING_FIX = ("run inside a D-Bus session with an unlocked keyring: dbus-run-session -- sh -c "
+               "'printf \"\\n\" | gnome-keyring-daemon --unlock --components=secrets; alpaca-tui ...'")
+FILE_FIX = "or use the encrypted file: export ALPACA_TUI_KEYRING=file"
+
+_PROFILE_FIELDS = frozenset(f.name for f in dataclasses.fields(Profile))
+
+
+def default_home() -> Path:
+    """``$ALPACA_TUI_HOME``, else the platform's user data dir (``~/.local/share/alpaca-tui``)."""
+    env = os.environ.get(HOME_ENV)
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("alpaca-tui", appauthor=False))
+
+
+def requested_backend(backend: str | None = None) -> tuple[str | None, str]:
+    """(kind or None for auto, where the request came from)."""
+    if backend is not None:
+        value, source = backend, "backend argument"
+    else:
+        value, source = os.environ.get(BACKEND_ENV, ""), BACKEND_ENV
+    v = value.strip().lower()
+    if v in ("", "auto"):
+        return None, "auto"
+    aliases = {"keyring": "system", "os": "system", "encrypted-file": "file", "encrypted": "file"}
+    v = aliases.get(v, v)
+    if v not in BACKEND_KINDS:
+        raise UsageError(f"{source}: unknown secret backend {value!r} (use system or file)")
+    return v, source
+
+
+def token_key(name: str) -> str:
+    return f"{name}#token"
+
+
+class Store:
+    """Profiles (index) + secrets (OS keyring or encrypted file). All methods are synchronous."""
+
+    home: Path
+    index_path: Path
+    secrets_path: Path
+    backend_kind: str
+    backend_label: str
+    selection_notes: list[str]
+    keyring_probe: KeyringProbe | None
+
+    def __init__(self, home: Path, backend: SystemBackend | FileBackend, lock: HomeLock, *,
+                 notes: list[str], clock: Clock, keyring_probe: KeyringProbe | None) -> None:
+        self.home = home
+        self.index_path = home / INDEX_NAME
+        self.secrets_path = home / SECRETS_NAME
+        self._backend = backend
+        self._lock = lock
+        self.backend_kind = backend.kind
+        self.backend_label = backend.label
+        self.selection_notes = notes
+        self.clock = clock
+        self.keyring_probe = keyring_probe
+
+    # -- opening -----------------------------------------------------------------------------
+    @classmethod
+    def open(cls, home: Path | None = None, *, backend: str | None = None,
+             passphrase: str | None = None,
+             passphrase_provider: Callable[[bool], str] | None = None,
+             clock: Clock = SYSTEM_CLOCK) -> Store:
+        home = (home or default_home()).expanduser().absolute()
+        lock = HomeLock(home)
+        secrets_path = home / SECRETS_NAME
+        want, source = requested_backend(backend)
+        index = read_index(home / INDEX_NAME)
+        recorded = index.backend if index.profiles else None
+        notes: list[str] = []
+        probe: KeyringProbe | None = None
+
+        def file_backend() -> FileBackend:
+            return FileBackend(secrets_path, lock, passphrase=passphrase,
+                               passphrase_provider=passphrase_provider)
+
+        n = len(index.profiles)
+        if want is not None and recorded is not None and want != recorded:
+            raise BackendUnavailableError(
+                f"this home ({home}) keeps the secrets of its {n} profile(s) in the "
+                f"{BACKEND_LABELS[recorded]}, but {source} asks for {want}; "
+                f"unset {BACKEND_ENV} or use another {HOME_ENV}")
+        chosen: SystemBackend | FileBackend
+        if want == "file" or (want is None and recorded == "file"):
+            chosen = file_backend()
+            why = f"chosen by {source}" if want else f"this home's {n} profile(s) are stored there"
+            notes.append(f"using encrypted file {secrets_path} ({why})")
+        elif want == "system" or recorded == "system":
+            probe = probe_keyring_detail()
+            if not probe.viable:
+                why = f"requested by {source}" if want else f"this home's {n} profile(s) are stored there"
+                raise BackendUnavailableError(
+                    f"OS keyring unavailable ({probe.reason}) but it is {why}; fix: {KEYRING_FIX}"
+                    + ("" if recorded == "system" else f"; {FILE_FIX}"))
+            chosen = SystemBackend(home, probe.keyring)
+            why = f"chosen by {source}" if want else f"this home's {n} profile(s) are stored there"
+            notes.append(f"using OS keyring {probe.backend} ({why})")
+        else:
+            probe = probe_keyring_detail()
+            if probe.viable:
+                chosen = SystemBackend(home, probe.keyring)
+                notes.append(f"using OS keyring {probe.backend} (auto: {probe.reason})")
+            else:
+                chosen = file_backend()
+                notes.append(f"OS keyring unavailable ({probe.reason}); using encrypted file {secrets_path}")
+        return cls(home, chosen, lock, notes=notes, clock=clock, keyring_probe=probe)
+
+    # -- helpers -----------------------------------------------------------------------------
+    @contextmanager
+    def _locked(self) -> Iterator[IndexDoc]:
+        ensure_private_dir(self.home)
+        with self._lock.hold():
+            remove_stale_temps(self.home)
+            doc = read_index(self.index_path)
+            if doc.profiles and doc.backend and doc.backend != self.backend_kind:
+                raise BackendUnavailableError(
+                    f"this home's profiles keep their secrets in the {BACKEND_LABELS[doc.backend]}, "
+                    f"not the {BACKEND_LABELS[self.backend_kind]} this process opened")
+            yield doc
+
+    def _write_index(self, doc: IndexDoc) -> None:
+        doc.backend = self.backend_kind if doc.profiles else None
+        write_index(self.index_path, doc)
+
+    def _prepare(self) -> None:
+        if isinstance(self._backend, FileBackend):
+            self._backend.prepare()
+
+    def _set(self, sets: dict[str, str], deletes: tuple[str, ...] = ()) -> None:
+        b = self._backend
+        if isinstance(b, FileBackend):
+            b.update(sets, deletes)
+            return
+        for k, v in sets.items():
+            b.set(k, v)
+        for k in deletes:
+            b.delete(k)
+
+    @staticmethod
+    def _not_found(name: str) -> NotFoundError:
+        return NotFoundError(f"no profile named {name!r} (see: alpaca-tui profiles list)")
+
+    # -- index (never reads a secret) ---------------------------------------------------------
+    def list_profiles(self) -> list[Profile]:
+        doc = read_index(self.index_path)
+        return [doc.profiles[k] for k in sorted(doc.profiles)]
+
+    def get_profile(self, name: str) -> Profile:
+        doc = read_index(self.index_path)
+        if name not in doc.profiles:
+            raise self._not_found(name)
+        return doc.profiles[name]
+
+    def has_profile(self, name: str) -> bool:
+        return name in read_index(self.index_path).profiles
+
+    def update_profile(self, name: str, **changes: Any) -> Profile:
+        unknown = set(changes) - _PROFILE_FIELDS
+        if unknown:
+            raise UsageError(f"unknown profile field(s): {', '.join(sorted(unknown))}")
+        if "name" in changes and changes["name"] != name:
+            raise UsageError("renaming a profile is not supported "
+                             "(add it under the new name, then remove it)")
+        with self._locked() as doc:
+            if name not in doc.profiles:
+                raise self._not_found(name)
+            updated = doc.profiles[name].with_changes(**changes)
+            doc.profiles[name] = updated
+            self._write_index(doc)
+        return updated
+
+    # -- profiles with secrets ----------------------------------------------------------------
+    def add_profile(self, profile: Profile, bundle: SecretBundle) -> None:
+        validate_name(profile.name)
+        payload = json.dumps(bundle.to_dict(), separators=(",", ":"))
+        self._prepare()
+        with self._locked() as doc:
+            if profile.name in doc.profiles:
+                raise UsageError(f"profile {profile.name!r} already exists")
+            self._set({profile.name: payload}, (token_key(profile.name),))
+            doc.profiles[profile.name] = profile
+            try:
+                self._write_index(doc)
+            except BaseException:
+                try:
+                    self._set({}, (profile.name,))
+                except StoreError:
+                    pass
+                raise
+
+    def remove_profile(self, name: str) -> None:
+        self._prepare()
+        with self._locked() as doc:
+            if name not in doc.profiles:
+                raise self._not_found(name)
+            self._set({}, (name, token_key(name)))
+            del doc.profiles[name]
+            self._write_index(doc)
+
+    def load_bundle(self, name: str) -> SecretBundle:
+        if not self.has_profile(name):
+            raise self._not_found(name)
+        raw = self._backend.get(name)
+        if raw is None:
+            raise StoreError(f"the secret of profile {name!r} is missing from the {self.backend_label}; "
+                             "remove the profile and add it again")
+        try:
+            return SecretBundle.from_dict(json.loads(raw))
+        except (ValueError, KeyError, TypeError):
+            raise StoreError(
+                f"the secret of profile {name!r} in the {self.backend_label} is malformed") from None
+
+    def save_bundle(self, name: str, bundle: SecretBundle) -> None:
+        payload = json.dumps(bundle.to_dict(), separators=(",", ":"))
+        self._prepare()
+        with self._locked() as doc:
+            if name not in doc.profiles:
+                raise self._not_found(name)
+            self._set({name: payload})
+
+    # -- access-token cache -------------------------------------------------------------------
+    def load_token(self, name: str) -> dict[str, Any] | None:
+        raw = self._backend.get(token_key(name))
+        if raw is None:
+            return None
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            return None
+        return data if isinstance(data, dict) else None
+
+    def save_token(self, name: str, data: dict[str, Any]) -> None:
+        payload = json.dumps(data, separators=(",", ":"))
+        self._prepare()
+        with self._lock.hold():
+            self._set({token_key(name): payload})
+
+    def clear_token(self, name: str) -> None:
+        self._prepare()
+        with self._lock.hold():
+            self._set({}, (token_key(name),))
+
+    # -- unlocking (encrypted file) -----------------------------------------------------------
+    def needs_unlock(self) -> bool:
+        """True when secrets cannot be read without asking the user for a passphrase first."""
+        return self._backend.needs_unlock()
+
+    def unlock(self, passphrase: str) -> None:
+        """Derive the file key from ``passphrase`` (no-op for the OS keyring). WrongPassphraseError."""
+        if isinstance(self._backend, FileBackend):
+            self._backend.unlock(passphrase)
+
+    def creating_new_store(self) -> bool:
+        """True when the encrypted file does not exist yet: ask for the passphrase twice."""
+        return isinstance(self._backend, FileBackend) and not self._backend.exists()

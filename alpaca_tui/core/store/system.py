@@ -1,0 +1,261 @@
+"""The OS keyring secret backend (via ``keyring``), and its viability probe.
+
+Every keyring call runs in a daemon thread bounded by a timeout, so a stuck D-Bus or a
+Secret Service waiting on an unlock prompt never hangs the CLI or the TUI (the lesson
+from gh and stripe-cli; keyring#531, #735). Plaintext backends (keyrings.alt's
+PlaintextKeyring and friends) are refused outright — never a silent plaintext fallback
+(gh#7757, keyring#370).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from alpaca_tui.core.errors import StoreError
+
+KEYRING_TIMEOUT = 3.0
+PROBE_SERVICE = "alpaca-tui-probe"
+T = TypeVar("T")
+
+
+def service_name(home: Path) -> str:
+    """Per-home keyring service, so separate ALPACA_TUI_HOMEs never collide."""
+    digest = hashlib.sha256(str(home.resolve()).encode("utf-8")).hexdigest()[:12]
+    return f"alpaca-tui/{digest}"
+
+
+class KeyringTimeout(StoreError):
+    pass
+
+
+def call_with_timeout(fn: Callable[[], T], timeout: float, what: str) -> T:
+    """Run ``fn`` in a daemon thread; StoreError if it does not return within ``timeout``."""
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = fn()
+        except BaseException as exc:  # re-raised in the caller's thread
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, name=f"alpaca-tui keyring: {what}", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        raise KeyringTimeout(
+            f"OS keyring did not answer within {timeout:g} s ({what}); the Secret Service may be locked "
+            "or stuck — run 'alpaca-tui doctor', or use ALPACA_TUI_KEYRING=file")
+    if "error" in box:
+        raise box["error"]
+    return box["value"]  # type: ignore[no-any-return]
+
+
+def backend_name(obj: object) -> str:
+    cls = obj if isinstance(obj, type) else type(obj)
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def insecure_reason(kr: object) -> str | None:
+    """Why this keyring backend is not acceptable for secrets (None when it is)."""
+    cls = type(kr)
+    module, name = cls.__module__, cls.__name__
+    if module.startswith("keyring.backends.fail"):
+        return "no OS keyring backend is available (keyring fell back to fail.Keyring)"
+    if module.startswith("keyring.backends.null"):
+        return "keyring is disabled (null backend)"
+    if "plaintext" in name.lower() or module.startswith("keyrings.alt.file"):
+        return f"{backend_name(kr)} stores secrets in plaintext; refusing it"
+    return None
+
+
+@dataclass
+class Candidate:
+    name: str
+    viable: bool
+    reason: str
+    priority: float | None = None
+
+
+@dataclass
+class KeyringProbe:
+    viable: bool
+    reason: str
+    backend: str | None = None          # keyring backend class in use (after unwrapping a chainer)
+    candidates: list[Candidate] = field(default_factory=list)
+    keyring: Any = None                 # the backend object to use when viable
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "viable": self.viable,
+            "reason": self.reason,
+            "keyring_backend": self.backend,
+            "candidates": [{"name": c.name, "viable": c.viable, "priority": c.priority, "reason": c.reason}
+                           for c in self.candidates],
+        }
+
+
+def _candidates() -> list[Candidate]:
+    """Every keyring backend class known to ``keyring``, with why each one is (not) viable."""
+    import keyring.backend
+
+    try:
+        keyring.backend._load_plugins()
+    except Exception:  # noqa: S110 - plugins are optional; the core backends are still listed
+        pass
+    out: list[Candidate] = []
+    classes: set[type[Any]] = getattr(keyring.backend.KeyringBackend, "_classes", set())
+    for cls in sorted(classes, key=backend_name):
+        name = backend_name(cls)
+        if name.startswith("keyring.backends.chainer"):
+            continue
+        try:
+            prio = float(cls.priority)
+        except Exception as exc:
+            out.append(Candidate(name, False, " ".join(str(exc).split()) or type(exc).__name__))
+            continue
+        if name.startswith("keyring.backends.fail"):
+            out.append(Candidate(name, False, "fallback that refuses every call", prio))
+            continue
+        bad = "plaintext storage; refused" if ("plaintext" in name.lower()
+                                               or name.startswith("keyrings.alt.file")) else None
+        out.append(Candidate(name, bad is None, bad or f"available (priority {prio:g})", prio))
+    return out
+
+
+def _choose(kr: Any) -> tuple[Any, str | None]:
+    """Unwrap a chainer to its best acceptable member; return (backend, rejection reason)."""
+    cls = type(kr)
+    if cls.__module__.startswith("keyring.backends.chainer"):
+        members = list(getattr(kr, "backends", []) or [])
+        good = [m for m in members if insecure_reason(m) is None]
+        if not good:
+            names = ", ".join(backend_name(m) for m in members) or "nothing"
+            return None, f"the keyring chainer only offers unacceptable backends ({names})"
+        return good[0], None
+    reason = insecure_reason(kr)
+    return (None, reason) if reason else (kr, None)
+
+
+def _probe_body() -> KeyringProbe:
+    import keyring
+
+    candidates = _candidates()
+    try:
+        kr = keyring.get_keyring()
+    except Exception as exc:
+        return KeyringProbe(False, f"keyring could not load a backend: {exc}", None, candidates)
+    chosen, bad = _choose(kr)
+    if chosen is None:
+        rejected = [f"{c.name.rsplit('.', 2)[-2]}: {c.reason}" for c in candidates if not c.viable]
+        detail = f" [{'; '.join(rejected)}]" if rejected and "fail" in (bad or "") else ""
+        return KeyringProbe(False, f"{bad}{detail}", backend_name(kr), candidates)
+    name = backend_name(chosen)
+    user = "probe-" + secrets.token_hex(6)
+    value = secrets.token_urlsafe(12)
+    try:
+        chosen.set_password(PROBE_SERVICE, user, value)
+        got = chosen.get_password(PROBE_SERVICE, user)
+        chosen.delete_password(PROBE_SERVICE, user)
+    except Exception as exc:
+        text = " ".join(str(exc).split()) or type(exc).__name__
+        return KeyringProbe(False, f"{name} failed a test write/read: {text}", name, candidates)
+    if got != value:
+        return KeyringProbe(False, f"{name} did not return what was stored in a test round trip", name,
+                            candidates)
+    return KeyringProbe(True, f"{name} passed a write/read/delete round trip", name, candidates, chosen)
+
+
+_probe_lock = threading.Lock()
+_stuck_probe: threading.Thread | None = None
+
+
+def probe_keyring_detail(timeout: float = KEYRING_TIMEOUT) -> KeyringProbe:
+    """Full probe: the backend keyring would use, its viability (with a real round trip),
+    and every candidate backend with the reason it was rejected. Never hangs."""
+    global _stuck_probe
+    if (sys.platform.startswith("linux") and not os.environ.get("DBUS_SESSION_BUS_ADDRESS")
+            and not os.environ.get("PYTHON_KEYRING_BACKEND")):
+        return KeyringProbe(False, "DBUS_SESSION_BUS_ADDRESS is not set: no D-Bus session, so no Secret "
+                                   "Service (typical over SSH or in containers)")
+    with _probe_lock:
+        if _stuck_probe is not None and _stuck_probe.is_alive():
+            return KeyringProbe(False, "an earlier OS keyring probe is still stuck waiting for D-Bus")
+        box: dict[str, Any] = {}
+
+        def target() -> None:
+            try:
+                box["probe"] = _probe_body()
+            except BaseException as exc:
+                box["error"] = exc
+
+        thread = threading.Thread(target=target, name="alpaca-tui keyring probe", daemon=True)
+        thread.start()
+        thread.join(timeout)
+        if thread.is_alive():
+            _stuck_probe = thread
+            return KeyringProbe(False, f"OS keyring did not answer within {timeout:g} s "
+                                       "(D-Bus or the Secret Service is stuck or waiting on a prompt)")
+    if "error" in box:
+        exc = box["error"]
+        return KeyringProbe(False, f"keyring probe failed: {type(exc).__name__}: {exc}")
+    probe: KeyringProbe = box["probe"]
+    return probe
+
+
+def probe_system_keyring(timeout: float = KEYRING_TIMEOUT) -> tuple[bool, str]:
+    """(viable, reason) for the OS keyring — never hangs longer than ``timeout``."""
+    p = probe_keyring_detail(timeout)
+    return p.viable, p.reason
+
+
+class SystemBackend:
+    """Entries in the OS keyring under one service per home; each call bounded by a timeout."""
+
+    kind = "system"
+    label = "OS keyring (Secret Service)"
+
+    def __init__(self, home: Path, keyring_backend: Any, *, timeout: float = KEYRING_TIMEOUT) -> None:
+        self.service = service_name(home)
+        self._kr = keyring_backend
+        self.timeout = timeout
+        name = backend_name(keyring_backend)
+        if "SecretService" not in name and "libsecret" not in name:
+            self.label = f"OS keyring ({type(keyring_backend).__module__.rsplit('.', 1)[-1]})"
+
+    def _call(self, what: str, fn: Callable[[], T]) -> T:
+        try:
+            return call_with_timeout(fn, self.timeout, what)
+        except StoreError:
+            raise
+        except Exception as exc:
+            text = " ".join(str(exc).split()) or "no details"
+            raise StoreError(f"OS keyring error during {what}: {type(exc).__name__}: {text}") from None
+
+    def needs_unlock(self) -> bool:
+        return False
+
+    def get(self, key: str) -> str | None:
+        value = self._call("read", lambda: self._kr.get_password(self.service, key))
+        return value if isinstance(value, str) else None
+
+    def set(self, key: str, value: str) -> None:
+        self._call("write", lambda: self._kr.set_password(self.service, key, value))
+
+    def delete(self, key: str) -> None:
+        def rm() -> None:
+            from keyring.errors import PasswordDeleteError
+
+            try:
+                self._kr.delete_password(self.service, key)
+            except PasswordDeleteError:
+                pass  # already gone
+
+        self._call("delete", rm)
