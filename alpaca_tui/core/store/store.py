@@ -104,7 +104,13 @@ class Store:
     def open(cls, home: Path | None = None, *, backend: str | None = None,
              passphrase: str | None = None,
              passphrase_provider: Callable[[bool], str] | None = None,
-             clock: Clock = SYSTEM_CLOCK) -> Store:
+             clock: Clock = SYSTEM_CLOCK,
+             keyring_probe: KeyringProbe | None = None) -> Store:
+        """Pick the backend (see the module doc). Creates nothing on disk; needs no passphrase.
+
+        ``keyring_probe`` reuses a result of :func:`probe_keyring_detail` (doctor) instead of
+        probing again.
+        """
         home = (home or default_home()).expanduser().absolute()
         lock = HomeLock(home)
         secrets_path = home / SECRETS_NAME
@@ -130,7 +136,7 @@ class Store:
             why = f"chosen by {source}" if want else f"this home's {n} profile(s) are stored there"
             notes.append(f"using encrypted file {secrets_path} ({why})")
         elif want == "system" or recorded == "system":
-            probe = probe_keyring_detail()
+            probe = keyring_probe or probe_keyring_detail()
             if not probe.viable:
                 why = f"requested by {source}" if want else f"this home's {n} profile(s) are stored there"
                 raise BackendUnavailableError(
@@ -140,7 +146,7 @@ class Store:
             why = f"chosen by {source}" if want else f"this home's {n} profile(s) are stored there"
             notes.append(f"using OS keyring {probe.backend} ({why})")
         else:
-            probe = probe_keyring_detail()
+            probe = keyring_probe or probe_keyring_detail()
             if probe.viable:
                 chosen = SystemBackend(home, probe.keyring)
                 notes.append(f"using OS keyring {probe.backend} (auto: {probe.reason})")

@@ -1,0 +1,111 @@
+"""Helpers shared by the headless commands: opening the store, reading secrets, printing.
+
+Secrets never come from argv. They come from stdin (``--secret-stdin``), from a hidden
+prompt on the controlling terminal (/dev/tty), or from a file (PEM keys,
+``ALPACA_TUI_PASSPHRASE_FILE``). When there is no terminal and no other source, the
+command fails with a one-line error instead of hanging on a prompt.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from datetime import datetime
+from typing import Any
+
+from alpaca_tui.core.clock import SYSTEM_CLOCK, Clock
+from alpaca_tui.core.credentials import Profile, validate_secret
+from alpaca_tui.core.errors import StoreError, UsageError
+from alpaca_tui.core.expiry import expiry_state
+from alpaca_tui.core.store import LOCKED_MESSAGE, Store
+
+MAX_STDIN_SECRET = 64 * 1024
+
+
+def have_tty() -> bool:
+    """Whether a controlling terminal is available for prompts."""
+    try:
+        fd = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY)
+    except OSError:
+        return False
+    os.close(fd)
+    return True
+
+
+def prompt_hidden(prompt: str) -> str:
+    """Read a line without echo from /dev/tty (never from stdin). UsageError without a TTY."""
+    if not have_tty():
+        raise UsageError("no terminal to prompt on")
+    import getpass
+
+    return getpass.getpass(prompt)
+
+
+def prompt_line(prompt: str) -> str:
+    """Read a visible line from /dev/tty (confirmations)."""
+    with open("/dev/tty", "r+", encoding="utf-8") as tty:
+        tty.write(prompt)
+        tty.flush()
+        return tty.readline().strip()
+
+
+def confirm(prompt: str) -> bool:
+    return prompt_line(f"{prompt} [y/N] ").lower() in ("y", "yes")
+
+
+def tty_passphrase_provider(creating: bool) -> str:
+    """The CLI's passphrase provider for the encrypted file: /dev/tty, twice when creating."""
+    if not have_tty():
+        raise StoreError(LOCKED_MESSAGE)
+    if creating:
+        print("alpaca-tui: creating the encrypted secret store (the OS keyring is not in use); "
+              "choose a passphrase", file=sys.stderr)
+        first = prompt_hidden("New passphrase for the encrypted secret store: ")
+        if not first:
+            raise StoreError("the passphrase cannot be empty")
+        if prompt_hidden("Repeat the passphrase: ") != first:
+            raise StoreError("the two passphrases differ; nothing was stored")
+        return first
+    value = prompt_hidden("Passphrase for the encrypted secret store: ")
+    if not value:
+        raise StoreError("the passphrase cannot be empty")
+    return value
+
+
+def open_store(*, backend: str | None = None, interactive: bool = True, clock: Clock = SYSTEM_CLOCK) -> Store:
+    """``Store.open`` for the CLI: home/backend from the environment, passphrase from a file or /dev/tty."""
+    return Store.open(backend=backend, passphrase_provider=tty_passphrase_provider if interactive else None,
+                      clock=clock)
+
+
+def read_secret(from_stdin: bool, prompt: str = "Secret: ") -> str:
+    """A secret from stdin (``--secret-stdin``) or a hidden /dev/tty prompt when stdin is a terminal."""
+    if from_stdin:
+        data = sys.stdin.read(MAX_STDIN_SECRET + 1)
+        if len(data) > MAX_STDIN_SECRET:
+            raise UsageError("secret on stdin is too large")
+        value = data.rstrip("\r\n")
+        if "\n" in value or "\r" in value:
+            raise UsageError("expected the secret as a single line on stdin")
+        return validate_secret(value)
+    isatty = getattr(sys.stdin, "isatty", None)
+    if isatty is not None and isatty() and have_tty():
+        return validate_secret(prompt_hidden(prompt))
+    raise UsageError("no secret given: pipe it in with --secret-stdin "
+                     "(secrets are never accepted as command-line arguments)")
+
+
+def warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr)
+
+
+def print_json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
+
+
+def profile_json(profile: Profile, now: datetime) -> dict[str, Any]:
+    """``Profile.to_dict()`` plus ``expiry_state`` (ok | expiring | expired)."""
+    d = profile.to_dict()
+    d["expiry_state"] = expiry_state(profile.expires_at, now).value
+    return d
