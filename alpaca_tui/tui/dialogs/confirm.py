@@ -1,0 +1,48 @@
+"""Yes/no confirmation (delete, live writes, forbidden-scope requests, secret copies)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Label, Static
+
+
+class ConfirmDialog(ModalScreen[bool]):
+    """Returns True when confirmed. ``danger`` draws it in red and focuses "No" first."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("y", "answer(True)", "Yes"),
+        Binding("n,escape", "answer(False)", "No"),
+    ]
+
+    def __init__(self, title: str, body: str | Text, *, yes: str = "Yes", no: str = "No",
+                 danger: bool = False) -> None:
+        super().__init__(classes="dialog-screen")
+        self.title_text = title
+        self.body = body
+        self.yes_label = yes
+        self.no_label = no
+        self.danger = danger
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="confirm", classes="dialog danger" if self.danger else "dialog"):
+            yield Label(self.title_text, id="confirm-title", classes="dialog-title")
+            yield Static(self.body, id="confirm-body")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button(f"{self.yes_label} (y)", id="yes", variant="error" if self.danger else "primary")
+                yield Button(f"{self.no_label} (n)", id="no")
+
+    def on_mount(self) -> None:
+        self.query_one("#no" if self.danger else "#yes", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.dismiss(event.button.id == "yes")
+
+    def action_answer(self, value: bool) -> None:
+        self.dismiss(value)

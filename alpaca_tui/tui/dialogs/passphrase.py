@@ -1,0 +1,51 @@
+"""Ask for the encrypted-file store's passphrase (when ALPACA_TUI_PASSPHRASE_FILE is unset)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Input, Label, Static
+
+
+class PassphraseDialog(ModalScreen[str | None]):
+    """Returns the passphrase, or None when cancelled. ``creating`` asks twice."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, *, creating: bool = False, error: str | None = None) -> None:
+        super().__init__(classes="dialog-screen")
+        self.creating = creating
+        self.error = error
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="passphrase", classes="dialog"):
+            title = "Choose a passphrase for the new encrypted store" if self.creating \
+                else "Unlock the encrypted secret store"
+            yield Label(title, classes="dialog-title")
+            yield Static("The secrets file is encrypted (scrypt + AES-GCM). Set ALPACA_TUI_PASSPHRASE_FILE "
+                         "to skip this prompt.", classes="dim")
+            yield Input(placeholder="passphrase", password=True, id="pass1")
+            if self.creating:
+                yield Input(placeholder="repeat passphrase", password=True, id="pass2")
+            yield Label(self.error or "", id="pass-error", classes="error")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        first = self.query_one("#pass1", Input).value
+        if self.creating and event.input.id == "pass1":
+            self.query_one("#pass2", Input).focus()
+            return
+        if not first:
+            self.query_one("#pass-error", Label).update("the passphrase cannot be empty")
+            return
+        if self.creating and self.query_one("#pass2", Input).value != first:
+            self.query_one("#pass-error", Label).update("the two passphrases differ")
+            return
+        self.dismiss(first)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

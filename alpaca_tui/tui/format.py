@@ -1,0 +1,112 @@
+"""Small text helpers shared by the screens: badges, short labels, times. No widgets here."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from rich.text import Text
+
+from alpaca_tui.core.credentials import Flow, Profile
+from alpaca_tui.core.environments import Env
+from alpaca_tui.core.expiry import ExpiryState, describe_expiry, expiry_state, humanize_delta
+
+ENV_ORDER: tuple[Env, ...] = (Env.LIVE, Env.PAPER, Env.BROKER_LIVE, Env.BROKER_SANDBOX)
+
+FLOW_SHORT: dict[Flow, str] = {
+    Flow.LEGACY: "key+secret",
+    Flow.CLIENT_SECRET: "oauth secret",
+    Flow.PRIVATE_KEY_JWT: "oauth jwt",
+}
+
+TOKEN_LIFETIME = 899.0  # seconds (alpaca-auth.md §2)
+
+
+def env_style(env: Env) -> str:
+    """Live environments (real money) are drawn in the warning colour."""
+    return "bold orange1" if env.is_live else "bold cyan"
+
+
+def env_heading(env: Env) -> str:
+    suffix = "  ⚠ real money" if env.is_live else ""
+    return f"{env.label}{suffix}"
+
+
+def expiry_badge(expires_at: datetime | None, now: datetime) -> Text:
+    state = expiry_state(expires_at, now)
+    if state is ExpiryState.EXPIRED:
+        return Text("✗ expired", style="bold red")
+    if expires_at is None:
+        return Text("● never", style="green")
+    left = humanize_delta(expires_at - now).split(" ")[0]
+    if state is ExpiryState.EXPIRING:
+        return Text(f"▲ {left}", style="bold yellow")
+    return Text(f"● {left}", style="green")
+
+
+def expiry_words(expires_at: datetime | None, now: datetime) -> str:
+    state = expiry_state(expires_at, now)
+    when = describe_expiry(expires_at, now)
+    if expires_at is None:
+        return "never expires"
+    stamp = expires_at.astimezone(UTC).strftime("%Y-%m-%d")
+    return f"{state.value} · {stamp} ({when})"
+
+
+def ago(then: datetime | None, now: datetime) -> str:
+    if then is None:
+        return "never"
+    delta = now - then
+    if delta.total_seconds() < 0:
+        return "just now"
+    if delta.total_seconds() < 60:
+        return "just now"
+    return humanize_delta(delta).split(" ")[0] + " ago"
+
+
+def verified_badge(profile: Profile, now: datetime) -> Text:
+    if profile.last_check_ok is None:
+        return Text("unchecked", style="dim")
+    when = ago(profile.last_verified_at, now)
+    if profile.last_check_ok:
+        return Text(f"✓ {when}", style="green")
+    return Text(f"✗ {when}", style="bold red")
+
+
+def mmss(seconds: float) -> str:
+    s = int(max(seconds, 0))
+    m, s = divmod(s, 60)
+    return f"{m:02d}:{s:02d}"
+
+
+def clock_time(ts: float | None) -> str:
+    if ts is None:
+        return "—"
+    return datetime.fromtimestamp(ts, UTC).strftime("%H:%M:%S UTC")
+
+
+def stamp(dt: datetime | None) -> str:
+    if dt is None:
+        return "—"
+    return dt.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def token_summary(profile: Profile, state: Any, now: float) -> Text:
+    """Token column on the home screen: '—' for key+secret, else time left on the cached token."""
+    if not profile.flow.is_oauth:
+        return Text("n/a", style="dim")
+    expires_at = getattr(state, "expires_at", None) if state is not None else None
+    if expires_at is None:
+        if state is not None and getattr(state, "last_error", None):
+            return Text("✗ error", style="bold red")
+        return Text("no token", style="dim")
+    left = expires_at - now
+    if left <= 0:
+        return Text("expired", style="yellow")
+    return Text(f"{mmss(left)} left", style="green" if left > 60 else "yellow")
+
+
+def profile_search_text(profile: Profile) -> str:
+    return " ".join([profile.name, profile.env.value, profile.env.label, profile.flow.value,
+                     FLOW_SHORT[profile.flow], profile.key_id_masked, profile.access.summary(),
+                     profile.note or ""]).lower()

@@ -1,0 +1,139 @@
+"""Messages that carry the results of background work (workers) back to the UI thread.
+
+Workers never touch widgets: a thread worker (store, keyring) or an async worker (engine,
+HTTP) posts one of these to the screen or app that started it, and the handler updates
+the widgets.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from textual.message import Message
+
+from alpaca_tui.core.credentials import Profile, SecretBundle
+
+
+class StoreReady(Message):
+    """The secret store is open (and unlocked)."""
+
+    def __init__(self, store: Any, demo: Any = None) -> None:
+        super().__init__()
+        self.store = store
+        self.demo = demo
+
+
+class StoreFailed(Message):
+    def __init__(self, error: str) -> None:
+        super().__init__()
+        self.error = error
+
+
+class EngineReady(Message):
+    def __init__(self, engine_cls: Any) -> None:
+        super().__init__()
+        self.engine_cls = engine_cls
+
+
+class ProfilesLoaded(Message):
+    def __init__(self, profiles: list[Profile]) -> None:
+        super().__init__()
+        self.profiles = profiles
+
+
+class ProfilesChanged(Message):
+    """Broadcast to every screen after the app's profile list changed."""
+
+
+class OperationFailed(Message):
+    def __init__(self, what: str, error: str) -> None:
+        super().__init__()
+        self.what = what
+        self.error = error
+
+
+class CheckFinished(Message):
+    def __init__(self, name: str, results: list[Any], error: str | None = None) -> None:
+        super().__init__()
+        self.name = name
+        self.results = results
+        self.error = error
+
+    @property
+    def ok(self) -> bool:
+        results = self.results
+        return self.error is None and bool(results) and all(getattr(r, "ok", False) for r in results)
+
+
+class ProfileDeleted(Message):
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.name = name
+
+
+class ProfileSaved(Message):
+    def __init__(self, profile: Profile) -> None:
+        super().__init__()
+        self.profile = profile
+
+
+class BundleLoaded(Message):
+    """Secret material read for an explicit reveal (never logged, never screenshotted)."""
+
+    def __init__(self, name: str, bundle: SecretBundle) -> None:
+        super().__init__()
+        self.name = name
+        self.bundle = bundle
+
+
+class TokenUpdated(Message):
+    def __init__(self, name: str, error: str | None = None) -> None:
+        super().__init__()
+        self.name = name
+        self.error = error
+
+
+@dataclass
+class RequestRecord:
+    """One request sent from the tester (kept for the session's history)."""
+
+    profile: str
+    api: str
+    method: str
+    path: str
+    params: dict[str, str] = field(default_factory=dict)
+    body: Any = None
+    status: int | None = None
+    latency_ms: float | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    text: str = ""
+    json: Any = None
+    error: str | None = None
+    request_id: str | None = None
+    rate_limit: Any = None
+    sent_at: float = 0.0
+
+
+class RequestFinished(Message):
+    def __init__(self, record: RequestRecord) -> None:
+        super().__init__()
+        self.record = record
+
+
+class RotationFinished(Message):
+    def __init__(self, name: str, result: Any = None, error: str | None = None,
+                 rolled_back: bool = False) -> None:
+        super().__init__()
+        self.name = name
+        self.result = result
+        self.error = error
+        self.rolled_back = rolled_back
+
+
+class Progress(Message):
+    """A step of a longer operation (wizard save, rotation) for a status line."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text

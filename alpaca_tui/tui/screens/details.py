@@ -1,0 +1,195 @@
+"""Credential details and, for OAuth credentials, the live access-token panel."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+from rich.table import Table
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Static
+
+from alpaca_tui.core.credentials import Profile, SecretBundle
+from alpaca_tui.core.environments import resolve_endpoints
+from alpaca_tui.core.redact import mask
+from alpaca_tui.tui import services
+from alpaca_tui.tui.format import FLOW_SHORT, expiry_badge, expiry_words, stamp
+from alpaca_tui.tui.messages import BundleLoaded, OperationFailed, ProfilesChanged
+from alpaca_tui.tui.widgets.scope_matrix import ScopeMatrix
+from alpaca_tui.tui.widgets.token_panel import TokenPanel
+
+if TYPE_CHECKING:
+    from alpaca_tui.tui.app import AlpacaTuiApp
+
+
+class DetailsScreen(Screen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "app.pop_screen", "Back"),
+        Binding("f", "refresh_token", "Refresh token"),
+        Binding("c", "check", "Check"),
+        Binding("t", "tester", "Tester"),
+        Binding("r", "rotate", "Rotate"),
+        Binding("v", "reveal", "Reveal"),
+        Binding("q", "app.quit", "Quit", show=False),
+    ]
+
+    def __init__(self, name: str) -> None:
+        super().__init__(id="details")
+        self.profile_name = name
+        self.revealed: SecretBundle | None = None
+
+    @property
+    def tui(self) -> AlpacaTuiApp:
+        return self.app  # type: ignore[return-value]
+
+    @property
+    def profile(self) -> Profile | None:
+        return self.tui.profile(self.profile_name)
+
+    def compose(self) -> ComposeResult:
+        p = self.profile
+        yield Header()
+        with VerticalScroll(id="details-body"):
+            if p is not None and p.flow.is_oauth:
+                yield TokenPanel(p.name, engine=self.tui.engine, clock=self.tui.clock,
+                                 refresh_ahead=self.tui.refresh_ahead, id="token-panel")
+            yield Static("", id="facts")
+            if p is not None and p.env.is_broker:
+                yield ScopeMatrix(p.access, read_only=True, id="details-matrix")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        p = self.profile
+        self.sub_title = p.name if p else self.profile_name
+        self.render_facts()
+        if p is not None and not p.flow.is_oauth:
+            self.query_one("#facts", Static).border_subtitle = "key + secret: no access token (f n/a)"
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "refresh_token":
+            p = self.profile
+            return bool(p and p.flow.is_oauth)
+        return True
+
+    def on_screen_suspend(self) -> None:
+        for panel in self.query(TokenPanel):
+            panel.pause()
+        self._hide_secrets()
+
+    def on_screen_resume(self) -> None:
+        for panel in self.query(TokenPanel):
+            if panel.engine is None:
+                panel.engine = self.tui.engine
+            panel.resume()
+
+    def on_profiles_changed(self, message: ProfilesChanged) -> None:
+        if self.profile is None:  # deleted elsewhere
+            self.dismiss()
+            return
+        for panel in self.query(TokenPanel):
+            if panel.engine is None and self.tui.engine is not None:
+                panel.set_engine(self.tui.engine)
+        self.render_facts()
+
+    def render_facts(self) -> None:
+        p = self.profile
+        facts = self.query_one("#facts", Static)
+        if p is None:
+            facts.update("credential not found")
+            return
+        now = self.tui.clock.now()
+        t = Table.grid(padding=(0, 1))
+        t.add_column(style="dim", no_wrap=True, width=13)
+        t.add_column(ratio=1)
+
+        def row(label: str, value: str | Text, style: str = "") -> None:
+            t.add_row(label, value if isinstance(value, Text) else Text(value, style=style))
+
+        row("Environment", p.env.label + ("  ⚠ real money" if p.env.is_live else ""),
+            "bold orange1" if p.env.is_live else "bold")
+        row("Flow", f"{p.flow.label} ({FLOW_SHORT[p.flow]})")
+        if self.revealed is not None:
+            row("Key ID", self.revealed.active.key_id, "bold")
+            if self.revealed.active.secret:
+                row("Secret", self.revealed.active.secret, "bold yellow")
+            if self.revealed.active.private_key_pem:
+                row("Private key", "PEM in the secret store (not shown)")
+        else:
+            row("Key ID", p.key_id_masked)
+            row("Secret", "•••••• (v reveals)" if p.flow.value != "private-key-jwt" else
+                f"private key {p.alg or ''} in the secret store")
+        if p.public_key_fingerprint:
+            row("Public key", f"sha256 {p.public_key_fingerprint[:24]}…")
+        row("Access", p.access.summary() if p.env.is_broker else "full (trading keys have no scopes)",
+            "bold red" if p.env.is_broker and p.access.dangerous_writes() else "")
+        badge = expiry_badge(p.expires_at, now)
+        row("Expires", Text.assemble(badge, "  ", expiry_words(p.expires_at, now)))
+        row("Created", stamp(p.created_at))
+        row("Rotated", stamp(p.rotated_at))
+        if p.last_verified_at is None:
+            row("Verified", "never (c checks)")
+        else:
+            row("Verified", Text.assemble(stamp(p.last_verified_at), "  ",
+                                          ("ok", "green") if p.last_check_ok else
+                                          (f"failed: {p.last_check_error or ''}", "red")))
+        if p.rotation_state:
+            retire = f", old key kept until {stamp(p.previous_retire_at)}" if p.previous_retire_at else ""
+            row("Rotation", f"{p.rotation_state}{retire}", "yellow")
+        try:
+            endpoints = resolve_endpoints(p.env, p.endpoints)
+        except Exception:
+            endpoints = {}
+        for api, url in endpoints.items():
+            row(f"{api.value} URL", url, "dim")
+        if p.note:
+            row("Note", p.note)
+        facts.update(t)
+
+    # -- actions -------------------------------------------------------------------------
+    def action_refresh_token(self) -> None:
+        for panel in self.query(TokenPanel):
+            if panel.engine is None:
+                panel.engine = self.tui.engine
+            if panel.engine is None:
+                self.notify("the auth engine is still loading", severity="warning")
+                return
+            panel.refresh_token(force=True)
+
+    def action_check(self) -> None:
+        self.tui.run_check(self.profile_name)
+
+    def action_tester(self) -> None:
+        self.tui.open_tester(self.profile_name)
+
+    def action_rotate(self) -> None:
+        self.tui.open_rotation(self.profile_name)
+
+    def action_reveal(self) -> None:
+        if self.revealed is not None:
+            self._hide_secrets()
+            return
+        self._load_bundle()
+
+    @work(thread=True, exclusive=True, group="reveal", exit_on_error=False)
+    def _load_bundle(self) -> None:
+        try:
+            bundle = self.tui.require_store().load_bundle(self.profile_name)
+        except Exception as exc:
+            self.post_message(OperationFailed("reveal", services.one_line(exc)))
+            return
+        self.post_message(BundleLoaded(self.profile_name, bundle))
+
+    def on_bundle_loaded(self, message: BundleLoaded) -> None:
+        message.stop()
+        self.revealed = message.bundle
+        self.render_facts()
+        self.notify(f"secret shown for {mask(message.bundle.active.key_id)}; v hides it", timeout=3)
+
+    def _hide_secrets(self) -> None:
+        if self.revealed is not None:
+            self.revealed = None
+            self.render_facts()

@@ -1,0 +1,100 @@
+"""Help (F1 / ?): every binding of every screen, with its description."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Static
+
+from alpaca_tui.tui.widgets.scope_matrix import ScopeMatrix
+
+ABOUT = (
+    "alpaca-tui manages Alpaca API credentials and proves they work. Secrets live in the OS keyring "
+    "or an encrypted file and are shown masked (prefix…last4) unless you press reveal. Live "
+    "environments (real money) are drawn in orange; writes to them from the tester ask first."
+)
+
+
+def _key(binding: Binding) -> str:
+    if binding.key_display:
+        return binding.key_display
+    names = []
+    for k in binding.key.split(","):
+        k = k.strip()
+        names.append({"question_mark": "?", "slash": "/", "escape": "esc", "enter": "enter",
+                      "space": "space"}.get(k, k))
+    return " / ".join(names)
+
+
+def binding_sections() -> list[tuple[str, list[Binding]]]:
+    from alpaca_tui.tui.app import AlpacaTuiApp
+    from alpaca_tui.tui.dialogs.confirm import ConfirmDialog
+    from alpaca_tui.tui.dialogs.wizard import WizardScreen
+    from alpaca_tui.tui.screens.details import DetailsScreen
+    from alpaca_tui.tui.screens.home import HomeScreen
+    from alpaca_tui.tui.screens.rotation import RotationScreen
+    from alpaca_tui.tui.screens.tester import TesterScreen
+
+    def only(bs: list[BindingType]) -> list[Binding]:
+        return [b for b in bs if isinstance(b, Binding)]
+
+    app_bindings = [*only(AlpacaTuiApp.BINDINGS),
+        Binding("ctrl+p", "command_palette", "Command palette (env:, credential:, token:, request:)"),
+        Binding("ctrl+q", "quit", "Quit from anywhere"),
+    ]
+    return [
+        ("Everywhere", app_bindings),
+        ("Environments & credentials (home)", only(HomeScreen.BINDINGS)),
+        ("Credential details & token panel", only(DetailsScreen.BINDINGS)),
+        ("New-credential wizard", only(WizardScreen.BINDINGS)),
+        ("Scope matrix (wizard, access step)", only(ScopeMatrix.BINDINGS)),
+        ("Request tester", only(TesterScreen.BINDINGS)),
+        ("Rotation", only(RotationScreen.BINDINGS)),
+        ("Confirmation dialogs", only(ConfirmDialog.BINDINGS)),
+    ]
+
+
+def help_renderable() -> Group:
+    parts: list[Text | Table] = []
+    for title, bindings in binding_sections():
+        parts.append(Text(title, style="bold underline"))
+        table = Table.grid(padding=(0, 2))
+        table.add_column(style="bold cyan", no_wrap=True, width=12)
+        table.add_column()
+        seen: set[str] = set()
+        for b in bindings:
+            key = _key(b)
+            if key in seen:
+                continue
+            seen.add(key)
+            table.add_row(key, b.description or b.action)
+        parts.append(table)
+        parts.append(Text(""))
+    return Group(*parts)
+
+
+class HelpScreen(Screen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,q,f1,question_mark", "app.pop_screen", "Close help"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__(id="help")
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with VerticalScroll(id="help-body"):
+            yield Static(ABOUT, id="help-about")
+            yield Static(help_renderable(), id="help-keys")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.sub_title = "help — keys"
+        self.query_one("#help-body").focus()

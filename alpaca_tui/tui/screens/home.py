@@ -1,0 +1,372 @@
+"""Home: every environment and credential at a glance.
+
+Environments are grouped (live ones in the warning colour). Each credential row shows its
+flow, masked key ID, access summary, expiry badge, last verification and token state.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import DataTable, Footer, Header, Input, Static
+
+from alpaca_tui.core.credentials import Profile
+from alpaca_tui.core.environments import Env
+from alpaca_tui.tui.format import (
+    ENV_ORDER,
+    FLOW_SHORT,
+    env_style,
+    expiry_badge,
+    expiry_words,
+    profile_search_text,
+    stamp,
+    token_summary,
+    verified_badge,
+)
+from alpaca_tui.tui.messages import ProfilesChanged
+
+if TYPE_CHECKING:
+    from alpaca_tui.tui.app import AlpacaTuiApp
+
+COLUMNS: tuple[tuple[str, str, int], ...] = (
+    ("name", "Credential", 18),
+    ("flow", "Flow", 12),
+    ("key", "Key ID", 9),
+    ("access", "Access", 9),
+    ("expires", "Expires", 9),
+    ("verified", "Verified", 9),
+    ("token", "Token", 10),
+)
+NARROW_DROP = {"verified"}  # below 96 columns: shown in the summary panel instead
+NARROW_FLOW = {"key+secret": "key", "oauth secret": "secret", "oauth jwt": "jwt"}
+
+
+class HomeScreen(Screen[None]):
+    """Environments & credentials."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("n", "new", "New"),
+        Binding("enter", "details", "Details", show=False),
+        Binding("c", "check", "Check"),
+        Binding("t", "tester", "Tester"),
+        Binding("r", "rotate", "Rotate"),
+        Binding("d", "delete", "Delete"),
+        Binding("slash", "filter", "Filter", key_display="/"),
+        Binding("escape", "clear_filter", "Clear filter", show=False),
+        Binding("q", "app.quit", "Quit"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__(id="home")
+        self.filter_text = ""
+        self._timer: Timer | None = None
+        self._row_profiles: dict[str, str] = {}
+
+    @property
+    def tui(self) -> AlpacaTuiApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Vertical(id="home-body"):
+            yield Input(placeholder="filter: name, environment, flow, key…  (enter: list, esc: clear)",
+                        id="filter", compact=True)
+            yield DataTable(id="creds", cursor_type="row", zebra_stripes=False)
+            yield Static("", id="summary")
+            yield Static("", id="status")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#filter", Input).display = False
+        self._build_columns()
+        self.populate()
+        self._timer = self.set_interval(self.tui.tick_seconds, self._refresh_tokens)
+        self.query_one("#creds", DataTable).focus()
+
+    def on_screen_suspend(self) -> None:
+        if self._timer is not None:
+            self._timer.pause()
+
+    def on_screen_resume(self) -> None:
+        if self._timer is not None:
+            self._timer.resume()
+        self.populate()
+
+    def on_resize(self) -> None:
+        self._build_columns()
+        self.populate()
+
+    # -- table ---------------------------------------------------------------------------
+    def _narrow(self) -> bool:
+        return self.size.width < 96
+
+    def columns(self) -> list[tuple[str, str, int]]:
+        if not self._narrow():
+            return list(COLUMNS)
+        return [(k, label, 6 if k == "flow" else w) for k, label, w in COLUMNS if k not in NARROW_DROP]
+
+    def _build_columns(self) -> None:
+        table = self.query_one("#creds", DataTable)
+        table.clear(columns=True)
+        cols = self.columns()
+        fixed = sum(w for key, _, w in cols if key != "name")
+        padding = 2 * len(cols) + 2
+        name_width = max(12, min(30, self.size.width - fixed - padding)) if self.size.width else 18
+        for key, label, width in cols:
+            table.add_column(label, key=key, width=name_width if key == "name" else width)
+
+    def visible_profiles(self) -> list[Profile]:
+        f = self.filter_text.strip().lower()
+        profiles = self.tui.profiles
+        if not f:
+            return list(profiles)
+        words = f.split()
+        return [p for p in profiles if all(w in profile_search_text(p) for w in words)]
+
+    def populate(self) -> None:
+        table = self.query_one("#creds", DataTable)
+        if not table.columns:
+            return
+        selected = self.selected_name()
+        table.clear()
+        self._row_profiles.clear()
+        now = self.tui.clock.now()
+        shown = self.visible_profiles()
+        filtering = bool(self.filter_text.strip())
+        target_row = None
+        width = table.columns["name"].width
+        for env in ENV_ORDER:
+            members = sorted((p for p in shown if p.env is env), key=lambda p: p.name)
+            if filtering and not members:
+                continue
+            heading = Text(env.label, style=env_style(env))
+            live = Text("⚠ LIVE", style="bold orange1") if env.is_live else Text("")
+            count = Text(f"{len(members)} cred{'s' if len(members) != 1 else ''}", style="dim")
+            ncols = len(table.columns)
+            table.add_row(heading, live, count, *[""] * (ncols - 3), key=f"env:{env.value}")
+            if not members:
+                table.add_row(Text("  (none — n adds one)", style="dim"), *[""] * (ncols - 1),
+                              key=f"empty:{env.value}")
+            for p in members:
+                key = f"p:{p.name}"
+                self._row_profiles[key] = p.name
+                if p.name == selected:
+                    target_row = table.row_count
+                table.add_row(*self._cells(p, now, width), key=key)
+        if target_row is None and self._row_profiles:
+            first = next(iter(self._row_profiles))
+            target_row = table.get_row_index(first)
+        if target_row is not None:
+            table.move_cursor(row=target_row)
+        self._update_summary()
+        self._update_status()
+
+    def _cells(self, p: Profile, now: object, name_width: int) -> list[Text | str]:
+        from datetime import datetime
+
+        assert isinstance(now, datetime)
+        name = p.name if len(p.name) <= name_width - 2 else p.name[: name_width - 3] + "…"
+        flow = FLOW_SHORT[p.flow]
+        if self._narrow():
+            flow = NARROW_FLOW[flow]
+        access = p.access.preset_name if p.env.is_broker else "—"
+        access_style = "bold red" if p.env.is_broker and p.access.dangerous_writes() else ""
+        rot = " ⟲" if p.rotation_state else ""
+        cells: dict[str, Text | str] = {
+            "name": Text("  " + name + rot, style="bold orange1" if p.env.is_live else ""),
+            "flow": flow,
+            "key": p.key_id_masked,
+            "access": Text(access, style=access_style),
+            "expires": expiry_badge(p.expires_at, now),
+            "verified": verified_badge(p, now),
+            "token": self._token_cell(p),
+        }
+        return [cells[key] for key, _, _ in self.columns()]
+
+    def _token_cell(self, p: Profile) -> Text:
+        engine = self.tui.engine
+        state = None
+        if engine is not None and p.flow.is_oauth:
+            try:
+                state = engine.token_state(p.name)
+            except Exception:
+                state = None
+        return token_summary(p, state, self.tui.clock.time())
+
+    def _refresh_tokens(self) -> None:
+        table = self.query_one("#creds", DataTable)
+        for key, name in self._row_profiles.items():
+            p = self.tui.profile(name)
+            if p is None or not p.flow.is_oauth:
+                continue
+            cell = self._token_cell(p)
+            try:
+                if str(table.get_cell(key, "token")) != cell.plain:
+                    table.update_cell(key, "token", cell)
+            except Exception as exc:  # the row went away between ticks
+                del exc
+
+    def selected_name(self) -> str | None:
+        table = self.query_one("#creds", DataTable)
+        if table.row_count == 0:
+            return None
+        try:
+            key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        except Exception:
+            return None
+        return self._row_profiles.get(key or "")
+
+    def selected_env(self) -> Env | None:
+        table = self.query_one("#creds", DataTable)
+        if table.row_count == 0:
+            return None
+        try:
+            key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value or ""
+        except Exception:
+            return None
+        if key.startswith(("env:", "empty:")):
+            return Env(key.split(":", 1)[1])
+        name = self._row_profiles.get(key)
+        p = self.tui.profile(name) if name else None
+        return p.env if p else None
+
+    def select(self, name: str) -> None:
+        table = self.query_one("#creds", DataTable)
+        try:
+            table.move_cursor(row=table.get_row_index(f"p:{name}"))
+        except Exception:
+            return
+
+    @on(DataTable.RowHighlighted, "#creds")
+    def _highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._update_summary()
+
+    @on(DataTable.RowSelected, "#creds")
+    def _selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.action_details()
+
+    def _update_summary(self) -> None:
+        summary = self.query_one("#summary", Static)
+        name = self.selected_name()
+        p = self.tui.profile(name) if name else None
+        if p is None:
+            env = self.selected_env()
+            if env is None:
+                summary.update("")
+            else:
+                summary.update(Text.assemble((env.label, env_style(env)),
+                                             "  n: new credential here", style=""))
+            return
+        now = self.tui.clock.now()
+        t = Text()
+        t.append(p.name, style="bold")
+        t.append(f"  {p.env.label} · {p.flow.label} · {p.key_id_masked}\n",
+                 style="orange1" if p.env.is_live else "")
+        t.append("access ", style="dim")
+        t.append(p.access.summary() if p.env.is_broker else "full (trading key)")
+        t.append("  expires ", style="dim")
+        t.append(expiry_words(p.expires_at, now))
+        t.append("\nverified ", style="dim")
+        if p.last_verified_at is None:
+            t.append("never")
+        else:
+            t.append(f"{stamp(p.last_verified_at)} ")
+            t.append("ok" if p.last_check_ok else f"failed: {p.last_check_error or ''}",
+                     style="green" if p.last_check_ok else "red")
+        if p.rotation_state:
+            t.append(f"  rotation: {p.rotation_state}", style="yellow")
+        summary.update(t)
+
+    def _update_status(self) -> None:
+        app = self.tui
+        status = self.query_one("#status", Static)
+        if app.store is None:
+            status.update(Text(f"✗ {app.store_error}", style="bold red") if app.store_error
+                          else Text("opening the secret store…", style="dim"))
+            return
+        if not app.profiles_loaded:
+            status.update(Text("loading credentials…", style="dim"))
+            return
+        n = len(app.profiles)
+        shown = len(self.visible_profiles())
+        text = f"{n} credential{'s' if n != 1 else ''}" if n else "no credentials yet — press n to add one"
+        if self.filter_text.strip():
+            text += f" · {shown} match “{self.filter_text.strip()}”"
+        text += f" · secrets in {app.backend_label}"
+        if app.engine is None:
+            text += " · loading auth engine…"
+        status.update(Text(text, style="dim"))
+
+    def on_profiles_changed(self, message: ProfilesChanged) -> None:
+        self.populate()
+
+    # -- filter --------------------------------------------------------------------------
+    def action_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.display = True
+        box.focus()
+
+    def set_filter(self, text: str) -> None:
+        box = self.query_one("#filter", Input)
+        box.value = text
+        box.display = bool(text)
+        self.filter_text = text
+        self.populate()
+        self.query_one("#creds", DataTable).focus()
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.filter_text = event.value
+        self.populate()
+
+    @on(Input.Submitted, "#filter")
+    def _filter_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        if not event.value:
+            event.input.display = False
+        self.query_one("#creds", DataTable).focus()
+
+    def action_clear_filter(self) -> None:
+        if self.filter_text or self.query_one("#filter", Input).display:
+            self.set_filter("")
+
+    # -- actions -------------------------------------------------------------------------
+    def _need_selection(self) -> str | None:
+        name = self.selected_name()
+        if name is None:
+            self.notify("select a credential first (↑/↓)", severity="warning", timeout=3)
+        return name
+
+    def action_new(self) -> None:
+        self.tui.open_wizard(self.selected_env())
+
+    def action_details(self) -> None:
+        name = self._need_selection()
+        if name:
+            self.tui.open_details(name)
+
+    def action_check(self) -> None:
+        name = self._need_selection()
+        if name:
+            self.tui.run_check(name)
+
+    def action_tester(self) -> None:
+        self.tui.open_tester(self.selected_name())
+
+    def action_rotate(self) -> None:
+        name = self._need_selection()
+        if name:
+            self.tui.open_rotation(name)
+
+    def action_delete(self) -> None:
+        name = self._need_selection()
+        if name:
+            self.tui.request_delete(name)

@@ -1,0 +1,167 @@
+"""Live countdown of a credential's current OAuth access token.
+
+Every tick re-reads the engine's token state and computes ``remaining = expires_at -
+clock.time()``; nothing decrements a counter, so an injected FakeClock moves the display
+exactly and a slept laptop shows the truth on wake. Ticks run at 1 Hz only while the
+panel's screen is the active one (the screen pauses and resumes the timer). When less
+than ``refresh_ahead`` seconds are left the panel asks the engine for a token, which
+refreshes it ahead of expiry (single flight, in the engine).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.timer import Timer
+from textual.widgets import Label, ProgressBar, Static
+
+from alpaca_tui.core.clock import SYSTEM_CLOCK, Clock
+from alpaca_tui.core.redact import scrub
+from alpaca_tui.tui.format import TOKEN_LIFETIME, clock_time, mmss
+from alpaca_tui.tui.messages import TokenUpdated
+
+RETRY_AFTER = 15.0  # seconds (real time) between automatic attempts after a failure
+
+
+class TokenPanel(Vertical):
+    """Countdown (mm:ss + progress bar over the token's lifetime) and token facts."""
+
+    DEFAULT_CSS = """
+    TokenPanel { height: auto; border: round $primary; padding: 0 1; }
+    TokenPanel #tp-top { height: 1; }
+    TokenPanel #tp-countdown { width: 16; text-style: bold; }
+    TokenPanel ProgressBar { width: 1fr; }
+    TokenPanel ProgressBar Bar { width: 1fr; }
+    TokenPanel #tp-facts { height: auto; }
+    """
+
+    def __init__(self, profile_name: str, *, engine: Any = None, clock: Clock = SYSTEM_CLOCK,
+                 refresh_ahead: float = 60.0, auto_fetch: bool = True, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.profile_name = profile_name
+        self.engine = engine
+        self.clock = clock
+        self.refresh_ahead = refresh_ahead
+        self.auto_fetch = auto_fetch
+        self.border_title = "Access token"
+        self._timer: Timer | None = None
+        self._inflight = False
+        self._next_attempt = 0.0
+        self._error: str | None = None
+        self.ticks = 0
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="tp-top"):
+            yield Label("--:--", id="tp-countdown")
+            yield ProgressBar(total=TOKEN_LIFETIME, show_eta=False, show_percentage=False, id="tp-bar")
+        yield Static("", id="tp-facts")
+
+    def on_mount(self) -> None:
+        self._timer = self.set_interval(1.0, self.tick)
+        self.tick()
+
+    # -- timer control (the screen calls these on suspend/resume) ---------------------
+    def pause(self) -> None:
+        if self._timer is not None:
+            self._timer.pause()
+
+    def resume(self) -> None:
+        if self._timer is not None:
+            self._timer.resume()
+        self.tick()
+
+    def set_engine(self, engine: Any) -> None:
+        self.engine = engine
+        self.tick()
+
+    # -- the tick --------------------------------------------------------------------
+    def state(self) -> Any:
+        if self.engine is None:
+            return None
+        try:
+            return self.engine.token_state(self.profile_name)
+        except Exception:  # unknown profile (deleted meanwhile) -> no state
+            return None
+
+    def remaining(self) -> float | None:
+        st = self.state()
+        expires_at = getattr(st, "expires_at", None)
+        if expires_at is None:
+            return None
+        return max(0.0, float(expires_at) - self.clock.time())
+
+    def tick(self) -> None:
+        self.ticks += 1
+        st = self.state()
+        now = self.clock.time()
+        expires_at = getattr(st, "expires_at", None)
+        issued_at = getattr(st, "issued_at", None)
+        countdown = self.query_one("#tp-countdown", Label)
+        bar = self.query_one("#tp-bar", ProgressBar)
+        if expires_at is None:
+            remaining = None
+            countdown.update(Text("--:--", style="dim") if not self._inflight else Text("fetching…"))
+            bar.update(total=TOKEN_LIFETIME, progress=0)
+        else:
+            remaining = max(0.0, float(expires_at) - now)
+            lifetime = float(expires_at) - float(issued_at) if issued_at else TOKEN_LIFETIME
+            lifetime = lifetime if lifetime > 0 else TOKEN_LIFETIME
+            style = "bold green" if remaining > self.refresh_ahead else "bold yellow"
+            if remaining <= 0:
+                style = "bold red"
+            countdown.update(Text(f"{mmss(remaining)} left", style=style))
+            bar.update(total=lifetime, progress=remaining)
+        self._render_facts(st)
+        if self.engine is None or not self.auto_fetch:
+            return
+        due = remaining is None or remaining < self.refresh_ahead
+        if due and not self._inflight and time.monotonic() >= self._next_attempt:
+            self.refresh_token(force=False)
+
+    def _render_facts(self, st: Any) -> None:
+        facts = Text()
+        facts.append("issued ", style="dim")
+        facts.append(clock_time(getattr(st, "issued_at", None)))
+        facts.append("  expires ", style="dim")
+        facts.append(clock_time(getattr(st, "expires_at", None)))
+        facts.append("  refreshed ", style="dim")
+        facts.append(f"{getattr(st, 'refresh_count', 0) or 0}×")
+        err = self._error or getattr(st, "last_error", None)
+        facts.append("\nlast error ", style="dim")
+        if err:
+            facts.append(scrub(str(err)), style="bold red")
+        else:
+            facts.append("none")
+        if getattr(st, "refreshing", False) or self._inflight:
+            facts.append("  ⟳ refreshing", style="yellow")
+        self.query_one("#tp-facts", Static).update(facts)
+
+    # -- fetching ---------------------------------------------------------------------
+    def refresh_token(self, force: bool = False) -> None:
+        if self.engine is None:
+            return
+        self._inflight = True
+        self._fetch(force)
+
+    @work(exclusive=True, group="token-fetch", exit_on_error=False)
+    async def _fetch(self, force: bool) -> None:
+        error: str | None = None
+        try:
+            await self.engine.token(self.profile_name, force=force)
+        except Exception as exc:  # shown in the panel, one line, scrubbed
+            error = scrub(getattr(exc, "message", None) or str(exc) or type(exc).__name__)
+        self.post_message(TokenUpdated(self.profile_name, error))
+
+    def on_token_updated(self, message: TokenUpdated) -> None:
+        if message.name != self.profile_name:
+            return
+        self._inflight = False
+        self._error = message.error
+        if message.error:
+            self._next_attempt = time.monotonic() + RETRY_AFTER
+        self.tick()
