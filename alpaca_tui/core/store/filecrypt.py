@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import os
 import struct
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -140,6 +141,9 @@ class FileBackend:
         self._provider = passphrase_provider
         self._key: bytes | None = None
         self._header: Header | None = None  # params + salt the key belongs to
+        # Serialises key derivation (and prompting) between threads of this process. Never
+        # held while waiting for the home lock, so it cannot deadlock with it.
+        self._mutex = threading.RLock()
 
     # -- passphrase ------------------------------------------------------------------------
     def _env_passphrase_file(self) -> str | None:
@@ -177,6 +181,10 @@ class FileBackend:
 
     def _open_existing(self, raw: bytes, passphrase: str | None = None) -> dict[str, str]:
         """Decrypt ``raw``, deriving (and caching) the key for its salt if we do not have it."""
+        with self._mutex:
+            return self._open_existing_unlocked(raw, passphrase)
+
+    def _open_existing_unlocked(self, raw: bytes, passphrase: str | None) -> dict[str, str]:
         header, _ = parse(raw, self.path)
         if self._salt_matches(header) and passphrase is None:
             assert self._key is not None
@@ -195,6 +203,10 @@ class FileBackend:
         return entries
 
     def _new_key(self, passphrase: str | None = None) -> None:
+        with self._mutex:
+            self._new_key_unlocked(passphrase)
+
+    def _new_key_unlocked(self, passphrase: str | None) -> None:
         if passphrase is None:
             passphrase, _ = self._get_passphrase(True)
         header = Header(SCRYPT_LOG2_N, SCRYPT_R, SCRYPT_P, os.urandom(SALT_LEN), b"\0" * NONCE_LEN)
@@ -223,13 +235,14 @@ class FileBackend:
 
     def prepare(self) -> None:
         """Derive the key before taking the lock (scrypt is slow; keep the lock short)."""
-        if self._key is not None:
-            return
-        raw = self._read()
-        if raw is None:
-            self._new_key()
-        else:
-            self._open_existing(raw)
+        with self._mutex:
+            if self._key is not None:
+                return
+            raw = self._read()
+            if raw is None:
+                self._new_key()
+            else:
+                self._open_existing(raw)
 
     def read_all(self) -> dict[str, str]:
         raw = self._read()
