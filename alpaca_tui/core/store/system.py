@@ -71,8 +71,20 @@ def insecure_reason(kr: object) -> str | None:
         return "no OS keyring backend is available (keyring fell back to fail.Keyring)"
     if module.startswith("keyring.backends.null"):
         return "keyring is disabled (null backend)"
-    if "plaintext" in name.lower() or module.startswith("keyrings.alt.file"):
+    if "plaintext" in name.lower():
         return f"{backend_name(kr)} stores secrets in plaintext; refusing it"
+    if module.startswith("keyrings.alt"):
+        # keyrings.alt is "alternate, less secure" storage: plaintext or weakly encrypted files
+        # that prompt in every process (keyring#148, #370). Our own encrypted file replaces it.
+        return f"{backend_name(kr)} (keyrings.alt) is not secure storage; refusing it"
+    return None
+
+
+def _candidate_rejection(name: str) -> str | None:
+    if "plaintext" in name.lower():
+        return "plaintext storage; refused"
+    if name.startswith("keyrings.alt"):
+        return "keyrings.alt (not secure storage); refused"
     return None
 
 
@@ -124,8 +136,7 @@ def _candidates() -> list[Candidate]:
         if name.startswith("keyring.backends.fail"):
             out.append(Candidate(name, False, "fallback that refuses every call", prio))
             continue
-        bad = "plaintext storage; refused" if ("plaintext" in name.lower()
-                                               or name.startswith("keyrings.alt.file")) else None
+        bad = _candidate_rejection(name)
         out.append(Candidate(name, bad is None, bad or f"available (priority {prio:g})", prio))
     return out
 
