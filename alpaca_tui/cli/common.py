@@ -81,7 +81,9 @@ def open_store(*, backend: str | None = None, interactive: bool = True, clock: C
 
 def read_secret(from_stdin: bool, prompt: str = "Secret: ") -> str:
     """A secret from stdin (``--secret-stdin``) or a hidden /dev/tty prompt when stdin is a terminal."""
-    if from_stdin:
+    isatty = getattr(sys.stdin, "isatty", None)
+    stdin_is_tty = bool(isatty is not None and isatty())
+    if from_stdin and not stdin_is_tty:
         data = sys.stdin.read(MAX_STDIN_SECRET + 1)
         if len(data) > MAX_STDIN_SECRET:
             raise UsageError("secret on stdin is too large")
@@ -89,8 +91,8 @@ def read_secret(from_stdin: bool, prompt: str = "Secret: ") -> str:
         if "\n" in value or "\r" in value:
             raise UsageError("expected the secret as a single line on stdin")
         return validate_secret(value)
-    isatty = getattr(sys.stdin, "isatty", None)
-    if isatty is not None and isatty() and have_tty():
+    if stdin_is_tty and have_tty():
+        # --secret-stdin on a terminal would echo the secret: use the hidden prompt instead.
         return validate_secret(prompt_hidden(prompt))
     raise UsageError("no secret given: pipe it in with --secret-stdin "
                      "(secrets are never accepted as command-line arguments)")

@@ -174,6 +174,11 @@ def test_secret_from_a_hidden_prompt_when_stdin_is_a_tty(cli: Run, alpaca_home: 
     assert r.code == 0, r.err
     assert len(prompts) == 1 and "PKTE…0001" in prompts[0]
     assert Store.open().load_bundle("tty").active.secret == PAPER_SECRET
+    # --secret-stdin on a terminal would echo what is typed: the hidden prompt is used instead.
+    r = cli("profiles", "add", "tty2", "--env", "paper", "--flow", "legacy", "--key-id", PAPER_ID,
+            "--secret-stdin", stdin=TtyIn("visible-if-read-from-stdin\n"))
+    assert r.code == 0, r.err
+    assert len(prompts) == 2 and Store.open().load_bundle("tty2").active.secret == PAPER_SECRET
 
 
 def test_cli_prompts_for_a_new_passphrase_twice(cli: Run, alpaca_home: Path,
