@@ -1,0 +1,63 @@
+"""One command, one table: every benchmark in bench/ (``./dev bench``).
+
+Each bench script prints ``name=value`` lines; this runner collects them with the machine
+they came from. Targets (from the issues) are shown beside the figures.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+SCRIPTS = ["engine_bench.py", "first_paint.py", "store_bench.py"]
+TARGETS = {
+    "token_requests_per_1000_calls": "4-5",
+    "single_flight_token_requests": "1",
+    "check_vs_httpx_ratio": "<= 1.5",
+    "first_paint_ratio": "<= 1.5",
+    "store_load_500_ms": "",
+}
+
+
+def machine() -> str:
+    cpu = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores, {cpu}, Python {platform.python_version()}"
+
+
+def main() -> int:
+    rows: list[tuple[str, str, str, str]] = []
+    failed = 0
+    for name in SCRIPTS:
+        path = HERE / name
+        if not path.exists():
+            continue
+        out = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, timeout=600)
+        if out.returncode != 0:
+            failed += 1
+            rows.append((name, "FAILED", (out.stderr.strip().splitlines()[-1:] and out.stderr.strip().splitlines()[-1]) or "", ""))
+            continue
+        for line in out.stdout.splitlines():
+            key, sep, value = line.partition("=")
+            if sep and key and " " not in key.strip():
+                rows.append((name, key.strip(), value.strip(), TARGETS.get(key.strip(), "")))
+    print(f"machine: {machine()}")
+    width = max((len(r[1]) for r in rows), default=10)
+    print(f"{'benchmark':<18} {'figure':<{width}}  {'value':>12}  target")
+    for script, key, value, target in rows:
+        print(f"{script:<18} {key:<{width}}  {value:>12}  {target}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
