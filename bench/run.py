@@ -32,7 +32,8 @@ def machine() -> str:
                 break
     except OSError:
         pass
-    return f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores, {cpu}, Python {platform.python_version()}"
+    py = platform.python_version()
+    return f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores, {cpu}, Python {py}"
 
 
 def main() -> int:
@@ -45,7 +46,8 @@ def main() -> int:
         out = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, timeout=600)
         if out.returncode != 0:
             failed += 1
-            rows.append((name, "FAILED", (out.stderr.strip().splitlines()[-1:] and out.stderr.strip().splitlines()[-1]) or "", ""))
+            last = (out.stderr.strip().splitlines() or [""])[-1]
+            rows.append((name, "FAILED", last, ""))
             continue
         for line in out.stdout.splitlines():
             key, sep, value = line.partition("=")
