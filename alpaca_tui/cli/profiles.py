@@ -251,10 +251,15 @@ def _add(args: argparse.Namespace) -> int:
 # -- list / show -------------------------------------------------------------------------------
 
 
-def _expiry_text(profile: Any, now: datetime) -> str:
-    from alpaca_tui.core.expiry import ExpiryState, describe_expiry, expiry_state
+def _expiry_text(profile: Any, now: datetime, *, short: bool = False) -> str:
+    from alpaca_tui.core.expiry import ExpiryState, describe_expiry, expiry_state, humanize_delta
 
     text = describe_expiry(profile.expires_at, now)
+    if short and profile.expires_at is not None:  # one unit: "in 6d", "expired 2d ago"
+        if profile.expires_at > now:
+            text = f"in {humanize_delta(profile.expires_at - now).split(' ')[0]}"
+        else:
+            text = f"expired {humanize_delta(now - profile.expires_at).split(' ')[0]} ago"
     state = expiry_state(profile.expires_at, now)
     if state is ExpiryState.EXPIRING:
         text += " (expiring)"
@@ -300,10 +305,10 @@ def _list(args: argparse.Namespace) -> int:
     rows = [["NAME", "ENV", "FLOW", "KEY ID", "ACCESS", "EXPIRES", "VERIFIED"]]
     for p in profiles:
         access = _access_text(p)
-        if len(access) > 28:
-            access = access[:27] + "…"
-        rows.append([p.name, p.env.value, p.flow.value, p.key_id_masked, access, _expiry_text(p, now),
-                     _verified_text(p, now)])
+        if len(access) > 20:
+            access = access[:19] + "…"
+        rows.append([p.name, p.env.value, p.flow.value, p.key_id_masked, access,
+                     _expiry_text(p, now, short=True), _verified_text(p, now)])
     print(_table(rows))
     print(f"{len(profiles)} profile(s); secrets in the {store.backend_label}")
     return EXIT_OK
