@@ -1,0 +1,142 @@
+"""OAuth2 client credentials for AuthX (alpaca-auth.md §2): the token request and its answer.
+
+* client secret: ``POST {authx}/v1/oauth2/token`` form-encoded with ``grant_type=
+  client_credentials``, ``client_id`` and ``client_secret`` in the body. Only
+  ``client_secret_post`` is supported, so there is never an ``Authorization`` header.
+* private_key_jwt (RFC 7523 §2.2): the same request with ``client_assertion_type=
+  urn:ietf:params:oauth:client-assertion-type:jwt-bearer`` and a freshly signed
+  ``client_assertion`` per token request: ``iss`` = ``sub`` = client_id, ``aud`` = the
+  token endpoint URL (UNCONFIRMED which value AuthX wants; the URL is what RFC 7523 and
+  Fosite use), a unique ``jti`` (AuthX knows ``jti_known``, so it detects replays),
+  ``iat`` and ``exp`` = ``iat`` + 300 (the maximum lifetime is UNCONFIRMED; 5 minutes is
+  what the published sample uses), header ``kid`` = client_id. ES256 by default, RS256
+  when the key is RSA.
+
+The answer is ``{"access_token", "expires_in": 899, "token_type": "Bearer"}``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from alpaca_tui.core.credentials import Flow, Secret
+from alpaca_tui.core.errors import UsageError
+from alpaca_tui.core.redact import mask
+
+GRANT_TYPE = "client_credentials"
+ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+ASSERTION_LIFETIME = 300
+DEFAULT_EXPIRES_IN = 899  # Alpaca's documented lifetime, used when a response omits it
+
+
+@dataclass(frozen=True)
+class AccessToken:
+    """A bearer token. ``repr``/``str`` mask the value; use :attr:`value` to send it."""
+
+    value: str = field(repr=False)
+    expires_at: float
+    issued_at: float
+    token_type: str = "Bearer"
+    source: str = "network"        # "network" (token endpoint) | "cache" (secret-store cache)
+    token_url: str = ""
+
+    def __repr__(self) -> str:
+        return (f"AccessToken({mask(self.value)}, expires_at={self.expires_at:.0f}, "
+                f"source={self.source!r})")
+
+    __str__ = __repr__
+
+    @property
+    def access_token(self) -> str:
+        return self.value
+
+    @property
+    def lifetime(self) -> float:
+        return self.expires_at - self.issued_at
+
+    def remaining(self, now: float) -> float:
+        return self.expires_at - now
+
+    def authorization(self) -> str:
+        return f"Bearer {self.value}"
+
+
+def build_assertion(client_id: str, private_key_pem: str, audience: str, *, now: float,
+                    alg: str | None = None, lifetime: int = ASSERTION_LIFETIME,
+                    jti: str | None = None) -> str:
+    """A signed RFC 7523 client assertion (see the module doc for the claims)."""
+    import jwt
+
+    from alpaca_tui.core.keys import load_private_key
+
+    key, key_alg = load_private_key(private_key_pem, alg)
+    iat = int(now)
+    claims = {"iss": client_id, "sub": client_id, "aud": audience, "jti": jti or str(uuid.uuid4()),
+              "iat": iat, "exp": iat + min(int(lifetime), ASSERTION_LIFETIME)}
+    return jwt.encode(claims, key, algorithm=key_alg, headers={"kid": client_id, "typ": "JWT"})
+
+
+def token_form(flow: Flow, secret: Secret, token_url: str, *, now: float) -> dict[str, str]:
+    """The form body for the token request (no secret ever goes into a header)."""
+    form = {"grant_type": GRANT_TYPE, "client_id": secret.key_id}
+    if flow is Flow.CLIENT_SECRET:
+        if not secret.secret:
+            raise UsageError("this client-secret credential has no client secret stored")
+        form["client_secret"] = secret.secret
+    elif flow is Flow.PRIVATE_KEY_JWT:
+        if not secret.private_key_pem:
+            raise UsageError("this private-key-jwt credential has no private key stored")
+        form["client_assertion_type"] = ASSERTION_TYPE
+        form["client_assertion"] = build_assertion(secret.key_id, secret.private_key_pem, token_url,
+                                                   now=now, alg=secret.alg)
+    else:
+        raise UsageError("profile uses key ID + secret; there is no access token")
+    return form
+
+
+def parse_token_response(body: Any, *, now: float, token_url: str) -> AccessToken | None:
+    """An :class:`AccessToken` from a 2xx token response, or None when it is malformed."""
+    if not isinstance(body, dict):
+        return None
+    value = body.get("access_token")
+    if not isinstance(value, str) or not value:
+        return None
+    token_type = body.get("token_type") or "Bearer"
+    if not isinstance(token_type, str) or token_type.lower() != "bearer":
+        return None
+    expires_in = body.get("expires_in", DEFAULT_EXPIRES_IN)
+    try:
+        lifetime = float(expires_in)
+    except (TypeError, ValueError):
+        lifetime = float(DEFAULT_EXPIRES_IN)
+    if lifetime <= 0:
+        return None
+    return AccessToken(value=value, expires_at=now + lifetime, issued_at=now, token_type="Bearer",
+                       source="network", token_url=token_url)
+
+
+# OAuth error codes (alpaca-auth.md §2, [AUTHJSON]) -> a hint for the user.
+OAUTH_HINTS: dict[str, str] = {
+    "invalid_client": "the client ID or secret/key was rejected",
+    "unauthorized_client": "this client may not use the client-credentials grant",
+    "invalid_grant": "the grant was rejected",
+    "token_signature_mismatch": "the assertion's signature does not match the public key registered "
+                                "for this client (register the current public key: profiles show "
+                                "NAME --public-key)",
+    "token_claim": "the assertion's claims were rejected (check this machine's clock; iat/exp must be "
+                   "current)",
+    "jti_known": "the assertion's jti was already used (replay)",
+    "request_unauthorized": "the request is not authorized",
+    "access_denied": "access denied",
+    "invalid_scope": "the requested scope is invalid",
+    "temporarily_unavailable": "the token service is temporarily unavailable",
+    "server_error": "the token service failed",
+    "quota_exceeded": "token quota exceeded",
+}
+
+BAD_CREDENTIAL_CODES = frozenset({
+    "invalid_client", "unauthorized_client", "invalid_grant", "token_signature_mismatch", "token_claim",
+    "jti_known", "request_unauthorized", "access_denied", "invalid_token",
+})
