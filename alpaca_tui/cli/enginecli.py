@@ -1,0 +1,106 @@
+"""Helpers shared by the engine-backed commands (check, request, token, exec, rotate).
+
+Kept light at import time: the engine (httpx, cryptography) is imported inside functions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sys
+from collections.abc import Coroutine
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from alpaca_tui.core.errors import UsageError
+
+if TYPE_CHECKING:
+    from alpaca_tui.core.engine import Engine
+    from alpaca_tui.core.store import Store
+
+T = TypeVar("T")
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(w|d|h|m|s)", re.IGNORECASE)
+_UNITS = {"w": 7 * 86400, "d": 86400, "h": 3600, "m": 60, "s": 1}
+
+
+def parse_duration(spec: str) -> timedelta:
+    """'1h', '24h', '7d', '90m', '1d12h', '0' -> timedelta. UsageError on anything else."""
+    s = spec.strip().lower().replace(" ", "")
+    if s in ("0", "none", "0s"):
+        return timedelta(0)
+    pos, total = 0, 0.0
+    for m in _DURATION.finditer(s):
+        if m.start() != pos:
+            break
+        total += float(m.group(1)) * _UNITS[m.group(2)]
+        pos = m.end()
+    if not s or pos != len(s):
+        raise UsageError(f"invalid duration {spec!r} (use e.g. 30m, 1h, 24h, 7d, 1d12h or 0)")
+    if total > 366 * 86400:
+        raise UsageError(f"duration {spec!r} is longer than a year")
+    return timedelta(seconds=total)
+
+
+def positive_float(value: str) -> float:
+    import argparse
+
+    try:
+        v = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {value!r}") from None
+    if not 0 < v <= 600:
+        raise argparse.ArgumentTypeError("expected seconds between 0 and 600")
+    return v
+
+
+def positive_int(value: str) -> int:
+    import argparse
+
+    try:
+        v = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError("expected a number >= 1")
+    return v
+
+
+def open_cli_store() -> Store:
+    from alpaca_tui.cli.common import open_store
+
+    return open_store()
+
+
+def make_engine(store: Store | None, *, no_cache: bool = False, timeout: float = 10.0) -> Engine:
+    from alpaca_tui.core.engine import Engine
+
+    return Engine(store, cache_tokens=not no_cache, timeout=timeout)
+
+
+def run_engine(engine: Engine, coro: Coroutine[Any, Any, T]) -> T:
+    """Run ``coro`` on a fresh event loop and close the engine's HTTP client afterwards."""
+
+    async def main() -> T:
+        try:
+            return await coro
+        finally:
+            await engine.aclose()
+
+    return asyncio.run(main())
+
+
+def marks() -> tuple[str, str, str]:
+    """(ok, fail, skipped) symbols; ASCII when stdout cannot encode the check marks."""
+    enc = getattr(sys.stdout, "encoding", None) or "ascii"
+    try:
+        "✓✗–".encode(enc)
+    except (UnicodeEncodeError, LookupError):
+        return "OK", "X", "-"
+    return "✓", "✗", "–"
+
+
+def fmt_ms(ms: float | None) -> str:
+    if ms is None:
+        return "—" if marks()[0] == "✓" else "-"
+    return f"{ms:.0f} ms"
