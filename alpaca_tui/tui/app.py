@@ -9,7 +9,6 @@ Time comes from the injected ``clock`` so countdowns are testable and snapshots 
 
 from __future__ import annotations
 
-import concurrent.futures
 import os
 from collections.abc import Callable
 from typing import Any, ClassVar
@@ -99,17 +98,20 @@ class AlpacaTuiApp(App[int]):
         self.sub_title = badge
 
     # -- startup -------------------------------------------------------------------------
-    def on_mount(self) -> None:
+    def get_default_screen(self) -> Screen[Any]:
         from alpaca_tui.tui.screens.home import HomeScreen
 
+        return HomeScreen()
+
+    def on_mount(self) -> None:
         self._update_subtitle()
         if not self.is_headless:
             self._install_signal_handlers()
-        self.push_screen(HomeScreen())
         if self.store is not None:
             self._store_ready()
         elif self._demo_factory is not None or self._store_opener is not None:
-            self._open_store()
+            # after the first frame is on screen: the store / emulator start competes for the GIL
+            self.call_after_refresh(self._open_store)
         else:
             self.store_error = "no secret store configured"
 
@@ -130,6 +132,8 @@ class AlpacaTuiApp(App[int]):
 
     def _ask_passphrase(self, creating: bool, error: str | None = None) -> str:
         """Called from the store worker thread; blocks it until the modal is answered."""
+        import concurrent.futures
+
         from alpaca_tui.tui.dialogs.passphrase import PassphraseDialog
 
         answer: concurrent.futures.Future[str | None] = concurrent.futures.Future()
@@ -323,6 +327,23 @@ class AlpacaTuiApp(App[int]):
         self._broadcast(ProfilesChanged)
         self.reload_profiles()
 
+    def refresh_token(self, name: str) -> None:
+        if self.engine is None:
+            self.notify("the auth engine is still loading", severity="warning")
+            return
+        self._refresh_token(name)
+
+    @work(group="token", exit_on_error=False)
+    async def _refresh_token(self, name: str) -> None:
+        try:
+            tok = await self.engine.token(name, force=True)
+        except Exception as exc:
+            self.post_message(OperationFailed(f"token for {name}", services.one_line(exc)))
+            return
+        left = tok.expires_at - self.clock.time()
+        self.notify(f"new access token for {name}, valid {int(left // 60)}m {int(left % 60)}s",
+                    title="Token refreshed")
+
     def run_check(self, name: str) -> None:
         if self.engine is None:
             self.notify("the auth engine is still loading; try again in a moment", severity="warning")
@@ -344,20 +365,7 @@ class AlpacaTuiApp(App[int]):
         text = services.describe_check(message.results, message.error)
         self.notify(text, title=f"{'✓' if message.ok else '✗'} check {message.name}",
                     severity="information" if message.ok else "error", timeout=8)
-        self._record_check(message.name, message.ok, None if message.ok else text)
-
-    @work(thread=True, group="record-check", exit_on_error=False)
-    def _record_check(self, name: str, ok: bool, error: str | None) -> None:
-        try:
-            store = self.require_store()
-            profile = store.get_profile(name)
-            if profile.last_check_ok != ok or profile.last_verified_at is None or \
-                    (self.clock.now() - profile.last_verified_at).total_seconds() > 5:
-                store.update_profile(name, last_verified_at=self.clock.now(), last_check_ok=ok,
-                                     last_check_error=error)
-        except Exception as exc:
-            self.post_message(OperationFailed("recording the check", services.one_line(exc)))
-        self.reload_profiles()
+        self.reload_profiles()  # the engine recorded last_verified_at / last_check_ok in the store
 
     # -- shutdown ------------------------------------------------------------------------
     def close_demo(self) -> None:
@@ -409,4 +417,4 @@ def run_app() -> int:
     return int(result or 0)
 
 
-__all__ = ["AlpacaTuiApp", "Screen", "run_app"]
+__all__ = ["AlpacaTuiApp", "run_app"]

@@ -137,3 +137,11 @@ class Progress(Message):
     def __init__(self, text: str) -> None:
         super().__init__()
         self.text = text
+
+
+class KeyPairReady(Message):
+    """A freshly generated private_key_jwt key pair (the private half goes to the store only)."""
+
+    def __init__(self, pair: Any) -> None:
+        super().__init__()
+        self.pair = pair

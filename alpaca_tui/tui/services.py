@@ -11,9 +11,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from alpaca_tui.core.credentials import Flow, Secret
+from rich.text import Text
+
+from alpaca_tui.core.credentials import Flow, Profile, Secret
 from alpaca_tui.core.environments import Api, Env
-from alpaca_tui.core.redact import scrub
+from alpaca_tui.core.errors import UsageError
+from alpaca_tui.core.redact import mask, scrub
 from alpaca_tui.core.scopes import AccessMatrix
 
 
@@ -73,8 +76,152 @@ def keypair_from_private(private_pem: str, *, kid: str | None = None) -> KeyPair
 
 def demo_issue(demo: Any, env: Env, flow: Flow, *, access: AccessMatrix, expires_at: datetime | None,
                keypair: KeyPair | None) -> Secret:
-    raise NotImplementedError  # replaced when the emulator lands
+    """Really create a credential on the emulator (in-process ``Emulator`` or HTTP ``AdminClient``):
+    it issues the key ID and secret, or registers the public key of ``keypair``."""
+    if flow is Flow.PRIVATE_KEY_JWT and keypair is None:
+        keypair = generate_keypair()
+    issued = demo.create_credential(env, flow, access=access, expires_at=expires_at,
+                                    public_key=keypair.public_pem if flow is Flow.PRIVATE_KEY_JWT and keypair
+                                    else None)
+    if flow is Flow.PRIVATE_KEY_JWT:
+        assert keypair is not None
+        return Secret(key_id=issued.key_id, private_key_pem=keypair.private_pem, alg=keypair.alg)
+    return Secret(key_id=issued.key_id, secret=issued.secret)
 
 
 def demo_endpoints(demo: Any, env: Env) -> dict[Api, str]:
     return dict(demo.endpoints_for(env))
+
+
+@dataclass(frozen=True)
+class RotationInput:
+    """What the rotation screen collected (None = keep / issue automatically)."""
+
+    key_id: str | None = None
+    secret: str | None = None
+    keypair: KeyPair | None = None
+
+    def __repr__(self) -> str:
+        return f"RotationInput(key_id={mask(self.key_id)!r}, secret=<redacted>, keypair={self.keypair!r})"
+
+
+def rotation_secret(store: Any, demo: Any, profile: Profile, given: RotationInput) -> Secret:
+    """The new secret for ``Engine.rotate``. Demo mode: a brand-new credential on the emulator
+    (same environment, flow, access and expiry; the old one keeps working until retired), like
+    creating a new key in the Alpaca dashboard. Otherwise what the user typed or generated; an
+    empty key ID keeps the current one (read from the store)."""
+    if demo is not None:
+        return demo_issue(demo, profile.env, profile.flow, access=profile.access,
+                          expires_at=profile.expires_at, keypair=given.keypair)
+    key_id = given.key_id or store.load_bundle(profile.name).active.key_id
+    if profile.flow is Flow.PRIVATE_KEY_JWT:
+        if given.keypair is None:
+            raise UsageError("generate a new key pair first (ctrl+g) and register its public key")
+        return Secret(key_id=key_id, private_key_pem=given.keypair.private_pem, alg=given.keypair.alg)
+    if not given.secret:
+        raise UsageError("type or paste the new secret")
+    return Secret(key_id=key_id, secret=given.secret)
+
+
+# -- engine results -> text -------------------------------------------------------------------
+def fill_record(rec: Any, resp: Any) -> None:
+    rec.status = resp.status
+    rec.latency_ms = resp.latency_ms
+    rec.headers = dict(resp.headers)
+    rec.text = resp.text
+    rec.json = resp.json
+    rec.request_id = resp.request_id
+    rec.rate_limit = resp.rate_limit
+    rec.error = getattr(resp.error, "message", None) if resp.error is not None else None
+
+
+def status_line(rec: Any) -> Text:
+    t = Text()
+    if rec.status is None:
+        t.append("✗ not answered: ", style="bold red")
+        t.append(rec.error or "unknown error", style="red")
+        return t
+    ok = 200 <= rec.status < 300
+    t.append(f"{'✓' if ok else '✗'} {rec.status} {_reason(rec.status)}",
+             style="bold green" if ok else "bold red")
+    if rec.latency_ms is not None:
+        t.append(f" · {rec.latency_ms:.0f} ms")
+    rl = rec.rate_limit
+    if rl is not None and rl.remaining is not None:
+        low = rl.limit is not None and rl.remaining < max(1, rl.limit // 10)
+        t.append(" · rate limit ", style="dim")
+        t.append(f"{rl.remaining}/{rl.limit if rl.limit is not None else '?'}",
+                 style="bold red" if low else "bold yellow")
+    if rec.request_id:
+        t.append(f" · req {rec.request_id}", style="dim")
+    if rec.error and not ok:
+        t.append(f"\n{rec.error}", style="red")
+    return t
+
+
+def _reason(status: int) -> str:
+    from http import HTTPStatus
+
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return ""
+
+
+def describe_check(results: list[Any], error: str | None) -> str:
+    if error:
+        return error
+    if not results:
+        return "nothing to check"
+    parts = []
+    for r in results:
+        api = getattr(getattr(r, "api", None), "value", str(getattr(r, "api", "?")))
+        if getattr(r, "skipped", False):
+            parts.append(f"{api}: skipped")
+        elif r.ok:
+            ms = f" {r.latency_ms:.0f} ms" if r.latency_ms is not None else ""
+            parts.append(f"{api}: {r.status} ok{ms}")
+        else:
+            parts.append(f"{api}: {r.message}")
+    return " · ".join(parts)
+
+
+def describe_rotation(result: Any) -> list[str]:
+    lines = []
+    checks = getattr(result, "verification", ()) or ()
+    attempts = getattr(result, "attempts", 1)
+    if checks:
+        lines.append(f"verified the new key ({describe_check(list(checks), None)}; {attempts} attempt"
+                     f"{'s' if attempts != 1 else ''})")
+    lines.append(f"promoted: {result.key_id_masked} is active")
+    if getattr(result, "previous_key_id_masked", None):
+        retire = result.previous_retire_at
+        when = f" until {retire:%Y-%m-%d %H:%M} UTC" if retire else ""
+        lines.append(f"old key {result.previous_key_id_masked} kept for rollback{when}")
+    else:
+        lines.append("old key dropped (no rollback)")
+    return lines
+
+
+def forbidden_by_scopes(profile: Profile, api: Api, method: str, path: str) -> str | None:
+    """A warning when the broker access matrix forbids the call (trading keys have no matrix)."""
+    from alpaca_tui.core.pathscopes import describe_requirement, required_scope
+
+    if not profile.env.is_broker:
+        return None
+    need = required_scope(api, method, path.split("?", 1)[0])
+    if need is None:
+        return None
+    scope, write = need
+    if profile.access.allows(scope, write):
+        return None
+    return (f"{method} {path} needs {describe_requirement(scope, write)}, but {profile.name} has "
+            f"{scope.label}: {profile.access.level(scope).label}.")
+
+
+def token_value(token: Any) -> str:
+    return str(token.value)
+
+
+def mask_id(key_id: str) -> str:
+    return mask(key_id)

@@ -103,6 +103,8 @@ async def wait_for(pilot: Any, predicate: Any, timeout: float = 10.0, what: str 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
+            await pilot.pause()
+            await pilot.wait_for_scheduled_animations()
             return
         await pilot.pause(0.02)
     if not predicate():

@@ -38,7 +38,7 @@ from alpaca_tui.core.redact import mask
 from alpaca_tui.core.scopes import AccessMatrix
 from alpaca_tui.tui import services
 from alpaca_tui.tui.format import ENV_ORDER, stamp
-from alpaca_tui.tui.messages import OperationFailed, ProfileSaved, Progress
+from alpaca_tui.tui.messages import KeyPairReady, OperationFailed, ProfileSaved, Progress
 from alpaca_tui.tui.widgets.scope_matrix import ScopeMatrix
 
 if TYPE_CHECKING:
@@ -384,9 +384,11 @@ class WizardScreen(ModalScreen[Profile | None]):
         except Exception as exc:
             self.post_message(OperationFailed("key generation", services.one_line(exc)))
             return
-        self.app.call_from_thread(self._keypair_ready, pair)
+        self.post_message(KeyPairReady(pair))
 
-    def _keypair_ready(self, pair: services.KeyPair) -> None:
+    def on_key_pair_ready(self, message: KeyPairReady) -> None:
+        message.stop()
+        pair = message.pair
         self.draft.keypair = pair
         self.query_one("#keypair-info", Static).update(
             f"{pair.alg} key pair generated · public key sha256 {pair.fingerprint[:16]}… · "
@@ -443,23 +445,18 @@ class WizardScreen(ModalScreen[Profile | None]):
         self._advance()
 
     # -- step 5: access -----------------------------------------------------------------
-    @on(OptionList.OptionHighlighted, "#access-list")
-    def _preset_highlighted(self, event: OptionList.OptionHighlighted) -> None:
-        event.stop()
-        key = event.option.id or "custom"
-        matrix = self.query_one("#matrix", ScopeMatrix)
-        if key == "read-only":
-            matrix.set_access(AccessMatrix.read_only())
-        elif key == "full":
-            matrix.set_access(AccessMatrix.full())
-
     @on(OptionList.OptionSelected, "#access-list")
     def _preset_selected(self, event: OptionList.OptionSelected) -> None:
+        """Read only / Full set the whole matrix and move on; Custom edits the matrix as it is
+        (read only to start with: access is only ever added on purpose)."""
         event.stop()
+        matrix = self.query_one("#matrix", ScopeMatrix)
         if event.option.id == "custom":
-            self.query_one("#matrix", ScopeMatrix).focus()
-        else:
-            self._advance()
+            matrix.focus()
+            return
+        matrix.set_access(AccessMatrix.full() if event.option.id == "full" else AccessMatrix.read_only())
+        self.draft.access = matrix.access
+        self._advance()
 
     @on(ScopeMatrix.Changed)
     def _matrix_changed(self, event: ScopeMatrix.Changed) -> None:
@@ -468,8 +465,7 @@ class WizardScreen(ModalScreen[Profile | None]):
         al = self.query_one("#access-list", OptionList)
         idx = [k for k, _ in ACCESS_PRESETS].index(event.access.preset_name)
         if al.highlighted != idx and event.access.preset_name == "custom":
-            with al.prevent(OptionList.OptionHighlighted):
-                al.highlighted = idx
+            al.highlighted = idx
 
     # -- step 6: review + save ----------------------------------------------------------
     def _final_access(self) -> AccessMatrix:

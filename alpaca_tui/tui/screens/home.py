@@ -148,10 +148,12 @@ class HomeScreen(Screen[None]):
                 continue
             heading = Text(env.label, style=env_style(env))
             live = Text("⚠ LIVE", style="bold orange1") if env.is_live else Text("")
-            count = Text(f"{len(members)} cred{'s' if len(members) != 1 else ''}", style="dim")
+            loaded = self.tui.profiles_loaded
+            count = Text(f"{len(members)} cred{'s' if len(members) != 1 else ''}" if loaded else "…",
+                         style="dim")
             ncols = len(table.columns)
             table.add_row(heading, live, count, *[""] * (ncols - 3), key=f"env:{env.value}")
-            if not members:
+            if not members and loaded:
                 table.add_row(Text("  (none — n adds one)", style="dim"), *[""] * (ncols - 1),
                               key=f"empty:{env.value}")
             for p in members:

@@ -1,0 +1,350 @@
+"""Rotation from the keyboard: new material → verify → promote → old kept for rollback.
+
+The engine does the work (``Engine.rotate``: verify the new secret against the real
+endpoint, promote it, keep the old one until its retirement time; ``Engine.rollback``).
+This screen gathers the new material (in demo mode the emulator issues a new key or
+registers a freshly generated public key), shows each step's outcome, and counts down to
+the old secret's retirement. ``b`` rolls back while the old secret is still kept.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TYPE_CHECKING, ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import Button, Footer, Header, Input, Label, Select, Static, TextArea
+
+from alpaca_tui.core.credentials import Flow, Profile, validate_key_id, validate_secret
+from alpaca_tui.core.errors import AlpacaTuiError
+from alpaca_tui.core.expiry import humanize_delta
+from alpaca_tui.tui import services
+from alpaca_tui.tui.format import stamp
+from alpaca_tui.tui.messages import KeyPairReady, OperationFailed, ProfilesChanged, Progress, RotationFinished
+
+if TYPE_CHECKING:
+    from alpaca_tui.tui.app import AlpacaTuiApp
+
+KEEP_CHOICES: tuple[tuple[str, timedelta], ...] = (
+    ("1 hour", timedelta(hours=1)),
+    ("24 hours", timedelta(hours=24)),
+    ("7 days", timedelta(days=7)),
+    ("30 days", timedelta(days=30)),
+)
+
+
+class RotationScreen(Screen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+s", "rotate", "Rotate", priority=True),
+        Binding("ctrl+b", "rollback", "Rollback", priority=True),
+        Binding("ctrl+g", "generate", "New key pair", show=False, priority=True),
+        Binding("ctrl+y", "copy_public", "Copy public key", show=False, priority=True),
+        Binding("ctrl+r", "reveal", "Reveal", show=False, priority=True),
+        Binding("escape", "back", "Back"),
+    ]
+
+    def __init__(self, name: str) -> None:
+        super().__init__(id="rotation")
+        self.profile_name = name
+        self.busy = False
+        self.keypair: services.KeyPair | None = None
+        self.steps: list[Text] = []
+        self._timer: Timer | None = None
+
+    @property
+    def tui(self) -> AlpacaTuiApp:
+        return self.app  # type: ignore[return-value]
+
+    @property
+    def profile(self) -> Profile | None:
+        return self.tui.profile(self.profile_name)
+
+    def compose(self) -> ComposeResult:
+        p = self.profile
+        yield Header()
+        with VerticalScroll(id="rotation-body"):
+            yield Static("", id="rot-current")
+            with Vertical(id="rot-new", classes="box"):
+                yield Label("", id="rot-new-title", classes="field-label")
+                yield Static("", id="rot-demo-hint", classes="hint")
+                with Vertical(id="rot-manual"):
+                    with Horizontal(classes="tester-field"):
+                        yield Label("New key ID", classes="row-label")
+                        yield Input(placeholder="leave empty to keep the same ID", id="rot-key-id",
+                                    compact=True)
+                    with Horizontal(classes="tester-field", id="rot-secret-row"):
+                        yield Label("New secret", classes="row-label")
+                        yield Input(placeholder="typed or pasted (masked; ctrl+r reveals)", password=True,
+                                    id="rot-secret", compact=True)
+                with Vertical(id="rot-keypair"):
+                    yield Button("Generate new key pair (ctrl+g)", id="rot-generate", compact=True)
+                    yield Static("", id="rot-keypair-info")
+                    yield TextArea("", id="rot-public-key", read_only=True, soft_wrap=False)
+            with Horizontal(classes="tester-field"):
+                yield Label("Keep old for", classes="row-label")
+                yield Select([(label, i) for i, (label, _) in enumerate(KEEP_CHOICES)], value=1,
+                             allow_blank=False, id="rot-keep", compact=True)
+            with Horizontal(id="rot-buttons"):
+                yield Button("Rotate (ctrl+s)", id="rot-go", variant="primary", compact=True)
+                yield Button("Rollback (ctrl+b)", id="rot-rollback", variant="warning", compact=True)
+            yield Static("", id="rot-steps")
+            yield Static("", id="rot-outcome")
+        yield Footer(compact=True)
+        del p
+
+    def on_mount(self) -> None:
+        p = self.profile
+        if p is None:
+            return
+        self.sub_title = f"rotate {p.name}"
+        demo = self.tui.demo is not None
+        jwt = p.flow is Flow.PRIVATE_KEY_JWT
+        self.query_one("#rot-manual").display = not demo and not jwt
+        self.query_one("#rot-keypair").display = jwt
+        self.query_one("#rot-public-key").display = False
+        self.query_one("#rot-demo-hint").display = demo
+        if demo:
+            what = "registers a freshly generated public key" if jwt else "issues a new key"
+            self.query_one("#rot-demo-hint", Static).update(
+                f"Demo mode: the emulator {what} for this credential. Nothing to type.")
+        self.query_one("#rot-new-title", Label).update(
+            "1. New key pair" if jwt else "1. New " + ("client secret" if p.flow.is_oauth else "key"))
+        self.render_current()
+        self._timer = self.set_interval(self.tui.tick_seconds, self.render_current)
+        if not demo and not jwt:
+            self.query_one("#rot-key-id", Input).focus()
+        else:
+            self.query_one("#rot-go", Button).focus()
+
+    def on_screen_suspend(self) -> None:
+        if self._timer is not None:
+            self._timer.pause()
+
+    def on_screen_resume(self) -> None:
+        if self._timer is not None:
+            self._timer.resume()
+
+    def on_profiles_changed(self, message: ProfilesChanged) -> None:
+        self.render_current()
+
+    def render_current(self) -> None:
+        p = self.profile
+        cur = self.query_one("#rot-current", Static)
+        if p is None:
+            cur.update("credential not found")
+            return
+        t = Text()
+        t.append(f"{p.name}", style="bold")
+        t.append(f"  {p.env.label}" + ("  ⚠ real money" if p.env.is_live else ""),
+                 style="bold orange1" if p.env.is_live else "")
+        t.append(f"  {p.flow.label}\n")
+        t.append("active key ", style="dim")
+        t.append(p.key_id_masked, style="bold")
+        t.append("   rotated ", style="dim")
+        t.append(stamp(p.rotated_at))
+        if p.rotation_state:
+            t.append("\nstate ", style="dim")
+            t.append(p.rotation_state, style="yellow")
+            if p.previous_retire_at is not None:
+                left = p.previous_retire_at - self.tui.clock.now()
+                if left.total_seconds() > 0:
+                    t.append(f"   old key kept for rollback until {stamp(p.previous_retire_at)} "
+                             f"({humanize_delta(left)} left)", style="yellow")
+                else:
+                    t.append("   old key retired (rollback no longer possible)", style="dim")
+        cur.update(t)
+        self.query_one("#rot-rollback", Button).disabled = not self.can_rollback(p)
+
+    def can_rollback(self, p: Profile | None) -> bool:
+        if p is None or not p.rotation_state or p.previous_retire_at is None:
+            return False
+        return p.previous_retire_at > self.tui.clock.now()
+
+    # -- key pair ------------------------------------------------------------------------
+    @on(Button.Pressed, "#rot-generate")
+    def _gen_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.action_generate()
+
+    def action_generate(self) -> None:
+        p = self.profile
+        if p is None or p.flow is not Flow.PRIVATE_KEY_JWT or self.busy:
+            return
+        self.query_one("#rot-keypair-info", Static).update("generating…")
+        self._gen_worker(p.name)
+
+    @work(thread=True, exclusive=True, group="rot-keygen", exit_on_error=False)
+    def _gen_worker(self, kid: str) -> None:
+        try:
+            pair = services.generate_keypair()
+        except Exception as exc:
+            self.post_message(OperationFailed("key generation", services.one_line(exc)))
+            return
+        self.post_message(KeyPairReady(pair))
+
+    def on_key_pair_ready(self, message: KeyPairReady) -> None:
+        message.stop()
+        pair = message.pair
+        self.keypair = pair
+        self.query_one("#rot-keypair-info", Static).update(
+            f"{pair.alg} · sha256 {pair.fingerprint[:16]} · register this public key with Alpaca "
+            "before rotating (ctrl+y copies it)" if self.tui.demo is None else
+            f"{pair.alg} · sha256 {pair.fingerprint[:16]} · the emulator registers it on rotate")
+        area = self.query_one("#rot-public-key", TextArea)
+        area.text = pair.public_pem
+        area.display = True
+
+    def action_copy_public(self) -> None:
+        if self.keypair is not None:
+            self.app.copy_to_clipboard(self.keypair.public_pem)
+            self.notify("public key copied (OSC 52)")
+
+    def action_reveal(self) -> None:
+        box = self.query_one("#rot-secret", Input)
+        box.password = not box.password
+
+    # -- rotate --------------------------------------------------------------------------
+    @on(Button.Pressed, "#rot-go")
+    def _go_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.action_rotate()
+
+    @on(Input.Submitted)
+    def _submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        if event.input.id == "rot-key-id":
+            self.query_one("#rot-secret", Input).focus()
+        else:
+            self.action_rotate()
+
+    def _log(self, text: str, style: str = "") -> None:
+        self.steps.append(Text(text, style=style))
+        self.query_one("#rot-steps", Static).update(Text("\n").join(self.steps))
+
+    def action_rotate(self) -> None:
+        p = self.profile
+        if p is None or self.busy:
+            return
+        if self.tui.engine is None:
+            self.notify("the auth engine is still loading", severity="warning")
+            return
+        given = services.RotationInput()
+        if self.tui.demo is None:
+            try:
+                given = self._manual_input(p)
+            except AlpacaTuiError as exc:
+                self.query_one("#rot-outcome", Static).update(Text(f"✗ {exc.message}", style="bold red"))
+                return
+        keep = KEEP_CHOICES[int(self.query_one("#rot-keep", Select).value)][1]  # type: ignore[arg-type]
+        self.busy = True
+        self.steps = []
+        self.query_one("#rot-outcome", Static).update("")
+        self._log("• rotating: new secret → verify → promote → old one kept for rollback")
+        self._rotate_worker(p, given, keep)
+
+    def _manual_input(self, p: Profile) -> services.RotationInput:
+        key_id = self.query_one("#rot-key-id", Input).value.strip()
+        if key_id:
+            validate_key_id(key_id)
+        if p.flow is Flow.PRIVATE_KEY_JWT:
+            if self.keypair is None:
+                raise AlpacaTuiError("generate a new key pair first (ctrl+g) and register its public key")
+            return services.RotationInput(key_id=key_id or None, keypair=self.keypair)
+        secret = validate_secret(self.query_one("#rot-secret", Input).value)
+        return services.RotationInput(key_id=key_id or None, secret=secret)
+
+    @work(exclusive=True, group="rotate", exit_on_error=False)
+    async def _rotate_worker(self, p: Profile, given: services.RotationInput, keep: timedelta) -> None:
+        import asyncio
+
+        try:
+            what = "asking the emulator for a new key…" if self.tui.demo is not None else \
+                "preparing the new secret…"
+            self.post_message(Progress(what))
+            new = await asyncio.to_thread(services.rotation_secret, self.tui.require_store(), self.tui.demo,
+                                          p, given)
+            self.post_message(Progress(f"new key {services.mask_id(new.key_id)}; verifying it against "
+                                       f"{p.env.label}…"))
+            result = await self.tui.engine.rotate(p.name, new, keep_old_for=keep)
+        except Exception as exc:
+            result = getattr(exc, "result", None)
+            self.post_message(RotationFinished(p.name, result=result, error=services.one_line(exc)))
+            return
+        self.post_message(RotationFinished(p.name, result=result))
+
+    def on_progress(self, message: Progress) -> None:
+        message.stop()
+        self._log(f"• {message.text}")
+
+    def on_rotation_finished(self, message: RotationFinished) -> None:
+        message.stop()
+        self.busy = False
+        out = self.query_one("#rot-outcome", Static)
+        if message.error:
+            self._log(f"✗ {message.error}", "bold red")
+            what = "rollback" if message.rolled_back else "rotation"
+            out.update(Text(f"✗ {what} failed — the active key is unchanged: {message.error}",
+                            style="bold red"))
+        elif message.rolled_back:
+            self._log("✓ rolled back: the previous key is active again", "bold green")
+            out.update(Text("✓ Rolled back. The previous key is active again.", style="bold green"))
+        else:
+            for line in services.describe_rotation(message.result):
+                self._log(f"✓ {line}", "green")
+            out.update(Text("✓ Rotated. The new key is active; ctrl+b rolls back while the old one is kept.",
+                            style="bold green"))
+        self.keypair = None if not message.error else self.keypair
+        self.query_one("#rot-secret", Input).value = ""
+        self.tui.reload_profiles()
+
+    # -- rollback ------------------------------------------------------------------------
+    @on(Button.Pressed, "#rot-rollback")
+    def _rollback_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.action_rollback()
+
+    def action_rollback(self) -> None:
+        from alpaca_tui.tui.dialogs.confirm import ConfirmDialog
+
+        p = self.profile
+        if p is None or self.busy:
+            return
+        if not self.can_rollback(p):
+            self.notify("nothing to roll back (no old key kept)", severity="warning")
+            return
+        if self.tui.engine is None:
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.busy = True
+                self._log("• rolling back to the previous key…")
+                self._rollback_worker(p.name)
+
+        self.app.push_screen(ConfirmDialog("Roll back", f"Make the previous key of {p.name} active again?",
+                                           yes="Roll back"), callback=answered)
+
+    @work(exclusive=True, group="rotate", exit_on_error=False)
+    async def _rollback_worker(self, name: str) -> None:
+        try:
+            await self.tui.engine.rollback(name)
+        except Exception as exc:
+            self.post_message(RotationFinished(name, error=services.one_line(exc), rolled_back=True))
+            return
+        self.post_message(RotationFinished(name, rolled_back=True))
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+    def on_operation_failed(self, message: OperationFailed) -> None:
+        self.busy = False
+        del message  # bubbles on to the app, which shows it
+
+
+__all__ = ["RotationScreen"]

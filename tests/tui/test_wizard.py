@@ -1,0 +1,145 @@
+"""The creation wizard, end to end, against a real store (and, in demo mode, the real emulator)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.widgets import ContentSwitcher, Input, Label, OptionList
+
+from alpaca_tui.core.clock import FakeClock
+from alpaca_tui.core.credentials import Flow
+from alpaca_tui.core.environments import Env
+from alpaca_tui.core.scopes import Level, Scope
+from alpaca_tui.tui.app import AlpacaTuiApp
+from alpaca_tui.tui.dialogs.confirm import ConfirmDialog
+from alpaca_tui.tui.dialogs.wizard import WizardScreen
+from alpaca_tui.tui.screens.home import HomeScreen
+from alpaca_tui.tui.widgets.scope_matrix import ScopeMatrix
+from tests.tui.conftest import screen_text, wait_for
+
+CLIENT_ID = "CKWIZARD0000000000000001"
+CLIENT_SECRET = "S3CRETWIZARDVALUE0123456789ABCDEFGHIJKLMNOPQRSTUV"
+
+
+def step(app: AlpacaTuiApp) -> str:
+    return str(app.screen.query_one("#wizard-steps", ContentSwitcher).current)
+
+
+async def open_wizard(pilot: Any) -> WizardScreen:
+    app = pilot.app
+    await wait_for(pilot, lambda: app.profiles_loaded, what="profiles")
+    if isinstance(app.screen, ConfirmDialog):  # first-run demo offer
+        await pilot.press("n")
+    await pilot.press("n")
+    await wait_for(pilot, lambda: isinstance(app.screen, WizardScreen), what="wizard")
+    return app.screen
+
+
+async def pick(pilot: Any, list_id: str, option_id: str) -> None:
+    ol = pilot.app.screen.query_one(list_id, OptionList)
+    for _ in range(ol.option_count):
+        if ol.get_option_at_index(ol.highlighted or 0).id == option_id:
+            break
+        await pilot.press("down")
+    await pilot.press("enter")
+
+
+async def test_wizard_broker_client_secret_custom_access_and_date(store: Any, clock: FakeClock) -> None:
+    app = AlpacaTuiApp(store=store, clock=clock)
+    async with app.run_test(size=(100, 30)) as pilot:
+        wiz = await open_wizard(pilot)
+        assert step(app) == "step-env"
+        await pick(pilot, "#env-list", "broker-sandbox")
+        assert step(app) == "step-flow"
+        flows = [wiz.query_one("#flow-list", OptionList).get_option_at_index(i).id for i in range(3)]
+        assert flows == ["legacy", "client-secret", "private-key-jwt"]
+        await pick(pilot, "#flow-list", "client-secret")
+        assert step(app) == "step-ids"
+        name = wiz.query_one("#name", Input)
+        assert name.has_focus and name.value == "broker-sandbox-oauth"
+        name.value = "wiz-oauth"
+        await pilot.press("enter")
+        assert wiz.query_one("#key-id", Input).has_focus
+        wiz.query_one("#key-id", Input).insert_text_at_cursor(CLIENT_ID)
+        await pilot.press("enter")
+        secret = wiz.query_one("#secret", Input)
+        assert secret.has_focus and secret.password  # masked
+        secret.insert_text_at_cursor(CLIENT_SECRET)  # as a paste would
+        assert CLIENT_SECRET not in screen_text(app)
+        await pilot.press("enter")
+        # expiry: custom date, first invalid then in the past then valid
+        assert step(app) == "step-expiry"
+        await pick(pilot, "#expiry-list", "custom")
+        date = wiz.query_one("#expiry-date", Input)
+        assert date.display and date.has_focus
+        await pilot.press(*"2027-02-30", "enter")  # typed: the input takes keys
+        assert "no such day" in str(wiz.query_one("#expiry-error", Label).render())
+        assert step(app) == "step-expiry"
+        date.value = "2020-01-01"
+        await pilot.press("enter")
+        assert "in the past" in str(wiz.query_one("#expiry-error", Label).render())
+        date.value = "2027-06-30"
+        await pilot.press("enter")
+        assert step(app) == "step-access"
+        # access: custom, then drive the matrix with arrows
+        await pick(pilot, "#access-list", "custom")
+        matrix = wiz.query_one("#matrix", ScopeMatrix)
+        assert matrix.has_focus
+        await pilot.press("down", "left", "space")  # Funding: read-write (dangerous)
+        await pilot.press("down", "down", "right", "right", "space")  # Crypto: no access
+        assert matrix.access.level(Scope.FUNDING) is Level.RW
+        assert matrix.access.level(Scope.CRYPTO) is Level.NONE
+        assert "⚠ write access to Funding" in screen_text(app)
+        await pilot.press("ctrl+n")
+        assert step(app) == "step-review"
+        review = screen_text(app)
+        assert "wiz-oauth" in review and "CKWI…0001" in review
+        assert CLIENT_SECRET not in review and CLIENT_ID not in review
+        assert "2027-06-30" in review
+        assert "write access to Funding" in review
+        await pilot.press("enter")  # save
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="check offer")
+        assert "connectivity check" in screen_text(app)
+        await pilot.press("n")
+        await wait_for(pilot, lambda: app.profile("wiz-oauth") is not None, what="profile listed")
+    prof = store.get_profile("wiz-oauth")
+    assert prof.env is Env.BROKER_SANDBOX and prof.flow is Flow.CLIENT_SECRET
+    assert prof.key_id_masked == "CKWI…0001"
+    assert prof.expires_at is not None and prof.expires_at.date().isoformat() == "2027-06-30"
+    assert prof.access.level(Scope.FUNDING) is Level.RW
+    assert prof.access.level(Scope.CRYPTO) is Level.NONE
+    assert prof.access.level(Scope.ACCOUNTS) is Level.RO
+    bundle = store.load_bundle("wiz-oauth")
+    assert bundle.active.key_id == CLIENT_ID and bundle.active.secret == CLIENT_SECRET
+    assert CLIENT_SECRET not in store.index_path.read_text()
+
+
+async def test_wizard_trading_env_offers_only_key_flow_and_validates(store: Any, clock: FakeClock) -> None:
+    app = AlpacaTuiApp(store=store, clock=clock)
+    async with app.run_test(size=(80, 24)) as pilot:
+        wiz = await open_wizard(pilot)
+        await pick(pilot, "#env-list", "paper")
+        fl = wiz.query_one("#flow-list", OptionList)
+        assert fl.option_count == 1 and fl.get_option_at_index(0).id == "legacy"
+        assert "broker-only" in screen_text(app)
+        await pilot.press("enter")
+        wiz.query_one("#name", Input).value = "bad name!"
+        await pilot.press("ctrl+n")
+        assert "invalid profile name" in str(wiz.query_one("#ids-error", Label).render())
+        wiz.query_one("#name", Input).value = "paper-main"
+        await pilot.press("ctrl+n")
+        assert "key ID is empty" in str(wiz.query_one("#ids-error", Label).render())
+        wiz.query_one("#key-id", Input).value = "AKLIVELOOKING0000001"
+        wiz.query_one("#secret", Input).value = "x" * 40
+        await pilot.press("ctrl+n")
+        assert step(app) == "step-expiry"
+        await pick(pilot, "#expiry-list", "30d")
+        assert step(app) == "step-review"  # trading keys: no access step
+        review = screen_text(app)
+        assert "live/paper mix-up" in review  # AK key on a paper profile: warned, not blocked
+        assert "step 5/5" in review
+        await pilot.press("escape")  # back to expiry
+        assert step(app) == "step-expiry"
+        await pilot.press("escape", "escape", "escape", "escape")  # back to env, then cancel
+        await wait_for(pilot, lambda: isinstance(app.screen, HomeScreen), what="cancelled")
+    assert store.list_profiles() == []
