@@ -81,7 +81,7 @@ def cpu_ticks(pid: int) -> int:
 def idle_cpu(seconds: float, size: str, env: dict[str, str]) -> tuple[float, str]:
     td = load_ttydrive()
     cols, rows = (int(n) for n in size.split("x"))
-    tty = td.Tty(alpaca_tui_argv() + ["demo"], cols, rows, {**env, "TERM": "xterm-256color"})
+    tty = td.Tty([*alpaca_tui_argv(), "demo"], cols, rows, {**env, "TERM": "xterm-256color"})
     try:
         if not tty.wait(r"sandbox", 30):
             raise SystemExit("demo did not load:\n" + tty.text())
@@ -128,7 +128,7 @@ def main() -> int:
         bare = Path(tmp) / "bare_app.py"
         bare.write_text(BARE_APP)
         bare_argv = [sys.executable, str(bare)]
-        ours_argv = alpaca_tui_argv() + ["demo"]
+        ours_argv = [*alpaca_tui_argv(), "demo"]
         # warm the file cache once each (not measured)
         first_paint(bare_argv, "bare-app-ready", args.size, env)
         first_paint(ours_argv, "Credential", args.size, env)
