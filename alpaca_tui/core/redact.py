@@ -14,7 +14,9 @@ def mask(value: str | None, *, prefix: int = 4, suffix: int = 4) -> str:
         return ""
     n = len(value)
     if n <= 8:
-        return MASK + value[-2:] if n > 4 else MASK
+        if n > 4:
+            return MASK + value[-2:]
+        return MASK if value != MASK else "*"
     if n <= prefix + suffix + 4:
         prefix, suffix = 2, 2
     return f"{value[:prefix]}{MASK}{value[-suffix:]}"
@@ -23,8 +25,16 @@ def mask(value: str | None, *, prefix: int = 4, suffix: int = 4) -> str:
 def redact(text: str, secrets: Iterable[str | None]) -> str:
     """Replace every occurrence of any secret (and its obvious encodings) in ``text``."""
     out = text
-    for s in sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True):
-        out = out.replace(s, mask(s))
+    ordered = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
+    # Repeat until stable: a masked tail followed by more text can spell a periodic secret
+    # again ("abab…" cases). Every pass shortens the text, so this terminates.
+    changed = True
+    while changed:
+        changed = False
+        for s in ordered:
+            if s in out:
+                out = out.replace(s, mask(s))
+                changed = True
     return out
 
 
