@@ -209,7 +209,7 @@ def _print_response(resp: Any) -> None:
     import json
 
     from alpaca_tui.cli.enginecli import fmt_ms
-    from alpaca_tui.core.clock import utc_from_ts
+    from alpaca_tui.core.http import epoch_to_utc
 
     reason = ""
     try:
@@ -223,7 +223,8 @@ def _print_response(resp: Any) -> None:
         print(f"request-id: {resp.request_id}")
     rl = resp.rate_limit
     if rl is not None:
-        reset = f", resets {utc_from_ts(rl.reset):%H:%M:%S} UTC" if rl.reset else ""
+        reset_at = epoch_to_utc(rl.reset)
+        reset = f", resets {reset_at:%H:%M:%S} UTC" if reset_at else ""
         print(f"rate limit: {rl.remaining if rl.remaining is not None else '?'}/"
               f"{rl.limit if rl.limit is not None else '?'} left{reset}")
     for k, v in resp.headers.items():

@@ -49,6 +49,7 @@ from alpaca_tui.core.http import (
     ApiResponse,
     ErrorCategory,
     RateLimit,
+    epoch_to_utc,
     oauth_error_code,
     parse_json,
     request_id_of,
@@ -626,8 +627,9 @@ class Engine:
         if status == 429:
             rl = RateLimit.from_headers(headers)
             reset = ""
-            if rl is not None and rl.reset is not None:
-                reset = f"; quota resets at {utc_from_ts(rl.reset):%H:%M:%S} UTC"
+            reset_at = epoch_to_utc(rl.reset) if rl is not None else None
+            if reset_at is not None:
+                reset = f"; quota resets at {reset_at:%H:%M:%S} UTC"
             return err(ErrorCategory.RATE_LIMITED,
                        f"{shown}; still limited after {attempts - 1} retr{'y' if attempts == 2 else 'ies'}"
                        f"{reset}")

@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import email.utils
 import json
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -160,9 +162,23 @@ def _int(v: str | None) -> int | None:
 
 
 def _float(v: str | None) -> float | None:
+    """A finite float, or None (header values like 'nan', 'inf' or '1e400' are ignored)."""
+    if v is None:
+        return None
     try:
-        return float(str(v).strip()) if v is not None else None
+        f = float(str(v).strip())
     except ValueError:
+        return None
+    return f if math.isfinite(f) else None
+
+
+def epoch_to_utc(ts: float | None) -> datetime | None:
+    """An aware UTC datetime for an epoch from a header, or None when it is out of range."""
+    if ts is None or not math.isfinite(ts):
+        return None
+    try:
+        return datetime.fromtimestamp(ts, UTC)
+    except (OverflowError, OSError, ValueError):
         return None
 
 
@@ -194,7 +210,7 @@ def retry_delay(headers: Mapping[str, str], now: float, *, attempt: int, default
             try:
                 dt = email.utils.parsedate_to_datetime(ra)
                 secs = float(dt.timestamp()) - now
-            except (TypeError, ValueError, IndexError):
+            except (TypeError, ValueError, IndexError, OverflowError):
                 secs = None
         if secs is not None:
             return min(max(secs, 0.0), max_wait)

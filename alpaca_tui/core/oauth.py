@@ -17,6 +17,7 @@ The answer is ``{"access_token", "expires_in": 899, "token_type": "Bearer"}``.
 
 from __future__ import annotations
 
+import math
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +30,7 @@ GRANT_TYPE = "client_credentials"
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 ASSERTION_LIFETIME = 300
 DEFAULT_EXPIRES_IN = 899  # Alpaca's documented lifetime, used when a response omits it
+MAX_LIFETIME = 86400.0
 
 
 @dataclass(frozen=True)
@@ -109,10 +111,11 @@ def parse_token_response(body: Any, *, now: float, token_url: str) -> AccessToke
     expires_in = body.get("expires_in", DEFAULT_EXPIRES_IN)
     try:
         lifetime = float(expires_in)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         lifetime = float(DEFAULT_EXPIRES_IN)
-    if lifetime <= 0:
+    if not math.isfinite(lifetime) or lifetime <= 0:
         return None
+    lifetime = min(lifetime, MAX_LIFETIME)  # never trust an absurd lifetime: refresh at least daily
     return AccessToken(value=value, expires_at=now + lifetime, issued_at=now, token_type="Bearer",
                        source="network", token_url=token_url)
 

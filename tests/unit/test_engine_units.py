@@ -462,3 +462,34 @@ async def test_rotation_in_memory_verify_promote_rollback() -> None:
     p = await e.profile("paper")
     assert p.key_id_masked.startswith("PKAB")
     await e.aclose()
+
+
+# -- hostile header / body values (found by the fuzz suite) ------------------------------------
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "1e400"])
+def test_retry_delay_ignores_non_finite_headers(value: str) -> None:
+    assert retry_delay({"Retry-After": value}, 1000.0, attempt=0) == 1.0
+    assert retry_delay({"X-RateLimit-Reset": value}, 1000.0, attempt=1) == 2.0
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "1e400", -5, 0])
+def test_token_response_with_bad_lifetime_is_rejected(value: object) -> None:
+    from alpaca_tui.core.oauth import parse_token_response
+
+    assert parse_token_response({"access_token": "t", "expires_in": value}, now=1000.0, token_url="u") is None
+    huge = parse_token_response({"access_token": "t", "expires_in": 1e300}, now=1000.0, token_url="u")
+    assert huge is not None and huge.expires_at == 1000.0 + 86400
+
+
+@pytest.mark.parametrize("reset", ["1e20", "inf", "nan", "-1"])
+@respx.mock
+async def test_429_with_bogus_reset_is_still_one_line(reset: str) -> None:
+    respx.get(f"{PAPER}/v2/account").mock(return_value=httpx.Response(
+        429, json={"message": "too many requests"}, headers={"X-RateLimit-Reset": reset}))
+    e, sleeps = engine(max_retries=1)
+    legacy(e, "paper", Env.PAPER)
+    r = await e.request("paper", "GET", "/v2/account")
+    assert r.error is not None and r.error.category is ErrorCategory.RATE_LIMITED
+    assert "\n" not in str(r.error) and all(0 <= s <= 60 for s in sleeps.calls)
+    await e.aclose()
