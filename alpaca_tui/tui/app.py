@@ -57,7 +57,8 @@ class AlpacaTuiApp(App[int]):
     def __init__(self, *, store: Any = None, store_opener: StoreOpener | None = None,
                  demo: Any = None, demo_factory: Callable[[], Any] | None = None,
                  clock: Clock = SYSTEM_CLOCK, engine: Any = None, refresh_ahead: float = 60.0,
-                 offer_demo: bool = True, tick: float = 1.0) -> None:
+                 offer_demo: bool = True, tick: float = 1.0,
+                 engine_options: dict[str, Any] | None = None) -> None:
         super().__init__()
         self.clock = clock
         self.store: Any = store
@@ -66,6 +67,7 @@ class AlpacaTuiApp(App[int]):
         self.refresh_ahead = refresh_ahead
         self.tick_seconds = tick
         self.offer_demo = offer_demo
+        self.engine_options = dict(engine_options or {})
         self.profiles: list[Profile] = []
         self.profiles_loaded = False
         self.store_error: str | None = None
@@ -179,7 +181,8 @@ class AlpacaTuiApp(App[int]):
 
     def on_engine_ready(self, message: EngineReady) -> None:
         if self.engine is None:
-            self.engine = message.engine_cls(self.store, clock=self.clock, refresh_ahead=self.refresh_ahead)
+            self.engine = message.engine_cls(self.store, clock=self.clock, refresh_ahead=self.refresh_ahead,
+                                             **self.engine_options)
         self._broadcast(ProfilesChanged)
 
     def on_operation_failed(self, message: OperationFailed) -> None:

@@ -57,10 +57,8 @@ def ago(then: datetime | None, now: datetime) -> str:
     if then is None:
         return "never"
     delta = now - then
-    if delta.total_seconds() < 0:
-        return "just now"
     if delta.total_seconds() < 60:
-        return "just now"
+        return "now"
     return humanize_delta(delta).split(" ")[0] + " ago"
 
 
@@ -77,6 +75,18 @@ def mmss(seconds: float) -> str:
     s = int(max(seconds, 0))
     m, s = divmod(s, 60)
     return f"{m:02d}:{s:02d}"
+
+
+def time_left(seconds: float) -> str:
+    """'1:02:03' under two days (a live countdown), else '3d 4h'."""
+    s = int(max(seconds, 0))
+    if s < 48 * 3600:
+        h, rem = divmod(s, 3600)
+        m, sec = divmod(rem, 60)
+        return f"{h}:{m:02d}:{sec:02d}"
+    from datetime import timedelta
+
+    return humanize_delta(timedelta(seconds=s))
 
 
 def clock_time(ts: float | None) -> str:

@@ -143,3 +143,65 @@ async def test_wizard_trading_env_offers_only_key_flow_and_validates(store: Any,
         await pilot.press("escape", "escape", "escape", "escape")  # back to env, then cancel
         await wait_for(pilot, lambda: isinstance(app.screen, HomeScreen), what="cancelled")
     assert store.list_profiles() == []
+
+
+async def test_demo_wizard_creates_the_credential_on_the_emulator(seeded: Any, clock: FakeClock) -> None:
+    store, emu, _ = seeded
+    before = {c["key_id"] for c in emu.list_credentials()}
+    app = AlpacaTuiApp(store=store, demo=emu, clock=clock)
+    async with app.run_test(size=(100, 30)) as pilot:
+        wiz = await open_wizard(pilot)
+        assert "demo" in screen_text(app)
+        await pick(pilot, "#env-list", "paper")
+        await pilot.press("enter")  # the only flow: key + secret
+        assert not wiz.query_one("#ids-manual").display  # nothing secret to type in demo mode
+        wiz.query_one("#name", Input).value = "demo-paper"
+        await pilot.press("enter")
+        await pick(pilot, "#expiry-list", "1w")
+        assert "issued by the emulator" in screen_text(app)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="check offer")
+        await pilot.press("y")  # run the connectivity check now
+        await wait_for(pilot, lambda: (p := app.profile("demo-paper")) is not None and p.last_check_ok,
+                       timeout=15, what="check recorded")
+    created = [c for c in emu.list_credentials() if c["key_id"] not in before]
+    assert len(created) == 1
+    cred = created[0]
+    assert cred["env"] == "paper" and cred["flow"] == "legacy"
+    prof = store.get_profile("demo-paper")
+    assert cred["expires_at"] is not None
+    assert abs(prof.expires_at.timestamp() - (clock.time() + 7 * 86400)) < 1
+    assert store.load_bundle("demo-paper").active.key_id == cred["key_id"]
+    assert prof.endpoints  # points at the emulator
+    assert prof.last_verified_at is not None
+
+
+async def test_demo_wizard_private_key_jwt_generates_and_registers_key(seeded: Any, clock: FakeClock) -> None:
+    store, emu, _ = seeded
+    app = AlpacaTuiApp(store=store, demo=emu, clock=clock)
+    async with app.run_test(size=(100, 30)) as pilot:
+        wiz = await open_wizard(pilot)
+        await pick(pilot, "#env-list", "broker-sandbox")
+        await pick(pilot, "#flow-list", "private-key-jwt")
+        await wait_for(pilot, lambda: wiz.draft.keypair is not None, what="key pair generated")
+        pem = wiz.query_one("#public-key").text
+        assert pem.startswith("-----BEGIN PUBLIC KEY-----")
+        await pilot.press("ctrl+y")
+        assert app.clipboard == pem  # OSC 52 copy of the public key only
+        assert "PRIVATE" not in screen_text(app)
+        wiz.query_one("#name", Input).value = "demo-jwt"
+        await pilot.press("enter")
+        await pick(pilot, "#expiry-list", "never")
+        await pick(pilot, "#access-list", "read-only")
+        assert step(app) == "step-review"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="check offer")
+        await pilot.press("n")
+        await wait_for(pilot, lambda: app.profile("demo-jwt") is not None, what="listed")
+        results = await app.engine.check("demo-jwt")  # a real private_key_jwt token exchange
+        assert results and all(r.ok for r in results), results
+    bundle = store.load_bundle("demo-jwt")
+    assert bundle.active.private_key_pem and bundle.active.alg == "ES256"
+    info = emu.credential_info(bundle.active.key_id)
+    assert info["has_public_key"] and info["access_preset"] == "read-only"
+    assert store.get_profile("demo-jwt").public_key_fingerprint

@@ -56,7 +56,8 @@ class DetailsScreen(Screen[None]):
         with VerticalScroll(id="details-body"):
             if p is not None and p.flow.is_oauth:
                 yield TokenPanel(p.name, engine=self.tui.engine, clock=self.tui.clock,
-                                 refresh_ahead=self.tui.refresh_ahead, id="token-panel")
+                                 refresh_ahead=self.tui.refresh_ahead, interval=self.tui.tick_seconds,
+                                 id="token-panel")
             yield Static("", id="facts")
             if p is not None and p.env.is_broker:
                 yield ScopeMatrix(p.access, read_only=True, id="details-matrix")

@@ -23,9 +23,8 @@ from textual.widgets import Button, Footer, Header, Input, Label, Select, Static
 
 from alpaca_tui.core.credentials import Flow, Profile, validate_key_id, validate_secret
 from alpaca_tui.core.errors import AlpacaTuiError
-from alpaca_tui.core.expiry import humanize_delta
 from alpaca_tui.tui import services
-from alpaca_tui.tui.format import stamp
+from alpaca_tui.tui.format import stamp, time_left
 from alpaca_tui.tui.messages import KeyPairReady, OperationFailed, ProfilesChanged, Progress, RotationFinished
 
 if TYPE_CHECKING:
@@ -154,8 +153,8 @@ class RotationScreen(Screen[None]):
             if p.previous_retire_at is not None:
                 left = p.previous_retire_at - self.tui.clock.now()
                 if left.total_seconds() > 0:
-                    t.append(f"   old key kept for rollback until {stamp(p.previous_retire_at)} "
-                             f"({humanize_delta(left)} left)", style="yellow")
+                    t.append(f"\nold key kept for rollback until {stamp(p.previous_retire_at)} "
+                             f"({time_left(left.total_seconds())} left)", style="yellow")
                 else:
                     t.append("   old key retired (rollback no longer possible)", style="dim")
         cur.update(t)

@@ -88,6 +88,7 @@ def curl_command(profile: Profile, api: Api, method: str, path: str, params: dic
 
 
 class TesterScreen(Screen[None]):
+    __test__ = False  # not a pytest test class despite the name
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+s", "send", "Send", priority=True),
         Binding("ctrl+o", "copy_curl", "Copy cURL", priority=True),

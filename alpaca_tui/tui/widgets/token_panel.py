@@ -41,13 +41,15 @@ class TokenPanel(Vertical):
     """
 
     def __init__(self, profile_name: str, *, engine: Any = None, clock: Clock = SYSTEM_CLOCK,
-                 refresh_ahead: float = 60.0, auto_fetch: bool = True, id: str | None = None) -> None:
+                 refresh_ahead: float = 60.0, auto_fetch: bool = True, interval: float = 1.0,
+                 id: str | None = None) -> None:
         super().__init__(id=id)
         self.profile_name = profile_name
         self.engine = engine
         self.clock = clock
         self.refresh_ahead = refresh_ahead
         self.auto_fetch = auto_fetch
+        self.interval = interval
         self.border_title = "Access token"
         self._timer: Timer | None = None
         self._inflight = False
@@ -62,7 +64,7 @@ class TokenPanel(Vertical):
         yield Static("", id="tp-facts")
 
     def on_mount(self) -> None:
-        self._timer = self.set_interval(1.0, self.tick)
+        self._timer = self.set_interval(self.interval, self.tick)
         self.tick()
 
     # -- timer control (the screen calls these on suspend/resume) ---------------------

@@ -1,0 +1,70 @@
+"""Details screen and the home check key, against the real emulator."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from alpaca_tui.core.clock import FakeClock
+from alpaca_tui.tui.app import AlpacaTuiApp
+from alpaca_tui.tui.screens.details import DetailsScreen
+from alpaca_tui.tui.screens.home import HomeScreen
+from alpaca_tui.tui.widgets.token_panel import TokenPanel
+from tests.tui.conftest import screen_text, wait_for
+
+
+async def ready(pilot: Any) -> None:
+    app = pilot.app
+    await wait_for(pilot, lambda: app.engine is not None and app.profiles_loaded, what="engine")
+
+
+async def test_check_from_home_records_the_result(seeded: Any, clock: FakeClock) -> None:
+    store, emu, _ = seeded
+    app = AlpacaTuiApp(store=store, demo=emu, clock=clock)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await ready(pilot)
+        home = app.screen
+        assert isinstance(home, HomeScreen)
+        home.select("paper")
+        await pilot.press("c")
+        await wait_for(pilot, lambda: "paper" in app.check_results, what="check finished")
+        assert app.check_results["paper"].ok
+        assert {r.api.value for r in app.check_results["paper"].results} == {"trading", "data"}
+        await wait_for(pilot, lambda: app.profile("paper").last_check_ok is True, what="recorded")
+        assert store.get_profile("paper").last_check_ok is True
+        await wait_for(pilot, lambda: "✓ now" in screen_text(app), what="verified badge")
+        # a revoked key fails the check and says so
+        emu.revoke(store.load_bundle("broker-sandbox-key").active.key_id)
+        home.select("broker-sandbox-key")
+        await pilot.press("c")
+        await wait_for(pilot, lambda: "broker-sandbox-key" in app.check_results, what="second check")
+        assert not app.check_results["broker-sandbox-key"].ok
+        await wait_for(pilot, lambda: app.profile("broker-sandbox-key").last_check_ok is False,
+                       what="failure recorded")
+
+
+async def test_details_reveal_toggles_and_legacy_has_no_token_panel(seeded: Any, clock: FakeClock) -> None:
+    store, emu, _ = seeded
+    secret = store.load_bundle("paper").active
+    app = AlpacaTuiApp(store=store, demo=emu, clock=clock)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await ready(pilot)
+        app.screen.select("paper")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, DetailsScreen), what="details")
+        details = app.screen
+        assert not details.query(TokenPanel)  # key + secret: no access token
+        text = screen_text(app)
+        assert secret.key_id not in text and secret.secret not in text
+        assert "v reveals" in text
+        await pilot.press("v")
+        await wait_for(pilot, lambda: secret.secret in screen_text(app), what="revealed")
+        assert secret.key_id in screen_text(app)
+        await pilot.press("v")
+        await pilot.pause()
+        assert secret.secret not in screen_text(app)
+        # revealed secrets are hidden again when the screen is left
+        await pilot.press("v")
+        await wait_for(pilot, lambda: secret.secret in screen_text(app), what="revealed again")
+        await pilot.press("escape")
+        assert isinstance(app.screen, HomeScreen)
+        assert details.revealed is None
