@@ -1,0 +1,231 @@
+"""AuthX: ``POST /v1/oauth2/token``, OAuth2 client credentials (alpaca-auth.md §2).
+
+* ``client_secret_post`` only: the secret travels in the form body. Any ``Authorization:
+  Basic`` header is refused with 401 ``invalid_client`` (client_secret_basic is unsupported).
+* ``private_key_jwt`` (RFC 7523 §2.2): ``client_assertion_type=urn:ietf:params:oauth:
+  client-assertion-type:jwt-bearer`` + ``client_assertion``, verified against the public key
+  registered for the client (ES256 or RS256). Claims: ``iss`` = ``sub`` = client_id; ``aud``
+  the token URL or the AuthX origin (Alpaca's name or the emulator's own loopback URL);
+  ``exp`` required and ``exp - iat <= 300`` s; a unique ``jti`` (replays -> ``jti_known``);
+  30 s of leeway for clock drift on ``exp``/``iat``/``nbf``. Alpaca does not publish the
+  exact ``aud``, lifetime cap or algorithms: these follow the reference's suggestion and
+  Ory Fosite (which Alpaca's error vocabulary matches) and are UNCONFIRMED.
+* Answer: ``{"access_token": <opaque>, "expires_in": 899, "token_type": "Bearer"}``; the
+  token really expires 899 s later by the emulator's clock (including any clock skew).
+
+HTTP statuses per error code are UNCONFIRMED (alpaca-auth.md §2); we use the RFC 6749 §5.2
+defaults: 400 for request errors (``invalid_request``, ``unsupported_grant_type``,
+``unauthorized_client``) and 401 for every failure to authenticate the client
+(``invalid_client``, ``token_signature_mismatch``, ``token_claim``, ``jti_known``).
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import TYPE_CHECKING, Any
+
+from alpaca_tui.core.credentials import Flow
+from alpaca_tui.core.environments import TOKEN_PATH
+from alpaca_tui.emulator.roles import REAL_ORIGIN, ROLE_ENVS
+from alpaca_tui.emulator.state import Credential
+from alpaca_tui.emulator.wire import Reply, Request, oauth_error
+
+if TYPE_CHECKING:
+    from alpaca_tui.emulator.server import Emulator
+
+ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+MAX_ASSERTION_LIFETIME = 300   # seconds; UNCONFIRMED (the published sample uses iat + 300)
+LEEWAY = 30                    # seconds of clock drift tolerated on exp / iat / nbf
+ALGORITHMS = ("ES256", "RS256")
+
+_FORM_FIELDS = ("grant_type", "client_id", "client_secret", "client_assertion_type", "client_assertion")
+
+
+def client_id_of(req: Request) -> str | None:
+    """The form's client_id, for the token-request counters (None when absent/unparseable)."""
+    if req.content_type != "application/x-www-form-urlencoded":
+        return None
+    vals = req.form().get("client_id")
+    return vals[0] if vals else None
+
+
+def accepted_audiences(emu: Emulator, role: str) -> set[str]:
+    out = set()
+    origins = [REAL_ORIGIN[role]]
+    own = emu.urls.get(role)
+    if own:
+        origins.append(own)
+        origins.append(own.replace("://127.0.0.1:", "://localhost:"))
+    for origin in origins:
+        out.add(origin)
+        out.add(origin + TOKEN_PATH)
+    return out
+
+
+def handle(emu: Emulator, req: Request) -> Reply:
+    if req.path.rstrip("/") != TOKEN_PATH:
+        return Reply.json(404, {"code": 40410000, "message": "endpoint not found"})
+    if req.method != "POST":
+        reply = oauth_error(405, "invalid_request", reason="the token endpoint takes POST only")
+        reply.headers["Allow"] = "POST"
+        return reply
+    emu.state.count_token_request(client_id_of(req))
+
+    # client_secret_basic is not supported: any Basic header is a client authentication failure.
+    authz = req.header("authorization") or ""
+    if authz.strip().lower().startswith("basic"):
+        return oauth_error(401, "invalid_client", reason="client_secret_basic is not supported; "
+                           "send client_id and client_secret in the form body")
+    if req.content_type != "application/x-www-form-urlencoded":
+        return oauth_error(400, "invalid_request",
+                           reason="the body must be application/x-www-form-urlencoded")
+    raw = req.form()
+    dupes = [k for k in _FORM_FIELDS if len(raw.get(k, [])) > 1]
+    if dupes:
+        return oauth_error(400, "invalid_request", fields=dupes, reason="parameter repeated")
+    form = {k: v[0] for k, v in raw.items() if v}
+
+    missing = [k for k in ("grant_type", "client_id") if not form.get(k)]
+    if missing:
+        return oauth_error(400, "invalid_request", fields=missing, reason="missing parameters")
+    if form["grant_type"] != "client_credentials":
+        # AuthX's schema also lists jwt-bearer and refresh_token grants; what they are for is
+        # UNCONFIRMED, so the emulator supports client_credentials only.
+        return oauth_error(400, "unsupported_grant_type", fields=["grant_type"])
+
+    has_secret = "client_secret" in form
+    has_assertion = "client_assertion" in form or "client_assertion_type" in form
+    if has_secret and has_assertion:
+        return oauth_error(400, "invalid_request", fields=["client_secret", "client_assertion"],
+                           reason="use one client authentication method")
+    if has_assertion:
+        if form.get("client_assertion_type") != ASSERTION_TYPE:
+            return oauth_error(400, "invalid_request", fields=["client_assertion_type"],
+                               reason=f"client_assertion_type must be {ASSERTION_TYPE}")
+        if not form.get("client_assertion"):
+            return oauth_error(400, "invalid_request", fields=["client_assertion"])
+        if len(form["client_assertion"]) > 16384:
+            return oauth_error(400, "invalid_request", fields=["client_assertion"], reason="too long")
+    elif not form.get("client_secret"):
+        return oauth_error(400, "invalid_request", fields=["client_secret"], reason="missing parameters")
+
+    client_id = form["client_id"]
+    now = emu.now()
+    cred = emu.state.credentials.get(client_id)
+    reject = _client_problem(emu, req.role, cred, client_id, now)
+    if reject is not None:
+        return reject
+    assert cred is not None
+
+    if has_assertion:
+        if cred.flow is not Flow.PRIVATE_KEY_JWT:
+            return oauth_error(401, "invalid_client",
+                               reason=f"this client uses {cred.flow.value}, not private_key_jwt")
+        problem = verify_assertion(emu, req.role, cred, form["client_assertion"], now)
+        if problem is not None:
+            return problem
+    else:
+        if cred.flow is Flow.PRIVATE_KEY_JWT:
+            return oauth_error(401, "invalid_client",
+                               reason="this client authenticates with private_key_jwt, not a secret")
+        if not hmac.compare_digest((cred.secret or "").encode(), form["client_secret"].encode()):
+            emu.state.note_rejection(role=req.role, key_id=client_id, reason="wrong client secret")
+            return oauth_error(401, "invalid_client", reason="wrong client secret")
+        if cred.flow is Flow.LEGACY:
+            # A legacy key/secret pair authenticated, but it may not use this grant. UNCONFIRMED
+            # which code Alpaca returns; RFC 6749 says unauthorized_client (400).
+            return oauth_error(400, "unauthorized_client",
+                               reason="legacy key/secret credentials cannot obtain OAuth tokens")
+
+    token, lifetime = emu.state.issue_token(cred, now)
+    return Reply.json(200, {"access_token": token, "expires_in": lifetime, "token_type": "Bearer"},
+                      {"Cache-Control": "no-store", "Pragma": "no-cache"})
+
+
+def _client_problem(emu: Emulator, role: str, cred: Credential | None, client_id: str,
+                    now: float) -> Reply | None:
+    if cred is None:
+        emu.state.note_rejection(role=role, key_id=client_id, reason="unknown client")
+        return oauth_error(401, "invalid_client", reason="unknown client")
+    if cred.env not in ROLE_ENVS[role]:
+        emu.state.note_rejection(role=role, key_id=client_id, reason="wrong environment",
+                                 credential_env=cred.env.value)
+        return oauth_error(401, "invalid_client", reason=f"client belongs to {cred.env.value}")
+    if cred.revoked:
+        emu.state.note_rejection(role=role, key_id=client_id, reason="revoked")
+        return oauth_error(401, "invalid_client", reason="client revoked")
+    if cred.expired(now):
+        emu.state.note_rejection(role=role, key_id=client_id, reason="expired")
+        return oauth_error(401, "invalid_client", reason="client expired")
+    return None
+
+
+def _num(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def verify_assertion(emu: Emulator, role: str, cred: Credential, assertion: str, now: float) -> Reply | None:
+    import jwt
+
+    def claim(reason: str) -> Reply:
+        emu.state.note_rejection(role=role, key_id=cred.key_id, reason=f"token_claim: {reason}")
+        return oauth_error(401, "token_claim", reason=reason)
+
+    if cred._key_obj is None:
+        return oauth_error(401, "invalid_client", reason="no public key registered for this client")
+    try:
+        header = jwt.get_unverified_header(assertion)
+    except jwt.InvalidTokenError:
+        return oauth_error(401, "invalid_client", reason="client_assertion is not a JWT")
+    alg = header.get("alg")
+    if alg not in ALGORITHMS:
+        return oauth_error(401, "invalid_client", reason=f"unsupported assertion alg {alg!r} (ES256, RS256)")
+    if alg != cred.alg:
+        return oauth_error(401, "token_signature_mismatch",
+                           reason=f"assertion signed with {alg} but the registered key is {cred.alg}")
+    try:
+        claims = jwt.decode(assertion, cred._key_obj, algorithms=[alg], options={
+            "verify_signature": True, "verify_exp": False, "verify_nbf": False, "verify_iat": False,
+            "verify_aud": False, "verify_iss": False, "require": []})
+    except jwt.InvalidSignatureError:
+        emu.state.note_rejection(role=role, key_id=cred.key_id, reason="token_signature_mismatch")
+        return oauth_error(401, "token_signature_mismatch",
+                           reason="signature does not match the registered public key")
+    except jwt.DecodeError:
+        return oauth_error(401, "invalid_client", reason="client_assertion could not be decoded")
+    except jwt.InvalidTokenError as exc:
+        return claim(type(exc).__name__)
+
+    if claims.get("iss") != cred.key_id or claims.get("sub") != cred.key_id:
+        return claim("iss and sub must both equal client_id")
+    aud = claims.get("aud")
+    auds = aud if isinstance(aud, list) else [aud]
+    accepted = accepted_audiences(emu, role)
+    if not any(isinstance(a, str) and a.rstrip("/") in accepted for a in auds):
+        return claim("aud must be the token endpoint URL or the authorization server's origin")
+    exp = _num(claims.get("exp"))
+    if exp is None:
+        return claim("exp is required")
+    iat = claims.get("iat")
+    iat_n = _num(iat) if iat is not None else None
+    if iat is not None and iat_n is None:
+        return claim("iat must be a number")
+    if now > exp + LEEWAY:
+        return claim("assertion expired")
+    if iat_n is not None and iat_n > now + LEEWAY:
+        return claim("iat is in the future")
+    nbf = claims.get("nbf")
+    if nbf is not None and (_num(nbf) is None or float(nbf) > now + LEEWAY):
+        return claim("assertion not yet valid (nbf)")
+    start = iat_n if iat_n is not None else now
+    if exp - start > MAX_ASSERTION_LIFETIME:
+        return claim(f"assertion lifetime exceeds {MAX_ASSERTION_LIFETIME} s")
+    jti = claims.get("jti")
+    if not isinstance(jti, str) or not jti:
+        return claim("jti is required")
+    if not emu.state.use_jti(cred.key_id, jti, exp + LEEWAY):
+        emu.state.note_rejection(role=role, key_id=cred.key_id, reason="jti_known")
+        return oauth_error(401, "jti_known", reason="this jti was already used")
+    return None
