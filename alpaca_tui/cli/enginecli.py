@@ -5,7 +5,6 @@ Kept light at import time: the engine (httpx, cryptography) is imported inside f
 
 from __future__ import annotations
 
-import asyncio
 import re
 import sys
 from collections.abc import Coroutine
@@ -80,6 +79,7 @@ def make_engine(store: Store | None, *, no_cache: bool = False, timeout: float =
 
 def run_engine(engine: Engine, coro: Coroutine[Any, Any, T]) -> T:
     """Run ``coro`` on a fresh event loop and close the engine's HTTP client afterwards."""
+    import asyncio
 
     async def main() -> T:
         try:

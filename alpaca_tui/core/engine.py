@@ -320,10 +320,11 @@ class Engine:
         if self._closed:
             raise AlpacaTuiError("the auth engine is closed")
         if self._client is None:
+            limits = httpx.Limits(max_connections=100, max_keepalive_connections=50)
             self._client = httpx.AsyncClient(
-                timeout=httpx.Timeout(self.timeout), follow_redirects=False, transport=self._transport,
-                headers={"User-Agent": f"alpaca-tui/{__version__}"},
-                limits=httpx.Limits(max_connections=100, max_keepalive_connections=50))
+                timeout=httpx.Timeout(self.timeout), follow_redirects=False,
+                transport=self._transport or _LazyTLSTransport(limits),
+                headers={"User-Agent": f"alpaca-tui/{__version__}"}, limits=limits)
         return self._client
 
     async def aclose(self) -> None:
@@ -900,6 +901,34 @@ class Engine:
 
 
 # -- helpers -------------------------------------------------------------------------------------
+
+
+class _LazyTLSTransport(httpx.AsyncBaseTransport):
+    """httpx's transport, but the TLS context (CA bundle load, ~50 ms) is only built on the
+    first https:// request: plain-HTTP loopback calls (the emulator) never pay for it.
+    Certificate verification for https:// is httpx's default (verify=True)."""
+
+    def __init__(self, limits: httpx.Limits) -> None:
+        self._limits = limits
+        self._https: httpx.AsyncHTTPTransport | None = None
+        self._http: httpx.AsyncHTTPTransport | None = None
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.scheme == "https":
+            if self._https is None:
+                self._https = httpx.AsyncHTTPTransport(limits=self._limits)
+            return await self._https.handle_async_request(request)
+        if self._http is None:
+            # plain http:// (validate_url allows it for loopback only): no TLS is ever negotiated
+            self._http = httpx.AsyncHTTPTransport(limits=self._limits, verify=False)
+        return await self._http.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        for t in (self._https, self._http):
+            if t is not None:
+                await t.aclose()
+        self._https = self._http = None
+
 
 
 def _iso(dt: datetime | None) -> str | None:
