@@ -1,8 +1,13 @@
 """Pytest fixtures and helpers for tests that talk to the local Alpaca emulator.
 
-Use them by importing into a test module or conftest::
+Use them from a test module (binding the fixtures by assignment keeps ruff's F811 quiet)::
 
-    from tests.emulator_fixtures import emulator, emulator_clock, make_profile  # noqa: F401
+    from tests import emulator_fixtures as fx
+
+    emulator = fx.emulator
+    emulator_clock = fx.emulator_clock
+
+or list ``"tests.emulator_fixtures"`` in the root conftest's ``pytest_plugins``.
 
 * ``emulator_clock`` — a :class:`FakeClock` at 2027-01-15 08:00 UTC (US market closed) that
   drives the emulator's token lifetimes, credential expiry and rate-limit windows.
@@ -61,7 +66,8 @@ def make_profile(emulator: Any, store: Any | None, env: Env, flow: Flow, *, name
     if flow is Flow.PRIVATE_KEY_JWT:
         private_pem = keys.generate_private_key(alg)
         public = keys.public_key_pem(private_pem) if register_key else None
-        issued = emulator.create_credential(env, flow, access=access, expires_at=expires_at, public_key=public)
+        issued = emulator.create_credential(env, flow, access=access, expires_at=expires_at,
+                                            public_key=public)
         secret = Secret(issued.key_id, private_key_pem=private_pem, alg=alg)
         alg_out, fingerprint = alg, keys.public_key_fingerprint(private_pem)
     else:

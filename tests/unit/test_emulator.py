@@ -11,6 +11,7 @@ import socket
 import string
 import time
 import uuid
+from datetime import timedelta
 
 import httpx
 import jwt
@@ -23,7 +24,11 @@ from alpaca_tui.core.errors import NotFoundError, UsageError
 from alpaca_tui.core.scopes import AccessMatrix, Level, Scope
 from alpaca_tui.emulator import ROLES, Emulator, EmulatorError, IssuedCredential
 from alpaca_tui.emulator import api as emu_api
-from tests.emulator_fixtures import emulator, emulator_clock, legacy_headers  # noqa: F401
+from tests import emulator_fixtures as fx
+from tests.emulator_fixtures import legacy_headers
+
+emulator = fx.emulator
+emulator_clock = fx.emulator_clock
 
 UNAUTHORIZED = {"code": 40110000, "message": "request is not authorized"}
 FORM = "application/x-www-form-urlencoded"
@@ -251,8 +256,8 @@ def test_oauth_credentials_cannot_authenticate_api_calls_directly(emulator: Emul
 
 
 def test_expired_and_revoked_credentials_get_401(emulator: Emulator, emulator_clock, http) -> None:
-    soon = emulator.create_credential(Env.PAPER, Flow.LEGACY, expires_at=emulator_clock.now().replace(
-        microsecond=0) + __import__("datetime").timedelta(seconds=30))
+    soon = emulator.create_credential(Env.PAPER, Flow.LEGACY,
+                                      expires_at=emulator_clock.now() + timedelta(seconds=30))
     url = emulator.urls["trading-paper"] + "/v2/account"
     h = legacy_headers(soon.key_id, soon.secret)
     assert http.get(url, headers=h).status_code == 200
@@ -325,7 +330,8 @@ def test_token_endpoint_details(emulator: Emulator, http: httpx.Client) -> None:
     r = http.post(url, data={**base, "grant_type": "password"})
     assert (r.status_code, r.json()["error"]) == (400, "unsupported_grant_type")
     r = http.post(url, data={"grant_type": "client_credentials", "client_id": sb.key_id})
-    assert r.status_code == 400 and r.json() == {"error": "invalid_request", "fields": [{"name": "client_secret"}]}
+    assert r.status_code == 400
+    assert r.json() == {"error": "invalid_request", "fields": [{"name": "client_secret"}]}
     r = http.post(url, content=f"grant_type=client_credentials&client_id={sb.key_id}&client_id=X"
                   f"&client_secret={sb.secret}", headers={"content-type": FORM})
     assert r.json()["error"] == "invalid_request"
@@ -374,8 +380,8 @@ def test_private_key_jwt_with_jwk_registration_and_claim_checks(emulator: Emulat
     # real Alpaca's token URL and origin are accepted as aud too
     for aud in ("https://authx.sandbox.alpaca.markets/v1/oauth2/token", "https://authx.sandbox.alpaca.markets",
                 emulator.urls["authx-sandbox"]):
-        assert http.post(url, data=_jwt_form(cred.key_id, _assertion(cred.key_id, pem, aud, now))).status_code \
-            == 200
+        form = _jwt_form(cred.key_id, _assertion(cred.key_id, pem, aud, now))
+        assert http.post(url, data=form).status_code == 200
     bad = {
         "no exp": {"exp": None},
         "no jti": {"jti": None},
@@ -407,7 +413,8 @@ def test_private_key_jwt_with_jwk_registration_and_claim_checks(emulator: Emulat
     unsigned = jwt.encode({"iss": cred.key_id}, None, algorithm="none")
     assert http.post(url, data=_jwt_form(cred.key_id, unsigned)).json()["error"] == "invalid_client"
     # a client secret for a JWT client, and an assertion for a secret client
-    r = http.post(url, data={"grant_type": "client_credentials", "client_id": cred.key_id, "client_secret": "x"})
+    r = http.post(url, data={"grant_type": "client_credentials", "client_id": cred.key_id,
+                             "client_secret": "x"})
     assert r.json()["error"] == "invalid_client"
     cs = emulator.create_credential(Env.BROKER_SANDBOX, Flow.CLIENT_SECRET)
     r = http.post(url, data=_jwt_form(cs.key_id, _assertion(cs.key_id, pem, url, now)))
@@ -470,7 +477,8 @@ def test_data_host_needs_the_data_scope_for_broker_credentials(emulator: Emulato
 
 def test_reference_assets_need_no_scope(emulator: Emulator, http: httpx.Client) -> None:
     nothing = emulator.create_credential(Env.BROKER_SANDBOX, Flow.LEGACY, access=AccessMatrix({}))
-    r = http.get(emulator.urls["broker-sandbox"] + "/v1/assets", headers=basic(nothing.key_id, nothing.secret))
+    r = http.get(emulator.urls["broker-sandbox"] + "/v1/assets",
+                 headers=basic(nothing.key_id, nothing.secret))
     assert r.status_code == 200 and r.json()[0]["symbol"]
 
 
@@ -498,7 +506,8 @@ def test_rate_limit_headers_429_and_window_reset(emulator: Emulator, emulator_cl
     emulator_clock.advance(60)
     assert http.get(url, headers=h).status_code == 200
     broker = emulator.create_credential(Env.BROKER_SANDBOX, Flow.LEGACY)
-    r = http.get(emulator.urls["broker-sandbox"] + "/v1/accounts", headers=basic(broker.key_id, broker.secret))
+    r = http.get(emulator.urls["broker-sandbox"] + "/v1/accounts",
+                 headers=basic(broker.key_id, broker.secret))
     assert r.headers["x-ratelimit-limit"] == "1000"
 
 
@@ -541,7 +550,8 @@ def test_fault_switches_and_counters(emulator: Emulator, http: httpx.Client) -> 
     r = http.get(url, headers=h)
     assert r.status_code == 429 and r.headers["retry-after"] == "1"
     emulator.reset_faults()
-    assert http.get(emulator.urls["data"] + "/v1beta3/crypto/us/latest/bars?symbols=BTC/USD").status_code == 200
+    crypto = emulator.urls["data"] + "/v1beta3/crypto/us/latest/bars?symbols=BTC/USD"
+    assert http.get(crypto).status_code == 200
     with pytest.raises(ValueError):
         emulator.set_latency("nope", 1)
     with pytest.raises(ValueError):
@@ -573,7 +583,8 @@ def test_order_lifecycle_and_validation(emulator: Emulator, emulator_clock, http
     key = emulator.create_credential(Env.PAPER, Flow.LEGACY)
     h = legacy_headers(key.key_id, key.secret)
     base = emulator.urls["trading-paper"]
-    r = http.post(base + "/v2/orders", headers={**h, "content-type": "application/json"}, content=b"{not json")
+    r = http.post(base + "/v2/orders", headers={**h, "content-type": "application/json"},
+                  content=b"{not json")
     assert (r.status_code, r.json()["code"]) == (400, 40010001)
     r = http.post(base + "/v2/orders", headers=h, json={"symbol": "AAPL", "side": "buy", "type": "market",
                                                         "time_in_force": "day"})
@@ -660,8 +671,9 @@ def test_broker_flows(emulator: Emulator, http: httpx.Client) -> None:
     assert http.post(base + f"/v1/accounts/{acct['id']}/transfers", headers=h,
                      json={"amount": "-5", "direction": "INCOMING"}).status_code == 422
     assert len(http.get(base + f"/v1/accounts/{acct['id']}/transfers", headers=h).json()) == 1
-    j = http.post(base + "/v1/journals", headers=h, json={"from_account": acct["id"], "to_account": seeded["id"],
-                                                          "entry_type": "JNLC", "amount": "250"})
+    j = http.post(base + "/v1/journals", headers=h,
+                  json={"from_account": acct["id"], "to_account": seeded["id"], "entry_type": "JNLC",
+                        "amount": "250"})
     assert j.status_code == 200 and j.json()["status"] == "executed"
     ta = http.get(base + f"/v1/trading/accounts/{acct['id']}/account", headers=h).json()
     assert ta["cash"] == "750.00"
@@ -673,8 +685,8 @@ def test_broker_flows(emulator: Emulator, http: httpx.Client) -> None:
     p = http.post(base + "/v1/rebalancing/portfolios", headers=h,
                   json={"name": "balanced", "weights": [{"type": "asset", "symbol": "SPY", "percent": "60"},
                                                         {"type": "cash", "percent": "40"}]})
-    assert p.status_code == 200 and http.get(base + "/v1/rebalancing/portfolios", headers=h).json()[0]["name"] \
-        == "balanced"
+    assert p.status_code == 200
+    assert http.get(base + "/v1/rebalancing/portfolios", headers=h).json()[0]["name"] == "balanced"
     sse = http.get(base + "/v1/events/accounts/status", headers=h)
     assert sse.status_code == 200 and sse.headers["content-type"].startswith("text/event-stream")
     assert sse.text.startswith("id: 1\ndata: {")
