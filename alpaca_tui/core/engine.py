@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import os
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -209,6 +210,7 @@ class _Cred:
     token_requests: int = 0
     last_error: str | None = None
     refreshing: bool = False
+    index_stamp: tuple[int, int, int] | None = None  # (mtime_ns, size, inode) of the index when read
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property
@@ -274,9 +276,28 @@ class Engine:
     def known(self) -> list[str]:
         return sorted(self._creds)
 
+    def _index_stamp(self) -> tuple[int, int, int] | None:
+        if self.store is None:
+            return None
+        try:
+            st = os.stat(self.store.index_path)
+        except OSError:
+            return None
+        return st.st_mtime_ns, st.st_size, st.st_ino
+
     async def _cred(self, name: str) -> _Cred:
+        """The credential, loaded from the store on first use and kept in step with it: when
+        the index changed (another process rotated the key, the TUI edited the profile) the
+        profile is re-read and, if the credential itself changed, the secret is reloaded and
+        the token dropped. A previous secret past its retirement time is dropped."""
         cred = self._creds.get(name)
         if cred is not None:
+            if cred.persistent and self.store is not None:
+                if cred.index_stamp != self._index_stamp():
+                    await self._sync_cred(cred)
+                if cred.bundle.previous is not None and cred.bundle.previous_retire_at is not None \
+                        and cred.bundle.previous_retire_at <= self.clock.time():
+                    cred.profile, cred.bundle = await self._retire_if_due(cred.profile, cred.bundle)
             return cred
         if self.store is None:
             raise NotFoundError(f"no credential named {name!r} in this engine")
@@ -286,12 +307,39 @@ class Engine:
             if cred is not None:
                 return cred
             store = self.store
+            stamp = self._index_stamp()
             profile = await asyncio.to_thread(store.get_profile, name)
             bundle = await asyncio.to_thread(store.load_bundle, name)
             profile, bundle = await self._retire_if_due(profile, bundle)
-            cred = _Cred(profile, bundle)
+            cred = _Cred(profile, bundle, index_stamp=stamp)
             self._creds[name] = cred
             return cred
+
+    async def _sync_cred(self, cred: _Cred) -> None:
+        assert self.store is not None
+        store = self.store
+        lock = self._load_locks.setdefault(cred.name, asyncio.Lock())
+        async with lock:
+            stamp = self._index_stamp()
+            if cred.index_stamp == stamp:
+                return
+            try:
+                profile = await asyncio.to_thread(store.get_profile, cred.name)
+            except NotFoundError:
+                self._creds.pop(cred.name, None)
+                raise
+            old = cred.profile
+            if (profile.key_id_masked, profile.rotated_at, profile.rotation_state, profile.previous_retire_at,
+                    profile.flow, profile.env, profile.endpoints, profile.public_key_fingerprint) != \
+                    (old.key_id_masked, old.rotated_at, old.rotation_state, old.previous_retire_at,
+                     old.flow, old.env, old.endpoints, old.public_key_fingerprint):
+                bundle = await asyncio.to_thread(store.load_bundle, cred.name)
+                if bundle.active != cred.bundle.active or profile.endpoints != old.endpoints:
+                    cred.token = None
+                    cred.generation += 1
+                cred.bundle = bundle
+            cred.profile = profile
+            cred.index_stamp = stamp
 
     async def _retire_if_due(self, profile: Profile, bundle: SecretBundle) -> tuple[Profile, SecretBundle]:
         """Drop the previous secret once its retirement time has passed (persisted)."""

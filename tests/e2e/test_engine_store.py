@@ -211,3 +211,25 @@ async def test_stage_then_rotate_pending(world: tuple[Emulator, Store, FakeClock
         assert res.ok and store.load_bundle("bj").pending is None
         with pytest.raises(UsageError, match="no pending"):
             await e.rotate_pending("bj", keep_old_for=timedelta(hours=1))
+
+
+async def test_long_lived_engine_follows_rotation_by_another_process(
+        world: tuple[Emulator, Store, FakeClock]) -> None:
+    emu, store, clock = world
+    old = add(store, emu, "bx", Env.BROKER_SANDBOX, Flow.CLIENT_SECRET)
+    new = emu.create_credential(Env.BROKER_SANDBOX, Flow.CLIENT_SECRET)
+    async with Engine(store, clock=clock) as tui:  # e.g. the TUI, running all along
+        t_old = await tui.token("bx")
+        async with Engine(Store.open(clock=clock), clock=clock) as cli:  # `alpaca-tui rotate` meanwhile
+            await cli.rotate("bx", Secret(new.key_id, secret=new.secret), keep_old_for=timedelta(hours=1))
+        emu.revoke(old.key_id)  # the old client is retired at Alpaca
+        r = await tui.request("bx", "GET", "/v1/accounts")
+        assert r.ok and r.attempts == 1  # the new secret was picked up before sending, no 401 round trip
+        assert (await tui.profile("bx")).key_id_masked == mask(new.key_id)
+        assert (await tui.token("bx")).value != t_old.value
+        assert emu.token_requests(new.key_id) == 2  # the rotation's verification + the TUI's token
+        # and when the retirement time passes while it runs, the previous secret is dropped
+        clock.advance(3601)
+        assert (await tui.request("bx", "GET", "/v1/accounts")).ok
+        assert store.load_bundle("bx").previous is None
+        assert store.get_profile("bx").rotation_state is None
