@@ -664,10 +664,12 @@ class Engine:
             need = required_scope(api, method, path) if profile.env.is_broker else None
             if need is not None:
                 scope, write = need
-                level = profile.access.level(scope).label
+                level = profile.access.level(scope)
+                note = f"{profile.name!r} is recorded with {scope.label}: {level.label}"
+                if level.allows(write):
+                    note += "; the credential's access at Alpaca differs from what is recorded here"
                 return err(ErrorCategory.FORBIDDEN_SCOPE,
-                           f"{shown}; {where} needs the {describe_requirement(scope, write)} scope "
-                           f"({profile.name!r} is recorded with {scope.label}: {level})")
+                           f"{shown}; {where} needs the {describe_requirement(scope, write)} scope ({note})")
             hint = ""
             if shown.strip().lower() in ("forbidden.", "forbidden"):
                 hint = " (Alpaca answers this for malformed auth headers and for keys of another kind, " \

@@ -238,6 +238,7 @@ async def test_scope_preflight_and_server_403(emu: Emulator) -> None:
         r = await engine.request("stale", "GET", "/v1/journals")
         assert r.error is not None and r.error.category is ErrorCategory.FORBIDDEN_SCOPE
         assert "Journaling (read-only)" in r.error.message
+        assert "differs from what is recorded here" in r.error.message
 
 
 async def test_check_skips_apis_the_matrix_forbids(emu: Emulator) -> None:
