@@ -59,7 +59,8 @@ def run(args: argparse.Namespace) -> int:
     emulator = Emulator(host=args.host, port_base=args.port_base, state_dir=args.state)
     if args.verbose:
         emulator.log = lambda line: print(line, file=sys.stderr, flush=True)
-    signal.signal(signal.SIGTERM, on_signal)
+    # Ctrl-C and SIGTERM just set the stop flag, wherever they land, so shutdown is always clean.
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     emulator.start()
     try:
         seeded: list[str] = []
@@ -85,13 +86,12 @@ def run(args: argparse.Namespace) -> int:
                 if skipped:
                     print("skipped (already in the store): " + ", ".join(skipped))
             sys.stdout.flush()
-        try:
-            while not stop.wait(0.5):
-                pass
-        except KeyboardInterrupt:
+        while not stop.wait(0.5):
             pass
     finally:
         emulator.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     if not args.json:
         print("emulator stopped", file=sys.stderr)
     return 0
