@@ -10,6 +10,7 @@ from rich.text import Text
 from alpaca_tui.core.credentials import Flow, Profile
 from alpaca_tui.core.environments import Env
 from alpaca_tui.core.expiry import ExpiryState, describe_expiry, expiry_state, humanize_delta
+from alpaca_tui.core.scopes import AccessMatrix, Level
 
 ENV_ORDER: tuple[Env, ...] = (Env.LIVE, Env.PAPER, Env.BROKER_LIVE, Env.BROKER_SANDBOX)
 
@@ -114,6 +115,20 @@ def token_summary(profile: Profile, state: Any, now: float) -> Text:
     if left <= 0:
         return Text("expired", style="yellow")
     return Text(f"{mmss(left)} left", style="green" if left > 60 else "yellow")
+
+
+def access_brief(access: AccessMatrix) -> str:
+    """'full', 'read-only' or 'custom — rw: Trading; ro: Accounts, Data; none: 7 scopes'."""
+    if access.preset_name != "custom":
+        return access.preset_name
+
+    def names(level: Level) -> str:
+        scopes = [s.label for s, lvl in access.levels.items() if lvl is level]
+        if not scopes:
+            return "—"
+        return ", ".join(scopes) if len(scopes) <= 3 else f"{len(scopes)} scopes"
+
+    return f"custom — rw: {names(Level.RW)}; ro: {names(Level.RO)}; none: {names(Level.NONE)}"
 
 
 def profile_search_text(profile: Profile) -> str:

@@ -108,25 +108,42 @@ async def test_help_lists_every_binding_with_a_description(static_store: Any, cl
         assert isinstance(app.screen, HomeScreen)
 
 
+async def palette(pilot: Any, query: str) -> None:
+    """Open the command palette (ctrl+p), search, and run the best hit (enter)."""
+    from textual.command import CommandInput, CommandList, CommandPalette
+
+    app = pilot.app
+    await pilot.press("ctrl+p")
+    await wait_for(pilot, lambda: isinstance(app.screen, CommandPalette), what="palette")
+    app.screen.query_one(CommandInput).value = query
+    hits = app.screen.query_one(CommandList)
+    await wait_for(pilot, lambda: hits.option_count > 0 and query.split()[0] in str(
+        hits.get_option_at_index(0).prompt), what=f"hits for {query!r}")
+    await pilot.press("down", "enter")
+
+
 async def test_palette_runs_credential_and_env_commands(static_store: Any, clock: FakeClock) -> None:
     from alpaca_tui.tui.screens.details import DetailsScreen
 
     app = AlpacaTuiApp(store=static_store, clock=clock)
     async with app.run_test(size=(100, 30)) as pilot:
         await loaded(pilot)
-        await pilot.press("ctrl+p")
-        await pilot.press(*"paper-bot det")
-        await pilot.pause(0.3)
-        await pilot.press("enter")
+        await palette(pilot, "credential: paper-bot — details")
         await wait_for(pilot, lambda: isinstance(app.screen, DetailsScreen), what="details via palette")
         assert app.screen.profile_name == "paper-bot"
         await pilot.press("escape")
-        await pilot.press("ctrl+p")
-        await pilot.press(*"only paper")
-        await pilot.pause(0.3)
-        await pilot.press("enter")
+        await palette(pilot, "env: show only Paper trading")
         await wait_for(pilot, lambda: [k for k in row_keys(app) if k.startswith("p:")] == ["p:paper-bot"],
                        what="env filter via palette")
+        # the palette lists every command family
+        from alpaca_tui.tui.commands import AlpacaCommands
+
+        provider = AlpacaCommands(app.screen)
+        texts = [t for t, _h, _cb in provider.commands()]
+        for prefix in ("env:", "credential:", "token:", "request:"):
+            assert any(t.startswith(prefix) for t in texts), prefix
+        assert "token: sandbox-oauth — refresh now" in texts
+        assert "request: GET /v2/account as paper-bot" in texts
 
 
 async def test_quit_with_q(static_store: Any, clock: FakeClock) -> None:

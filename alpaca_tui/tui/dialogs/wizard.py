@@ -37,7 +37,7 @@ from alpaca_tui.core.expiry import EXPIRY_CHOICES, describe_expiry, parse_expiry
 from alpaca_tui.core.redact import mask
 from alpaca_tui.core.scopes import AccessMatrix
 from alpaca_tui.tui import services
-from alpaca_tui.tui.format import ENV_ORDER, stamp
+from alpaca_tui.tui.format import ENV_ORDER, access_brief, stamp
 from alpaca_tui.tui.messages import KeyPairReady, OperationFailed, ProfileSaved, Progress
 from alpaca_tui.tui.widgets.scope_matrix import ScopeMatrix
 
@@ -74,11 +74,13 @@ class WizardScreen(ModalScreen[Profile | None]):
     """New credential. Keys: enter picks/next, ctrl+n next, escape back (cancel on step 1)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("ctrl+n", "next", "Next", priority=True),
-        Binding("escape", "back", "Back / cancel"),
-        Binding("ctrl+r", "reveal", "Reveal secret", show=False),
-        Binding("ctrl+g", "generate", "Generate key pair", show=False),
-        Binding("ctrl+y", "copy_public", "Copy public key", show=False),
+        Binding("ctrl+n", "next", "Next", priority=True, tooltip="Next step (enter also picks and moves on)"),
+        Binding("escape", "back", "Back / cancel", tooltip="Previous step; cancels on the first"),
+        Binding("ctrl+r", "reveal", "Reveal secret", show=False, tooltip="Show / hide the typed secret"),
+        Binding("ctrl+g", "generate", "Generate key pair", show=False,
+                tooltip="ES256 key pair for private key JWT"),
+        Binding("ctrl+y", "copy_public", "Copy public key", show=False,
+                tooltip="Copy the public key PEM (OSC 52, works over SSH)"),
     ]
 
     def __init__(self, *, env: Env | None = None) -> None:
@@ -501,7 +503,7 @@ class WizardScreen(ModalScreen[Profile | None]):
             row("Key pair", f"{d.keypair.alg}, public key sha256 {d.keypair.fingerprint[:16]}…")
         row("Expires", "never" if d.expires_at is None
             else f"{stamp(d.expires_at)} ({describe_expiry(d.expires_at, now)})")
-        row("Access", access.summary() if d.env.is_broker else "full (trading keys have no scopes)")
+        row("Access", access_brief(access) if d.env.is_broker else "full (trading keys have no scopes)")
         row("Secret store", self.tui.backend_label)
         warnings: list[str] = []
         if self.demo is None and d.key_id:

@@ -17,7 +17,7 @@ from alpaca_tui.core.credentials import Profile, SecretBundle
 from alpaca_tui.core.environments import resolve_endpoints
 from alpaca_tui.core.redact import mask
 from alpaca_tui.tui import services
-from alpaca_tui.tui.format import FLOW_SHORT, expiry_badge, expiry_words, stamp
+from alpaca_tui.tui.format import FLOW_SHORT, access_brief, expiry_badge, expiry_words, stamp
 from alpaca_tui.tui.messages import BundleLoaded, OperationFailed, ProfilesChanged
 from alpaca_tui.tui.widgets.scope_matrix import ScopeMatrix
 from alpaca_tui.tui.widgets.token_panel import TokenPanel
@@ -28,12 +28,13 @@ if TYPE_CHECKING:
 
 class DetailsScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "app.pop_screen", "Back"),
-        Binding("f", "refresh_token", "Refresh token"),
-        Binding("c", "check", "Check"),
-        Binding("t", "tester", "Tester"),
-        Binding("r", "rotate", "Rotate"),
-        Binding("v", "reveal", "Reveal"),
+        Binding("escape", "app.pop_screen", "Back", tooltip="Back to the credential list"),
+        Binding("f", "refresh_token", "Refresh token", tooltip="Fetch a new access token now (OAuth)"),
+        Binding("c", "check", "Check", tooltip="Connectivity check"),
+        Binding("t", "tester", "Tester", tooltip="Request tester with this credential"),
+        Binding("r", "rotate", "Rotate", tooltip="Rotate this credential"),
+        Binding("v", "reveal", "Reveal",
+                tooltip="Show / hide the key ID and secret (hidden again on leaving)"),
         Binding("q", "app.quit", "Quit", show=False),
     ]
 
@@ -65,7 +66,7 @@ class DetailsScreen(Screen[None]):
 
     def on_mount(self) -> None:
         p = self.profile
-        self.sub_title = p.name if p else self.profile_name
+        self.title = f"details · {p.name if p else self.profile_name}"
         self.render_facts()
         if p is not None and not p.flow.is_oauth:
             self.query_one("#facts", Static).border_subtitle = "key + secret: no access token (f n/a)"
@@ -125,7 +126,7 @@ class DetailsScreen(Screen[None]):
                 f"private key {p.alg or ''} in the secret store")
         if p.public_key_fingerprint:
             row("Public key", f"sha256 {p.public_key_fingerprint[:24]}…")
-        row("Access", p.access.summary() if p.env.is_broker else "full (trading keys have no scopes)",
+        row("Access", access_brief(p.access) if p.env.is_broker else "full (trading keys have no scopes)",
             "bold red" if p.env.is_broker and p.access.dangerous_writes() else "")
         badge = expiry_badge(p.expires_at, now)
         row("Expires", Text.assemble(badge, "  ", expiry_words(p.expires_at, now)))

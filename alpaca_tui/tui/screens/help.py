@@ -74,7 +74,10 @@ def help_renderable() -> Group:
             if key in seen:
                 continue
             seen.add(key)
-            table.add_row(key, b.description or b.action)
+            desc = Text(b.description or b.action)
+            if b.tooltip:
+                desc.append(f" — {b.tooltip}", style="dim")
+            table.add_row(key, desc)
         parts.append(table)
         parts.append(Text(""))
     return Group(*parts)
@@ -96,5 +99,5 @@ class HelpScreen(Screen[None]):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        self.sub_title = "help — keys"
+        self.title = "help · keys"
         self.query_one("#help-body").focus()

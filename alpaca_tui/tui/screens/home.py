@@ -22,6 +22,7 @@ from alpaca_tui.core.environments import Env
 from alpaca_tui.tui.format import (
     ENV_ORDER,
     FLOW_SHORT,
+    access_brief,
     env_style,
     expiry_badge,
     expiry_words,
@@ -52,15 +53,16 @@ class HomeScreen(Screen[None]):
     """Environments & credentials."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("n", "new", "New"),
-        Binding("enter", "details", "Details", show=False),
-        Binding("c", "check", "Check"),
-        Binding("t", "tester", "Tester"),
-        Binding("r", "rotate", "Rotate"),
-        Binding("d", "delete", "Delete"),
-        Binding("slash", "filter", "Filter", key_display="/"),
-        Binding("escape", "clear_filter", "Clear filter", show=False),
-        Binding("q", "app.quit", "Quit"),
+        Binding("n", "new", "New", tooltip="Create a credential (wizard)"),
+        Binding("enter", "details", "Details", show=False, tooltip="Details and the live token panel"),
+        Binding("c", "check", "Check", tooltip="Connectivity check on every API the credential reaches"),
+        Binding("t", "tester", "Tester", tooltip="Send test requests with the selected credential"),
+        Binding("r", "rotate", "Rotate", tooltip="New secret or key pair, verify, promote; rollback later"),
+        Binding("d", "delete", "Delete", tooltip="Remove from this machine (asks first)"),
+        Binding("slash", "filter", "Filter", key_display="/",
+                tooltip="Filter by name, environment, flow, key"),
+        Binding("escape", "clear_filter", "Clear filter", show=False, tooltip="Show every credential again"),
+        Binding("q", "app.quit", "Quit", tooltip="Quit alpaca-tui"),
     ]
 
     def __init__(self) -> None:
@@ -273,7 +275,7 @@ class HomeScreen(Screen[None]):
         t.append(f"  {p.env.label} · {p.flow.label} · {p.key_id_masked}\n",
                  style="orange1" if p.env.is_live else "")
         t.append("access ", style="dim")
-        t.append(p.access.summary() if p.env.is_broker else "full (trading key)")
+        t.append(access_brief(p.access) if p.env.is_broker else "full (trading key)")
         t.append("  expires ", style="dim")
         t.append(expiry_words(p.expires_at, now))
         t.append("\nverified ", style="dim")

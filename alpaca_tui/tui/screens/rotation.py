@@ -40,11 +40,16 @@ KEEP_CHOICES: tuple[tuple[str, timedelta], ...] = (
 
 class RotationScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("ctrl+s", "rotate", "Rotate", priority=True),
-        Binding("ctrl+b", "rollback", "Rollback", priority=True),
-        Binding("ctrl+g", "generate", "New key pair", show=False, priority=True),
-        Binding("ctrl+y", "copy_public", "Copy public key", show=False, priority=True),
-        Binding("ctrl+r", "reveal", "Reveal", show=False, priority=True),
+        Binding("ctrl+s", "rotate", "Rotate", priority=True,
+                tooltip="Verify the new secret, promote it, keep the old one"),
+        Binding("ctrl+b", "rollback", "Rollback", priority=True,
+                tooltip="Make the previous key active again (asks first)"),
+        Binding("ctrl+g", "generate", "New key pair", show=False, priority=True,
+                tooltip="Generate an ES256 key pair (private key JWT)"),
+        Binding("ctrl+y", "copy_public", "Copy public key", show=False, priority=True,
+                tooltip="Copy the public key PEM (OSC 52)"),
+        Binding("ctrl+r", "reveal", "Reveal", show=False, priority=True,
+                tooltip="Show / hide the typed secret"),
         Binding("escape", "back", "Back"),
     ]
 
@@ -101,7 +106,7 @@ class RotationScreen(Screen[None]):
         p = self.profile
         if p is None:
             return
-        self.sub_title = f"rotate {p.name}"
+        self.title = f"rotate · {p.name}"
         demo = self.tui.demo is not None
         jwt = p.flow is Flow.PRIVATE_KEY_JWT
         self.query_one("#rot-manual").display = not demo and not jwt

@@ -90,11 +90,15 @@ def curl_command(profile: Profile, api: Api, method: str, path: str, params: dic
 class TesterScreen(Screen[None]):
     __test__ = False  # not a pytest test class despite the name
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("ctrl+s", "send", "Send", priority=True),
-        Binding("ctrl+o", "copy_curl", "Copy cURL", priority=True),
-        Binding("ctrl+k", "copy_curl_secrets", "cURL+secrets", show=False, priority=True),
-        Binding("ctrl+l", "history", "History", priority=True),
-        Binding("escape", "back", "Back"),
+        Binding("ctrl+s", "send", "Send", priority=True,
+                tooltip="Send (scope pre-flight; live writes ask first)"),
+        Binding("ctrl+o", "copy_curl", "Copy cURL", priority=True,
+                tooltip="Copy as cURL, secrets as $ALPACA_* placeholders"),
+        Binding("ctrl+k", "copy_curl_secrets", "cURL+secrets", show=False, priority=True,
+                tooltip="Copy as cURL with the real secret (asks first)"),
+        Binding("ctrl+l", "history", "History", priority=True,
+                tooltip="This session's requests; enter restores one"),
+        Binding("escape", "back", "Back", tooltip="Back"),
     ]
 
     def __init__(self, name: str | None = None, *, method: str | None = None,
@@ -194,8 +198,8 @@ class TesterScreen(Screen[None]):
         path = self.query_one("#path", Input)
         if reset_path or not path.value:
             path.value = self.initial_path if (self.initial_path and not reset_path) else default_path
-        live = " · ⚠ LIVE: writes ask first" if p.env.is_live else ""
-        self.sub_title = f"{p.name} · {p.env.label}{live}"
+        live = " ⚠ LIVE" if p.env.is_live else ""
+        self.title = f"tester · {p.name}{live}"
 
     # -- sending -------------------------------------------------------------------------
     def _read_form(self) -> tuple[Profile, Api, str, str, dict[str, str], Any] | None:

@@ -94,13 +94,14 @@ class ScopeMatrix(Widget, can_focus=True):
         if not danger:
             return []
         names = ", ".join(s.label for s in danger)
-        return [f"⚠ write access to {names}: can move money or change administration"]
+        return [f"⚠ write access to {names}: moves money / admin"]
 
     def get_content_height(self, container: object, viewport: object, width: int) -> int:
         return 1 + len(SCOPES) + 1
 
     def get_content_width(self, container: object, viewport: object) -> int:
-        return LABEL_WIDTH + CELL_WIDTH * len(LEVELS)
+        warn = self.warnings()
+        return max(LABEL_WIDTH + CELL_WIDTH * len(LEVELS), len(warn[0]) if warn else 0)
 
     def render(self) -> Text:
         focused = self.has_focus
