@@ -1028,17 +1028,17 @@ def _env_mismatch_hint(profile: Profile, key_id: str, server_text: str) -> str |
     env = profile.env
     k = key_id.upper()
     if env is Env.LIVE and k.startswith("PK"):
-        return (f"this looks like a paper key ({mask(key_id)}, PK…) used against live — "
+        return (f"this looks like a paper key ({mask(key_id)}) used against live — "
                 f"add it as a paper profile (--env paper)")
     if env is Env.PAPER and k.startswith("AK"):
-        return (f"this looks like a live key ({mask(key_id)}, AK…) used against paper — "
+        return (f"this looks like a live key ({mask(key_id)}) used against paper — "
                 f"add it as a live profile (--env live)")
     if env.is_broker and profile.flow is Flow.LEGACY and k[:2] in ("PK", "AK"):
         kind = "paper" if k.startswith("PK") else "live"
         return f"this looks like a {kind} trading key ({mask(key_id)}) used against the Broker API"
     if not env.is_broker and k.startswith("CK"):
         # CK prefix for broker sandbox is third-party evidence only (UNCONFIRMED)
-        return f"this looks like a broker key ({mask(key_id)}, CK…) used against {env.label}"
+        return f"this looks like a broker key ({mask(key_id)}) used against {env.label}"
     low = server_text.lower()
     if "environment" in low or ("paper" in low and "live" in low) or "sandbox" in low:
         return f"the server says the credential belongs to another environment than {env.label}"
