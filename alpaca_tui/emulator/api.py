@@ -329,7 +329,7 @@ def create_account(ctx: Ctx) -> Reply:
         prefix = "LA" if ctx.req.role == BROKER_LIVE else "SB"
         acct = market.Account(f"{prefix}{n:010d}", ctx.now, cash="0")
         _accounts(ctx)[acct.id] = acct
-        book.contacts[acct.id] = contact
+        book.contacts[acct.id] = market.complete_contact(contact)
     return Reply.json(200, _broker_account(ctx, acct))
 
 
@@ -430,7 +430,7 @@ def create_journal(ctx: Ctx) -> Reply:
 
 def trade_account_of(ctx: Ctx) -> Reply:
     acct = _account(ctx)
-    return Reply.json(200, acct.trade_account(ctx.now)) if acct else _not_found("account")
+    return Reply.json(200, acct.trade_account(ctx.now, broker=True)) if acct else _not_found("account")
 
 
 def broker_orders(ctx: Ctx) -> Reply:

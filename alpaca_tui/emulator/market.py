@@ -64,6 +64,14 @@ def market_clock(now: float) -> dict[str, Any]:
     }
 
 
+def previous_close(now: float) -> str:
+    """16:00 New York time on the last trading day before today."""
+    d = datetime.fromtimestamp(now, NY).date() - timedelta(days=1)
+    while not _trading_day(d):
+        d -= timedelta(days=1)
+    return datetime.combine(d, CLOSE_T, NY).isoformat()
+
+
 def _h(*parts: str) -> int:
     return int.from_bytes(hashlib.sha256("|".join(parts).encode()).digest()[:8], "big")
 
@@ -190,8 +198,9 @@ class Account:
     def market_value(self, now: float) -> Decimal:
         return sum((q * Decimal(str(price(s, now))) for s, q in self.positions.items()), Decimal(0))
 
-    def trade_account(self, now: float) -> dict[str, Any]:
-        """``GET /v2/account`` (alpaca-py ``TradeAccount``), modelled on the spec example."""
+    def trade_account(self, now: float, *, broker: bool = False) -> dict[str, Any]:
+        """``GET /v2/account`` (alpaca-py ``TradeAccount``), modelled on the spec example; with
+        ``broker`` the Broker API's extra fields (``GET /v1/trading/accounts/{id}/account``)."""
         with self.lock:
             long_mv = sum((q * Decimal(str(price(s, now))) for s, q in self.positions.items() if q > 0),
                           Decimal(0))
@@ -199,7 +208,7 @@ class Account:
                            Decimal(0))
             equity = self.cash + long_mv + short_mv
             cash = self.cash
-        return {
+        out: dict[str, Any] = {
             "id": self.id,
             "admin_configurations": {},
             "user_configurations": None,
@@ -243,6 +252,20 @@ class Account:
             "intraday_adjustments": "0",
             "pending_reg_taf_fees": "0",
         }
+        if broker:
+            out.update({
+                "cash_withdrawable": _money(max(cash, Decimal(0))),
+                "cash_transferable": _money(max(cash, Decimal(0))),
+                "previous_close": previous_close(now),
+                "last_long_market_value": _money(long_mv),
+                "last_short_market_value": _money(short_mv),
+                "last_cash": _money(cash),
+                "last_initial_margin": "0",
+                "last_regt_buying_power": _money(max(cash, Decimal(0)) * 2),
+                "last_buying_power": _money(max(cash, Decimal(0)) * 2),
+                "clearing_broker": "ETC",
+            })
+        return out
 
     def positions_list(self, now: float) -> list[dict[str, Any]]:
         out = []
@@ -362,6 +385,21 @@ class Account:
             return "ok"
 
 
+DEMO_CONTACT: dict[str, Any] = {
+    "email_address": "customer@example.com", "phone_number": "+15555550123",
+    "street_address": ["20 N San Mateo Dr"], "city": "San Mateo", "state": "CA", "postal_code": "94401",
+    "country": "USA",
+}
+
+
+def complete_contact(contact: dict[str, Any]) -> dict[str, Any]:
+    """Fill the address fields Alpaca's Contact model requires with demo values."""
+    out = {**DEMO_CONTACT, **{k: v for k, v in contact.items() if v is not None}}
+    if not isinstance(out.get("street_address"), list):
+        out["street_address"] = [str(out["street_address"])]
+    return out
+
+
 def broker_account(acct: Account, contact: dict[str, Any] | None = None) -> dict[str, Any]:
     """A Broker API account (alpaca-py ``broker.models.Account``)."""
     return {
@@ -374,5 +412,5 @@ def broker_account(acct: Account, contact: dict[str, Any] | None = None) -> dict
         "created_at": rfc3339(acct.created_at),
         "account_type": "trading",
         "enabled_assets": ["us_equity", "crypto"],
-        "contact": contact,
+        "contact": contact or DEMO_CONTACT,
     }
