@@ -411,7 +411,7 @@ def test_probe_never_hangs(monkeypatch: pytest.MonkeyPatch) -> None:
 
     release = threading.Event()
 
-    def stuck() -> system.KeyringProbe:
+    def stuck(roundtrip: bool = True) -> system.KeyringProbe:
         release.wait(30)
         return system.KeyringProbe(True, "late")
 

@@ -136,7 +136,7 @@ class Store:
             why = f"chosen by {source}" if want else f"this home's {n} profile(s) are stored there"
             notes.append(f"using encrypted file {secrets_path} ({why})")
         elif want == "system" or recorded == "system":
-            probe = keyring_probe or probe_keyring_detail()
+            probe = keyring_probe or probe_keyring_detail(roundtrip=recorded != "system")
             if not probe.viable:
                 why = f"requested by {source}" if want else f"this home's {n} profile(s) are stored there"
                 raise BackendUnavailableError(

@@ -155,10 +155,10 @@ def _choose(kr: Any) -> tuple[Any, str | None]:
     return (None, reason) if reason else (kr, None)
 
 
-def _probe_body() -> KeyringProbe:
+def _probe_body(roundtrip: bool = True) -> KeyringProbe:
     import keyring
 
-    candidates = _candidates()
+    candidates = _candidates() if roundtrip else []
     try:
         kr = keyring.get_keyring()
     except Exception as exc:
@@ -169,6 +169,10 @@ def _probe_body() -> KeyringProbe:
         detail = f" [{'; '.join(rejected)}]" if rejected and "fail" in (bad or "") else ""
         return KeyringProbe(False, f"{bad}{detail}", backend_name(kr), candidates)
     name = backend_name(chosen)
+    if not roundtrip:
+        # Light probe for a home already pinned to the OS keyring: the first real call (also
+        # bounded by a timeout) reports a dead keyring, so skip the test write/read/delete.
+        return KeyringProbe(True, f"{name} selected (home already uses it)", name, candidates, chosen)
     user = "probe-" + secrets.token_hex(6)
     value = secrets.token_urlsafe(12)
     try:
@@ -188,9 +192,12 @@ _probe_lock = threading.Lock()
 _stuck_probe: threading.Thread | None = None
 
 
-def probe_keyring_detail(timeout: float = KEYRING_TIMEOUT) -> KeyringProbe:
+def probe_keyring_detail(timeout: float = KEYRING_TIMEOUT, *, roundtrip: bool = True) -> KeyringProbe:
     """Full probe: the backend keyring would use, its viability (with a real round trip),
-    and every candidate backend with the reason it was rejected. Never hangs."""
+    and every candidate backend with the reason it was rejected. Never hangs.
+
+    ``roundtrip=False`` only selects the backend (no candidates, no test entry): used when
+    the home already keeps its secrets in the OS keyring."""
     global _stuck_probe
     if (sys.platform.startswith("linux") and not os.environ.get("DBUS_SESSION_BUS_ADDRESS")
             and not os.environ.get("PYTHON_KEYRING_BACKEND")):
@@ -203,7 +210,7 @@ def probe_keyring_detail(timeout: float = KEYRING_TIMEOUT) -> KeyringProbe:
 
         def target() -> None:
             try:
-                box["probe"] = _probe_body()
+                box["probe"] = _probe_body(roundtrip)
             except BaseException as exc:
                 box["error"] = exc
 
