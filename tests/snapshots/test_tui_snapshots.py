@@ -57,7 +57,7 @@ def test_wizard_identifiers(snap_compare: Any, w: Any, size: tuple[int, int]) ->
         app = pilot.app
         await settle(pilot)
         app.open_wizard(Env.BROKER_SANDBOX)
-        await wait_until(pilot, lambda: app.screen.id is None and app.screen.query("#env-list"))
+        await wait_until(pilot, lambda: app.screen.query("#env-list"))
         await pilot.press("enter", "down", "enter")  # broker sandbox, OAuth client secret
         wiz = app.screen
         wiz.query_one("#name").value = "sandbox-new"
@@ -127,7 +127,7 @@ def test_tester_response(snap_compare: Any, w: Any, size: tuple[int, int]) -> No
         app = pilot.app
         await settle(pilot)
         app.open_tester("paper")
-        await wait_until(pilot, lambda: app.screen.id == "tester")
+        await wait_until(pilot, lambda: type(app.screen).__name__ == "TesterScreen")
         tester = app.screen
         # a recorded answer (real requests have a wall-clock latency, which would not be stable)
         rec = RequestRecord(
@@ -153,7 +153,7 @@ def test_rotation(snap_compare: Any, w: Any, size: tuple[int, int]) -> None:
         app = pilot.app
         await settle(pilot)
         app.open_rotation("broker-sandbox-oauth")
-        await wait_until(pilot, lambda: app.screen.id == "rotation")
+        await wait_until(pilot, lambda: type(app.screen).__name__ == "RotationScreen")
         freeze(app)
 
     assert snap_compare(w.app(), terminal_size=size, run_before=run_before)

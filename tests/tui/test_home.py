@@ -56,6 +56,9 @@ async def test_filter_narrows_and_escape_clears(static_store: Any, clock: FakeCl
         await pilot.press(*"pap")
         assert [k for k in row_keys(app) if k.startswith("p:")] == ["p:paper-bot"]
         assert "1 match" in screen_text(app)
+        await pilot.press("slash")  # inside the box "/" is just a character
+        assert app.screen.query_one("#filter", Input).value == "pap/"
+        await pilot.press("backspace")
         await pilot.press("enter")
         assert app.screen.query_one("#creds", DataTable).has_focus
         await pilot.press("escape")
@@ -163,3 +166,19 @@ async def test_first_run_offers_demo(store: Any, clock: FakeClock) -> None:
         await pilot.press("n")
         assert isinstance(app.screen, HomeScreen)
         assert "no credentials yet — press n to add one" in screen_text(app)
+
+
+async def test_keys_typed_ahead_reach_the_filter(static_store: Any, clock: FakeClock) -> None:
+    """A burst ("/pap⏎" arriving in one read, e.g. over a slow SSH link) filters as typed."""
+    from textual import events
+
+    app = AlpacaTuiApp(store=static_store, clock=clock)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await loaded(pilot)
+        for key, char in [("slash", "/"), ("p", "p"), ("a", "a"), ("p", "p"), ("enter", "\r")]:
+            event = events.Key(key, char)
+            event.set_sender(app)
+            app._driver.send_message(event)
+        await wait_for(pilot, lambda: app.screen.query_one("#filter", Input).value == "pap", what="burst")
+        assert [k for k in row_keys(app) if k.startswith("p:")] == ["p:paper-bot"]
+        assert app.screen.query_one("#creds", DataTable).has_focus

@@ -10,6 +10,8 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
 
+from alpaca_tui.tui.widgets import focus_now
+
 
 class PassphraseDialog(ModalScreen[str | None]):
     """Returns the passphrase, or None when cancelled. ``creating`` asks twice."""
@@ -37,7 +39,7 @@ class PassphraseDialog(ModalScreen[str | None]):
         event.stop()
         first = self.query_one("#pass1", Input).value
         if self.creating and event.input.id == "pass1":
-            self.query_one("#pass2", Input).focus()
+            focus_now(self.query_one("#pass2", Input))
             return
         if not first:
             self.query_one("#pass-error", Label).update("the passphrase cannot be empty")

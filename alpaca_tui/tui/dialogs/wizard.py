@@ -39,6 +39,7 @@ from alpaca_tui.core.scopes import AccessMatrix
 from alpaca_tui.tui import services
 from alpaca_tui.tui.format import ENV_ORDER, access_brief, stamp
 from alpaca_tui.tui.messages import KeyPairReady, OperationFailed, ProfileSaved, Progress
+from alpaca_tui.tui.widgets import focus_now
 from alpaca_tui.tui.widgets.scope_matrix import ScopeMatrix
 
 if TYPE_CHECKING:
@@ -176,7 +177,7 @@ class WizardScreen(ModalScreen[Profile | None]):
 
     # -- step entry --------------------------------------------------------------------
     def _enter_env(self) -> None:
-        self.query_one("#env-list", OptionList).focus()
+        focus_now(self.query_one("#env-list", OptionList))
 
     def _enter_flow(self) -> None:
         env = self.draft.env
@@ -193,7 +194,7 @@ class WizardScreen(ModalScreen[Profile | None]):
             fl.highlighted = flows.index(self.draft.flow)
         else:
             fl.highlighted = 0
-        fl.focus()
+        focus_now(fl)
 
     def _enter_ids(self) -> None:
         flow = self.draft.flow
@@ -216,7 +217,7 @@ class WizardScreen(ModalScreen[Profile | None]):
         name = self.query_one("#name", Input)
         if not name.value:
             name.value = self._suggest_name()
-        name.focus()
+        focus_now(name)
 
     def _suggest_name(self) -> str:
         env, flow = self.draft.env, self.draft.flow
@@ -231,7 +232,7 @@ class WizardScreen(ModalScreen[Profile | None]):
         return name
 
     def _enter_expiry(self) -> None:
-        self.query_one("#expiry-list", OptionList).focus()
+        focus_now(self.query_one("#expiry-list", OptionList))
 
     def _enter_access(self) -> None:
         al = self.query_one("#access-list", OptionList)
@@ -239,11 +240,11 @@ class WizardScreen(ModalScreen[Profile | None]):
             self.draft.access = AccessMatrix.read_only()
             self.query_one("#matrix", ScopeMatrix).access = self.draft.access
         al.highlighted = [k for k, _ in ACCESS_PRESETS].index(self.draft.access.preset_name)
-        al.focus()
+        focus_now(al)
 
     def _enter_review(self) -> None:
         self.query_one("#review", Static).update(self._review_text())
-        self.query_one("#next", Button).focus()
+        focus_now(self.query_one("#next", Button))
 
     # -- navigation --------------------------------------------------------------------
     def action_next(self) -> None:
@@ -285,7 +286,7 @@ class WizardScreen(ModalScreen[Profile | None]):
         if STEPS[self.step][0] == "step-expiry" and self.query_one("#expiry-date", Input).display:
             self.query_one("#expiry-date", Input).display = False
             self.query_one("#expiry-error", Label).update("")
-            self.query_one("#expiry-list", OptionList).focus()
+            focus_now(self.query_one("#expiry-list", OptionList))
             return
         earlier = [i for i in self._visible_steps() if i < self.step]
         if not earlier:
@@ -336,7 +337,7 @@ class WizardScreen(ModalScreen[Profile | None]):
                 order.append("secret")
         ident = event.input.id or ""
         if ident in order and order.index(ident) < len(order) - 1:
-            self.query_one(f"#{order[order.index(ident) + 1]}", Input).focus()
+            focus_now(self.query_one(f"#{order[order.index(ident) + 1]}", Input))
             return
         self._submit_ids()
 
@@ -419,7 +420,7 @@ class WizardScreen(ModalScreen[Profile | None]):
         if key == "custom":
             date_in = self.query_one("#expiry-date", Input)
             date_in.display = True
-            date_in.focus()
+            focus_now(date_in)
             return
         self.draft.expiry_spec = key
         self.draft.expires_at = parse_expiry(key, self.tui.clock.now())
@@ -454,7 +455,7 @@ class WizardScreen(ModalScreen[Profile | None]):
         event.stop()
         matrix = self.query_one("#matrix", ScopeMatrix)
         if event.option.id == "custom":
-            matrix.focus()
+            focus_now(matrix)
             return
         matrix.set_access(AccessMatrix.full() if event.option.id == "full" else AccessMatrix.read_only())
         self.draft.access = matrix.access

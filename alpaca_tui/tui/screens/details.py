@@ -39,7 +39,7 @@ class DetailsScreen(Screen[None]):
     ]
 
     def __init__(self, name: str) -> None:
-        super().__init__(id="details")
+        super().__init__(classes="details-screen")  # no id: one may be pushed twice
         self.profile_name = name
         self.revealed: SecretBundle | None = None
 

@@ -89,7 +89,7 @@ class HelpScreen(Screen[None]):
     ]
 
     def __init__(self) -> None:
-        super().__init__(id="help")
+        super().__init__(classes="help-screen")  # no id: one may be pushed twice
 
     def compose(self) -> ComposeResult:
         yield Header()

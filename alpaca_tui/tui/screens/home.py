@@ -32,6 +32,7 @@ from alpaca_tui.tui.format import (
     verified_badge,
 )
 from alpaca_tui.tui.messages import ProfilesChanged
+from alpaca_tui.tui.widgets import focus_now
 
 if TYPE_CHECKING:
     from alpaca_tui.tui.app import AlpacaTuiApp
@@ -59,7 +60,7 @@ class HomeScreen(Screen[None]):
         Binding("t", "tester", "Tester", tooltip="Send test requests with the selected credential"),
         Binding("r", "rotate", "Rotate", tooltip="New secret or key pair, verify, promote; rollback later"),
         Binding("d", "delete", "Delete", tooltip="Remove from this machine (asks first)"),
-        Binding("slash", "filter", "Filter", key_display="/",
+        Binding("slash", "filter", "Filter", key_display="/", priority=True,
                 tooltip="Filter by name, environment, flow, key"),
         Binding("escape", "clear_filter", "Clear filter", show=False, tooltip="Show every credential again"),
         Binding("q", "app.quit", "Quit", tooltip="Quit alpaca-tui"),
@@ -313,10 +314,17 @@ class HomeScreen(Screen[None]):
         self.populate()
 
     # -- filter --------------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # "/" is a priority binding so keys typed right after it reach the filter box; while
+        # the box has focus the key is the character "/" again.
+        if action == "filter" and self.query_one("#filter", Input).has_focus:
+            return False
+        return True
+
     def action_filter(self) -> None:
         box = self.query_one("#filter", Input)
         box.display = True
-        box.focus()
+        focus_now(box)
 
     def set_filter(self, text: str) -> None:
         box = self.query_one("#filter", Input)
@@ -324,7 +332,7 @@ class HomeScreen(Screen[None]):
         box.display = bool(text)
         self.filter_text = text
         self.populate()
-        self.query_one("#creds", DataTable).focus()
+        focus_now(self.query_one("#creds", DataTable))
 
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:
@@ -336,21 +344,28 @@ class HomeScreen(Screen[None]):
         event.stop()
         if not event.value:
             event.input.display = False
-        self.query_one("#creds", DataTable).focus()
+        focus_now(self.query_one("#creds", DataTable))
 
     def action_clear_filter(self) -> None:
         if self.filter_text or self.query_one("#filter", Input).display:
             self.set_filter("")
 
     # -- actions -------------------------------------------------------------------------
+    def _active(self) -> bool:
+        """Keys typed ahead while another screen is being pushed must not act here."""
+        return self.app.screen is self
+
     def _need_selection(self) -> str | None:
+        if not self._active():
+            return None
         name = self.selected_name()
         if name is None:
             self.notify("select a credential first (↑/↓)", severity="warning", timeout=3)
         return name
 
     def action_new(self) -> None:
-        self.tui.open_wizard(self.selected_env())
+        if self._active():
+            self.tui.open_wizard(self.selected_env())
 
     def action_details(self) -> None:
         name = self._need_selection()
@@ -363,7 +378,8 @@ class HomeScreen(Screen[None]):
             self.tui.run_check(name)
 
     def action_tester(self) -> None:
-        self.tui.open_tester(self.selected_name())
+        if self._active():
+            self.tui.open_tester(self.selected_name())
 
     def action_rotate(self) -> None:
         name = self._need_selection()

@@ -26,6 +26,7 @@ from alpaca_tui.core.errors import AlpacaTuiError
 from alpaca_tui.tui import services
 from alpaca_tui.tui.format import stamp, time_left
 from alpaca_tui.tui.messages import KeyPairReady, OperationFailed, ProfilesChanged, Progress, RotationFinished
+from alpaca_tui.tui.widgets import focus_now
 
 if TYPE_CHECKING:
     from alpaca_tui.tui.app import AlpacaTuiApp
@@ -54,7 +55,7 @@ class RotationScreen(Screen[None]):
     ]
 
     def __init__(self, name: str) -> None:
-        super().__init__(id="rotation")
+        super().__init__(classes="rotation-screen")  # no id: one may be pushed twice
         self.profile_name = name
         self.busy = False
         self.keypair: services.KeyPair | None = None
@@ -223,7 +224,7 @@ class RotationScreen(Screen[None]):
     def _submitted(self, event: Input.Submitted) -> None:
         event.stop()
         if event.input.id == "rot-key-id":
-            self.query_one("#rot-secret", Input).focus()
+            focus_now(self.query_one("#rot-secret", Input))
         else:
             self.action_rotate()
 

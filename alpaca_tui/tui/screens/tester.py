@@ -40,6 +40,7 @@ from alpaca_tui.core.redact import redact, scrub
 from alpaca_tui.tui import services
 from alpaca_tui.tui.commands import default_request
 from alpaca_tui.tui.messages import OperationFailed, ProfilesChanged, RequestFinished, RequestRecord
+from alpaca_tui.tui.widgets import focus_now
 
 if TYPE_CHECKING:
     from alpaca_tui.tui.app import AlpacaTuiApp
@@ -103,7 +104,7 @@ class TesterScreen(Screen[None]):
 
     def __init__(self, name: str | None = None, *, method: str | None = None,
                  path: str | None = None) -> None:
-        super().__init__(id="tester")
+        super().__init__(classes="tester-screen")  # no id: one may be pushed twice
         self.initial_name = name
         self.initial_method = method
         self.initial_path = path
@@ -335,7 +336,7 @@ class TesterScreen(Screen[None]):
 
     def action_history(self) -> None:
         self.query_one("#resp-tabs", TabbedContent).active = "tab-history"
-        self.query_one("#history", DataTable).focus()
+        focus_now(self.query_one("#history", DataTable))
 
     def action_back(self) -> None:
         self.app.pop_screen()
