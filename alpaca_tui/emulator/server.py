@@ -59,6 +59,18 @@ class _Server(ThreadingHTTPServer):
         self.address_family = family
         super().__init__(addr, _Handler)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """No tracebacks on stderr: a client hanging up mid-answer is normal (timeouts, the
+        drop fault); anything else goes to the emulator's log when one is set."""
+        import sys
+
+        exc = sys.exc_info()[1]
+        if isinstance(exc, ConnectionError | TimeoutError):
+            return
+        log = self.emulator.log
+        if log is not None:
+            log(f"{self.role} error serving {client_address[0]}: {type(exc).__name__}: {exc}")
+
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
