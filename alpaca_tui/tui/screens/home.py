@@ -16,6 +16,7 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, Input, Static
+from textual.widgets.data_table import ColumnKey
 
 from alpaca_tui.core.credentials import Profile
 from alpaca_tui.core.environments import Env
@@ -144,7 +145,7 @@ class HomeScreen(Screen[None]):
         shown = self.visible_profiles()
         filtering = bool(self.filter_text.strip())
         target_row = None
-        width = table.columns["name"].width
+        width = table.columns[ColumnKey("name")].width
         for env in ENV_ORDER:
             members = sorted((p for p in shown if p.env is env), key=lambda p: p.name)
             if filtering and not members:
