@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from textual.widgets import Label, ProgressBar
+from textual.widgets import ProgressBar
 
 from alpaca_tui.core.clock import FakeClock
 from alpaca_tui.tui.app import AlpacaTuiApp
@@ -28,7 +28,7 @@ async def open_panel(pilot: Any, name: str = NAME) -> TokenPanel:
 
 
 def countdown(panel: TokenPanel) -> str:
-    return str(panel.query_one("#tp-countdown", Label).render())
+    return str(panel.query_one("#tp-countdown").render())
 
 
 async def test_countdown_follows_the_clock_and_refreshes_ahead(seeded: Any, clock: FakeClock) -> None:

@@ -17,8 +17,10 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
+from textual.reactive import reactive
 from textual.timer import Timer
-from textual.widgets import Label, ProgressBar, Static
+from textual.widget import Widget
+from textual.widgets import ProgressBar, Static
 
 from alpaca_tui.core.clock import SYSTEM_CLOCK, Clock
 from alpaca_tui.core.redact import scrub
@@ -28,13 +30,23 @@ from alpaca_tui.tui.messages import TokenUpdated
 RETRY_AFTER = 15.0  # seconds (real time) between automatic attempts after a failure
 
 
+class Countdown(Widget):
+    """'mm:ss left' — a fixed-size widget that only repaints (no layout pass) on each tick."""
+
+    DEFAULT_CSS = "Countdown { width: 16; height: 1; text-style: bold; }"
+
+    text: reactive[Text] = reactive(Text("--:--"), layout=False)
+
+    def render(self) -> Text:
+        return self.text
+
+
 class TokenPanel(Vertical):
     """Countdown (mm:ss + progress bar over the token's lifetime) and token facts."""
 
     DEFAULT_CSS = """
     TokenPanel { height: auto; border: round $primary; padding: 0 1; }
     TokenPanel #tp-top { height: 1; }
-    TokenPanel #tp-countdown { width: 16; text-style: bold; }
     TokenPanel ProgressBar { width: 1fr; }
     TokenPanel ProgressBar Bar { width: 1fr; }
     TokenPanel #tp-facts { height: auto; }
@@ -55,11 +67,12 @@ class TokenPanel(Vertical):
         self._inflight = False
         self._next_attempt = 0.0
         self._error: str | None = None
+        self._facts: Text | None = None
         self.ticks = 0
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="tp-top"):
-            yield Label("--:--", id="tp-countdown")
+            yield Countdown(id="tp-countdown")
             yield ProgressBar(total=TOKEN_LIFETIME, show_eta=False, show_percentage=False, id="tp-bar")
         yield Static("", id="tp-facts")
 
@@ -103,11 +116,11 @@ class TokenPanel(Vertical):
         now = self.clock.time()
         expires_at = getattr(st, "expires_at", None)
         issued_at = getattr(st, "issued_at", None)
-        countdown = self.query_one("#tp-countdown", Label)
+        countdown = self.query_one("#tp-countdown", Countdown)
         bar = self.query_one("#tp-bar", ProgressBar)
         if expires_at is None:
             remaining = None
-            countdown.update(Text("--:--", style="dim") if not self._inflight else Text("fetching…"))
+            countdown.text = Text("--:--", style="dim") if not self._inflight else Text("fetching…")
             bar.update(total=TOKEN_LIFETIME, progress=0)
         else:
             remaining = max(0.0, float(expires_at) - now)
@@ -116,7 +129,7 @@ class TokenPanel(Vertical):
             style = "bold green" if remaining > self.refresh_ahead else "bold yellow"
             if remaining <= 0:
                 style = "bold red"
-            countdown.update(Text(f"{mmss(remaining)} left", style=style))
+            countdown.text = Text(f"{mmss(remaining)} left", style=style)
             bar.update(total=lifetime, progress=remaining)
         self._render_facts(st)
         if self.engine is None or not self.auto_fetch:
@@ -141,7 +154,9 @@ class TokenPanel(Vertical):
             facts.append("none")
         if getattr(st, "refreshing", False) or self._inflight:
             facts.append("  ⟳ refreshing", style="yellow")
-        self.query_one("#tp-facts", Static).update(facts)
+        if facts != self._facts:  # unchanged most seconds: skip the layout pass
+            self._facts = facts
+            self.query_one("#tp-facts", Static).update(facts)
 
     # -- fetching ---------------------------------------------------------------------
     def refresh_token(self, force: bool = False) -> None:
