@@ -77,6 +77,7 @@ class AlpacaTuiApp(App[int]):
         self._demo_factory = demo_factory
         self.demo_session: Any = None
         self._demo_offered = False
+        self._pending_answers: list[Any] = []  # prompts a worker thread is waiting on
 
     # -- properties used by the screens ------------------------------------------------
     @property
@@ -139,12 +140,20 @@ class AlpacaTuiApp(App[int]):
         from alpaca_tui.tui.dialogs.passphrase import PassphraseDialog
 
         answer: concurrent.futures.Future[str | None] = concurrent.futures.Future()
+        self._pending_answers.append(answer)
 
         def show() -> None:
-            self.push_screen(PassphraseDialog(creating=creating, error=error), callback=answer.set_result)
+            def done(value: str | None) -> None:
+                if not answer.done():
+                    answer.set_result(value)
 
-        self.call_from_thread(show)
-        value = answer.result()
+            self.push_screen(PassphraseDialog(creating=creating, error=error), callback=done)
+
+        try:
+            self.call_from_thread(show)
+            value = answer.result()
+        finally:
+            self._pending_answers.remove(answer)
         if value is None:
             raise StoreCancelled("the secret store stays locked (passphrase prompt cancelled)")
         return value
@@ -394,6 +403,12 @@ class AlpacaTuiApp(App[int]):
     async def action_quit(self) -> None:
         await self.shutdown()
         self.exit(0)
+
+    def on_unmount(self) -> None:
+        # a store worker blocked on a prompt must not outlive the app (it would hang the exit)
+        for answer in list(self._pending_answers):
+            if not answer.done():
+                answer.set_result(None)
 
     async def shutdown(self) -> None:
         engine, self.engine = self.engine, None

@@ -67,6 +67,16 @@ async def test_get_account_returns_200_with_rate_limit_headers(seeded: Any, cloc
         assert curl.startswith("curl ") and "/v2/clock" in curl
         assert "$ALPACA_SECRET" in curl and secret not in curl
         assert "APCA-API-KEY-ID: $ALPACA_KEY_ID" in curl
+        # with the real secret only after an explicit confirmation
+        await pilot.press("ctrl+k")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="secret copy confirmation")
+        await pilot.press("n")
+        assert app.clipboard == curl
+        await pilot.press("ctrl+k")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="secret copy confirmation")
+        await pilot.press("y")
+        await wait_for(pilot, lambda: secret in app.clipboard, what="copied with the secret")
+        assert secret not in screen_text(app)  # the status line shows it redacted
 
 
 async def test_preflight_warns_when_scopes_forbid_the_path(seeded: Any, clock: FakeClock) -> None:

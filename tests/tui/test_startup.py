@@ -1,0 +1,84 @@
+"""Startup paths of ``alpaca-tui`` (no arguments): the passphrase dialog for a locked
+encrypted-file store, and the first-run switch to demo mode."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.widgets import Input, Label
+
+from alpaca_tui.core.clock import FakeClock
+from alpaca_tui.tui.app import AlpacaTuiApp, _default_store_opener
+from alpaca_tui.tui.dialogs.confirm import ConfirmDialog
+from alpaca_tui.tui.dialogs.passphrase import PassphraseDialog
+from alpaca_tui.tui.screens.home import HomeScreen
+from tests.tui.conftest import add_static_profiles, screen_text, wait_for
+
+RIGHT = "the right passphrase"
+
+
+@pytest.fixture
+def locked_home(alpaca_home: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> Path:
+    from alpaca_tui.core.store import Store
+
+    monkeypatch.delenv("ALPACA_TUI_PASSPHRASE_FILE")
+    store = Store.open(alpaca_home, backend="file", passphrase=RIGHT, clock=clock)
+    add_static_profiles(store, clock)
+    return alpaca_home
+
+
+async def test_locked_store_asks_for_the_passphrase_in_a_dialog(locked_home: Path, clock: FakeClock) -> None:
+    app = AlpacaTuiApp(store_opener=_default_store_opener, clock=clock)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, PassphraseDialog), what="passphrase dialog")
+        dialog = app.screen
+        assert not dialog.query("#pass2")  # the file exists: asked once
+        box = dialog.query_one("#pass1", Input)
+        assert box.password
+        box.value = "hunter2-typo"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, PassphraseDialog) and app.screen is not dialog,
+                       what="asked again")
+        assert "passphrase" in str(app.screen.query_one("#pass-error", Label).render()).lower()
+        assert "hunter2-typo" not in screen_text(app)
+        app.screen.query_one("#pass1", Input).value = RIGHT
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.profiles_loaded and isinstance(app.screen, HomeScreen), what="home")
+        assert {p.name for p in app.profiles} == {"live-trader", "paper-bot", "sandbox-oauth"}
+        assert app.store.backend_kind == "file"
+        assert "encrypted file" in screen_text(app)
+
+
+async def test_cancelled_passphrase_leaves_the_store_closed(locked_home: Path, clock: FakeClock) -> None:
+    app = AlpacaTuiApp(store_opener=_default_store_opener, clock=clock)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, PassphraseDialog), what="passphrase dialog")
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.store_error is not None, what="store error")
+        assert app.store is None
+        assert "stays locked" in screen_text(app)
+        await pilot.press("n")  # nothing to create into: says so instead of crashing
+        assert isinstance(app.screen, HomeScreen)
+
+
+async def test_first_run_can_switch_to_demo_mode(store: Any, clock: FakeClock, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", None)  # re-read TMPDIR
+    app = AlpacaTuiApp(store=store, clock=clock)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="demo offer")
+        await pilot.press("y")
+        await wait_for(pilot, lambda: app.demo is not None and len(app.profiles) == 8, timeout=20,
+                       what="demo seeded")
+        assert "DEMO" in screen_text(app)
+        assert app.store is not store
+        roots = list(tmp_path.glob("alpaca-tui-demo-*"))
+        assert len(roots) == 1
+    app.close_demo()
+    assert not roots[0].exists()
+    assert store.list_profiles() == []  # the user's own store was not touched
