@@ -71,6 +71,8 @@ class HomeScreen(Screen[None]):
         super().__init__(id="home")
         self.filter_text = ""
         self._timer: Timer | None = None
+        self._populate_pending = False
+        self._built_for: tuple[bool, int] = (False, -1)
         self._row_profiles: dict[str, str] = {}
 
     @property
@@ -101,10 +103,21 @@ class HomeScreen(Screen[None]):
     def on_screen_resume(self) -> None:
         if self._timer is not None:
             self._timer.resume()
-        self.populate()
+        self.request_populate()
 
     def on_resize(self) -> None:
-        self._build_columns()
+        if self._layout_key() != self._built_for:
+            self._build_columns()
+            self.populate()
+
+    def request_populate(self) -> None:
+        """Rebuild the table once for however many changes arrive in one loop turn."""
+        if not self._populate_pending:
+            self._populate_pending = True
+            self.call_later(self._populate_now)
+
+    def _populate_now(self) -> None:
+        self._populate_pending = False
         self.populate()
 
     # -- table ---------------------------------------------------------------------------
@@ -116,7 +129,11 @@ class HomeScreen(Screen[None]):
             return list(COLUMNS)
         return [(k, label, 6 if k == "flow" else w) for k, label, w in COLUMNS if k not in NARROW_DROP]
 
+    def _layout_key(self) -> tuple[bool, int]:
+        return self._narrow(), self.size.width
+
     def _build_columns(self) -> None:
+        self._built_for = self._layout_key()
         table = self.query_one("#creds", DataTable)
         table.clear(columns=True)
         cols = self.columns()
@@ -312,7 +329,7 @@ class HomeScreen(Screen[None]):
         status.update(Text(text, style="dim"))
 
     def on_profiles_changed(self, message: ProfilesChanged) -> None:
-        self.populate()
+        self.request_populate()
 
     # -- filter --------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
