@@ -63,6 +63,17 @@ def generate_keypair(alg: str = "ES256", *, kid: str | None = None) -> KeyPair:
     return keypair_from_private(private_pem, kid=kid)
 
 
+def public_jwk_text(pair: KeyPair, *, kid: str | None = None) -> str:
+    """The public key as a JWK (JSON), with ``kid`` = the client ID when it is known."""
+    if kid is None:
+        return pair.public_jwk
+    import json
+
+    from alpaca_tui.core import keys
+
+    return json.dumps(keys.public_jwk(pair.private_pem, kid=kid), indent=2)
+
+
 def keypair_from_private(private_pem: str, *, kid: str | None = None) -> KeyPair:
     import json
 

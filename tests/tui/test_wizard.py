@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from textual.widgets import ContentSwitcher, Input, Label, OptionList
@@ -188,6 +189,13 @@ async def test_demo_wizard_private_key_jwt_generates_and_registers_key(seeded: A
         assert pem.startswith("-----BEGIN PUBLIC KEY-----")
         await pilot.press("ctrl+y")
         assert app.clipboard == pem  # OSC 52 copy of the public key only
+        await pilot.press("f2")  # the same key as a JWK
+        jwk = json.loads(wiz.query_one("#public-key").text)
+        assert jwk["kty"] == "EC" and jwk["crv"] == "P-256" and jwk["alg"] == "ES256" and "d" not in jwk
+        await pilot.press("ctrl+y")
+        assert json.loads(app.clipboard) == jwk
+        await pilot.press("f2")
+        assert wiz.query_one("#public-key").text == pem
         assert "PRIVATE" not in screen_text(app)
         wiz.query_one("#name", Input).value = "demo-jwt"
         await pilot.press("enter")

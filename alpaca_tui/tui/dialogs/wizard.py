@@ -80,6 +80,8 @@ class WizardScreen(ModalScreen[Profile | None]):
         Binding("ctrl+r", "reveal", "Reveal secret", show=False, tooltip="Show / hide the typed secret"),
         Binding("ctrl+g", "generate", "Generate key pair", show=False,
                 tooltip="ES256 key pair for private key JWT"),
+        Binding("f2", "toggle_jwk", "PEM / JWK", show=False,
+                tooltip="Show the public key as PEM or as a JWK (kid = the client ID)"),
         Binding("ctrl+y", "copy_public", "Copy public key", show=False,
                 tooltip="Copy the public key PEM (OSC 52, works over SSH)"),
     ]
@@ -87,6 +89,7 @@ class WizardScreen(ModalScreen[Profile | None]):
     def __init__(self, *, env: Env | None = None) -> None:
         super().__init__(classes="dialog-screen")
         self.draft = Draft(env=env)
+        self.public_format = "pem"
         self.step = 0
         self.saving = False
 
@@ -394,10 +397,29 @@ class WizardScreen(ModalScreen[Profile | None]):
         pair = message.pair
         self.draft.keypair = pair
         self.query_one("#keypair-info", Static).update(
-            f"{pair.alg} key pair generated · public key sha256 {pair.fingerprint[:16]}… · "
-            "register this public key (PEM below) with Alpaca; the private key stays in the secret store")
-        self.query_one("#public-key", TextArea).text = pair.public_pem
+            f"{pair.alg} key pair generated · public key sha256 {pair.fingerprint} · register this public "
+            "key with Alpaca (F2: PEM / JWK, ctrl+y copies); the private key stays in the secret store")
+        self.public_format = "pem"
+        self._show_public()
         self._ids_error("")
+
+    def public_text(self) -> str:
+        pair = self.draft.keypair
+        if pair is None:
+            return ""
+        if self.public_format == "pem":
+            return pair.public_pem
+        kid = self.query_one("#key-id", Input).value.strip() if self.demo is None else ""
+        return services.public_jwk_text(pair, kid=kid or None)
+
+    def _show_public(self) -> None:
+        self.query_one("#public-key", TextArea).text = self.public_text()
+
+    def action_toggle_jwk(self) -> None:
+        if self.draft.keypair is None:
+            return
+        self.public_format = "jwk" if self.public_format == "pem" else "pem"
+        self._show_public()
 
     @on(Button.Pressed, "#copy-public")
     def _copy_pressed(self, event: Button.Pressed) -> None:
@@ -407,8 +429,8 @@ class WizardScreen(ModalScreen[Profile | None]):
     def action_copy_public(self) -> None:
         if self.draft.keypair is None:
             return
-        self.app.copy_to_clipboard(self.draft.keypair.public_pem)
-        self.notify("public key copied to the clipboard (OSC 52)")
+        self.app.copy_to_clipboard(self.public_text())
+        self.notify(f"public key ({self.public_format.upper()}) copied to the clipboard (OSC 52)")
 
     # -- step 4: expiry -----------------------------------------------------------------
     @on(OptionList.OptionSelected, "#expiry-list")
@@ -501,7 +523,7 @@ class WizardScreen(ModalScreen[Profile | None]):
             if d.flow is not Flow.PRIVATE_KEY_JWT:
                 row("Secret", mask(d.secret) + "  (goes to the secret store only)")
         if d.keypair is not None:
-            row("Key pair", f"{d.keypair.alg}, public key sha256 {d.keypair.fingerprint[:16]}…")
+            row("Key pair", f"{d.keypair.alg}, public key sha256 {d.keypair.fingerprint}")
         row("Expires", "never" if d.expires_at is None
             else f"{stamp(d.expires_at)} ({describe_expiry(d.expires_at, now)})")
         row("Access", access_brief(access) if d.env.is_broker else "full (trading keys have no scopes)")

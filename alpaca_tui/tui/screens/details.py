@@ -125,7 +125,7 @@ class DetailsScreen(Screen[None]):
             row("Secret", "•••••• (v reveals)" if p.flow.value != "private-key-jwt" else
                 f"private key {p.alg or ''} in the secret store")
         if p.public_key_fingerprint:
-            row("Public key", f"sha256 {p.public_key_fingerprint[:24]}…")
+            row("Public key", f"sha256 {p.public_key_fingerprint}")
         row("Access", access_brief(p.access) if p.env.is_broker else "full (trading keys have no scopes)",
             "bold red" if p.env.is_broker and p.access.dangerous_writes() else "")
         badge = expiry_badge(p.expires_at, now)

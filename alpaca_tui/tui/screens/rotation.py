@@ -198,9 +198,9 @@ class RotationScreen(Screen[None]):
         pair = message.pair
         self.keypair = pair
         self.query_one("#rot-keypair-info", Static).update(
-            f"{pair.alg} · sha256 {pair.fingerprint[:16]} · register this public key with Alpaca "
+            f"{pair.alg} · sha256 {pair.fingerprint} · register this public key with Alpaca "
             "before rotating (ctrl+y copies it)" if self.tui.demo is None else
-            f"{pair.alg} · sha256 {pair.fingerprint[:16]} · the emulator registers it on rotate")
+            f"{pair.alg} · sha256 {pair.fingerprint} · the emulator registers it on rotate")
         area = self.query_one("#rot-public-key", TextArea)
         area.text = pair.public_pem
         area.display = True
