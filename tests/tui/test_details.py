@@ -68,3 +68,18 @@ async def test_details_reveal_toggles_and_legacy_has_no_token_panel(seeded: Any,
         await pilot.press("escape")
         assert isinstance(app.screen, HomeScreen)
         assert details.revealed is None
+
+
+async def test_deleting_the_shown_credential_from_the_palette_closes_details(seeded: Any,
+                                                                             clock: FakeClock) -> None:
+    store, emu, _ = seeded
+    app = AlpacaTuiApp(store=store, demo=emu, clock=clock)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await ready(pilot)
+        app.open_details("broker-sandbox-key")
+        await wait_for(pilot, lambda: isinstance(app.screen, DetailsScreen), what="details")
+        app.request_delete("broker-sandbox-key")  # what "credential: … — delete" runs
+        await pilot.pause()
+        await pilot.press("y")
+        await wait_for(pilot, lambda: isinstance(app.screen, HomeScreen), what="back home")
+        assert not store.has_profile("broker-sandbox-key")

@@ -89,13 +89,20 @@ class DetailsScreen(Screen[None]):
             panel.resume()
 
     def on_profiles_changed(self, message: ProfilesChanged) -> None:
-        if self.profile is None:  # deleted elsewhere
-            self.dismiss()
+        if self.profile is None:  # deleted elsewhere (e.g. from the command palette)
+            if self.app.screen is self:
+                self.dismiss()
+            else:
+                self.app.call_later(self._leave_when_deleted)
             return
         for panel in self.query(TokenPanel):
             if panel.engine is None and self.tui.engine is not None:
                 panel.set_engine(self.tui.engine)
         self.render_facts()
+
+    def _leave_when_deleted(self) -> None:
+        if self in self.app.screen_stack and self.app.screen is self:
+            self.dismiss()
 
     def render_facts(self) -> None:
         p = self.profile
