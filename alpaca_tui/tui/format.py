@@ -28,11 +28,6 @@ def env_style(env: Env) -> str:
     return "bold orange1" if env.is_live else "bold cyan"
 
 
-def env_heading(env: Env) -> str:
-    suffix = "  ⚠ real money" if env.is_live else ""
-    return f"{env.label}{suffix}"
-
-
 def expiry_badge(expires_at: datetime | None, now: datetime) -> Text:
     state = expiry_state(expires_at, now)
     if state is ExpiryState.EXPIRED:
