@@ -86,7 +86,10 @@ def test_profiles_add_with_junk_never_tracebacks(alpaca_home: Path, quiet_cli: N
     code, out, err = _run(capsys, monkeypatch, argv, secret + "\n")
     event(f"exit {code}")
     _assert_clean(code, err)
-    if len(secret.strip()) >= 8:
+    # A secret that is also part of another argument (the fuzzer can pick the same text for
+    # both) legitimately shows up when that argument is quoted back in the error.
+    public = " ".join(argv)
+    if len(secret.strip()) >= 8 and secret.strip() not in public:
         assert secret.strip() not in err
 
 
