@@ -250,47 +250,29 @@ def get_assets(ctx: Ctx) -> Reply:
 # Market Data API (data / data-sandbox)
 
 
-def latest_bar(ctx: Ctx) -> Reply:
-    sym = ctx.params["symbol"].upper()
-    return Reply.json(200, {"bar": market.bar(sym, ctx.now), "symbol": sym})
+def market_data(fn: Callable[[str, float], dict[str, Any]], key: str) -> Handler:
+    """A latest-market-data handler answering ``{key: fn(SYMBOL, now), "symbol": SYMBOL}`` for a
+    route with a ``symbol`` path parameter, else ``{key: {S: fn(S, now) for S in ?symbols=}}``."""
+
+    def handler(ctx: Ctx) -> Reply:
+        if "symbol" in ctx.params:
+            sym = ctx.params["symbol"].upper()
+            return Reply.json(200, {key: fn(sym, ctx.now), "symbol": sym})
+        syms = _symbols(ctx)
+        if isinstance(syms, Reply):
+            return syms
+        return Reply.json(200, {key: {s: fn(s, ctx.now) for s in syms}})
+
+    return handler
 
 
-def latest_bars(ctx: Ctx) -> Reply:
-    syms = _symbols(ctx)
-    if isinstance(syms, Reply):
-        return syms
-    return Reply.json(200, {"bars": {s: market.bar(s, ctx.now) for s in syms}})
-
-
-def latest_quote(ctx: Ctx) -> Reply:
-    sym = ctx.params["symbol"].upper()
-    return Reply.json(200, {"quote": market.quote(sym, ctx.now), "symbol": sym})
-
-
-def latest_quotes(ctx: Ctx) -> Reply:
-    syms = _symbols(ctx)
-    if isinstance(syms, Reply):
-        return syms
-    return Reply.json(200, {"quotes": {s: market.quote(s, ctx.now) for s in syms}})
-
-
-def latest_trade(ctx: Ctx) -> Reply:
-    sym = ctx.params["symbol"].upper()
-    return Reply.json(200, {"trade": market.trade(sym, ctx.now), "symbol": sym})
-
-
-def crypto_bars(ctx: Ctx) -> Reply:
-    syms = _symbols(ctx)
-    if isinstance(syms, Reply):
-        return syms
-    return Reply.json(200, {"bars": {s: market.crypto_bar(s, ctx.now) for s in syms}})
-
-
-def crypto_quotes(ctx: Ctx) -> Reply:
-    syms = _symbols(ctx)
-    if isinstance(syms, Reply):
-        return syms
-    return Reply.json(200, {"quotes": {s: market.crypto_quote(s, ctx.now) for s in syms}})
+latest_bar = market_data(market.bar, "bar")
+latest_bars = market_data(market.bar, "bars")
+latest_quote = market_data(market.quote, "quote")
+latest_quotes = market_data(market.quote, "quotes")
+latest_trade = market_data(market.trade, "trade")
+crypto_bars = market_data(market.crypto_bar, "bars")
+crypto_quotes = market_data(market.crypto_quote, "quotes")
 
 
 # ---------------------------------------------------------------------------------------------
