@@ -10,6 +10,7 @@ import subprocess
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -30,10 +31,14 @@ def emu() -> Iterator[Emulator]:
         yield e
 
 
-def add_profile(emu: Emulator, name: str, env: Env, flow: Flow = Flow.LEGACY, *,
-                access: AccessMatrix | None = None, expires_at: datetime | None = None,
-                profile_env: Env | None = None, alg: str = "ES256") -> Secret:
-    """Issue a credential on the emulator and store it as profile ``name``; returns the secret."""
+def issue_credential(emu: Emulator, name: str, env: Env, flow: Flow = Flow.LEGACY, *,
+                     access: AccessMatrix | None = None, profile_env: Env | None = None,
+                     profile_access: AccessMatrix | None = None, alg: str = "ES256",
+                     **profile_fields: Any) -> tuple[Profile, SecretBundle]:
+    """Issue a credential on the emulator (``env``, ``flow``, ``access``) and build profile ``name``
+    for it, endpoints pointing at the emulator. ``profile_env`` / ``profile_access`` give the
+    profile another environment / access matrix than the credential has (mix-up tests); other
+    keyword arguments are Profile fields (``expires_at``, ``note``...)."""
     penv = profile_env or env
     if flow is Flow.PRIVATE_KEY_JWT:
         pem = keys.generate_private_key(alg)
@@ -42,11 +47,21 @@ def add_profile(emu: Emulator, name: str, env: Env, flow: Flow = Flow.LEGACY, *,
     else:
         issued = emu.create_credential(env, flow, access=access)
         secret = Secret(issued.key_id, secret=issued.secret)
-    profile = Profile(name, penv, flow, mask(issued.key_id), access=access or AccessMatrix.full(),
-                      expires_at=expires_at, endpoints=emu.endpoints_for(penv),
-                      alg=alg if flow is Flow.PRIVATE_KEY_JWT else None)
-    Store.open().add_profile(profile, SecretBundle(secret))
-    return secret
+    profile = Profile(name, penv, flow, mask(issued.key_id),
+                      access=profile_access or access or AccessMatrix.full(),
+                      endpoints=emu.endpoints_for(penv), alg=alg if flow is Flow.PRIVATE_KEY_JWT else None,
+                      **profile_fields)
+    return profile, SecretBundle(secret)
+
+
+def add_profile(emu: Emulator, name: str, env: Env, flow: Flow = Flow.LEGACY, *,
+                access: AccessMatrix | None = None, expires_at: datetime | None = None,
+                profile_env: Env | None = None, alg: str = "ES256") -> Secret:
+    """Issue a credential on the emulator and store it as profile ``name``; returns the secret."""
+    profile, bundle = issue_credential(emu, name, env, flow, access=access, expires_at=expires_at,
+                                       profile_env=profile_env, alg=alg)
+    Store.open().add_profile(profile, bundle)
+    return bundle.active
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:

@@ -10,25 +10,21 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from datetime import timedelta
+from typing import Any
 
 import httpx
 import pytest
 
-from alpaca_tui.core import keys
 from alpaca_tui.core.clock import FakeClock
 from alpaca_tui.core.credentials import Flow, Profile, Secret, SecretBundle
 from alpaca_tui.core.engine import Engine
 from alpaca_tui.core.environments import Api, Env
 from alpaca_tui.core.http import ApiError, ErrorCategory
-from alpaca_tui.core.redact import mask
 from alpaca_tui.core.scopes import AccessMatrix, Level, Scope
 from alpaca_tui.emulator import Emulator
+from tests.cli.enginecli_support import emu, issue_credential
 
-
-@pytest.fixture
-def emu() -> Iterator[Emulator]:
-    with Emulator() as e:
-        yield e
+__all__ = ["emu"]  # the fixture
 
 
 @pytest.fixture
@@ -50,23 +46,12 @@ class ClockSleep:
         self.clock.advance(seconds)
 
 
-def add(engine: Engine, emu: Emulator, name: str, env: Env, flow: Flow, *, alg: str = "ES256",
-        access: AccessMatrix | None = None, profile_env: Env | None = None,
-        profile_access: AccessMatrix | None = None, **kw: object) -> str:
-    """Create a credential in the emulator and register it with the engine; returns its key ID."""
-    penv = profile_env or env
-    if flow is Flow.PRIVATE_KEY_JWT:
-        pem = keys.generate_private_key(alg)
-        issued = emu.create_credential(env, flow, access=access, public_key=keys.public_key_pem(pem))
-        secret = Secret(issued.key_id, private_key_pem=pem, alg=alg)
-    else:
-        issued = emu.create_credential(env, flow, access=access)
-        secret = Secret(issued.key_id, secret=issued.secret)
-    matrix = profile_access or access or AccessMatrix.full()
-    engine.add_credential(Profile(name, penv, flow, mask(issued.key_id), access=matrix,
-                                  endpoints=emu.endpoints_for(penv), **kw),  # type: ignore[arg-type]
-                          SecretBundle(secret))
-    return issued.key_id
+def add(engine: Engine, emu: Emulator, name: str, env: Env, flow: Flow, **kw: Any) -> str:
+    """Create a credential in the emulator and register it with the engine; returns its key ID
+    (keyword arguments: :func:`tests.cli.enginecli_support.issue_credential`)."""
+    profile, bundle = issue_credential(emu, name, env, flow, **kw)
+    engine.add_credential(profile, bundle)
+    return bundle.active.key_id
 
 
 FLOWS = [
