@@ -28,6 +28,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "alpaca_tui.cli.token",
     "alpaca_tui.cli.exec_",
     "alpaca_tui.cli.rotate",
+    "alpaca_tui.cli.agent",
     "alpaca_tui.cli.doctor",
     "alpaca_tui.cli.emulator",
     "alpaca_tui.cli.demo",

@@ -82,3 +82,25 @@ async def test_first_run_can_switch_to_demo_mode(store: Any, clock: FakeClock, t
     app.close_demo()
     assert not roots[0].exists()
     assert store.list_profiles() == []  # the user's own store was not touched
+
+
+async def test_unlocked_session_agent_skips_the_passphrase_dialog(locked_home: Path,
+                                                                 clock: FakeClock) -> None:
+    """After `alpaca-tui unlock` the TUI opens the encrypted store without asking."""
+    from alpaca_tui.core.store import FileBackend, agent
+    from alpaca_tui.core.store.fsutil import HomeLock
+
+    backend = FileBackend(locked_home / "secrets.enc", HomeLock(locked_home), passphrase=RIGHT)
+    key, header = backend.session_key()
+    agent.start(locked_home, key, header.salt, (header.log2_n, header.r, header.p), ttl=60)
+    try:
+        app = AlpacaTuiApp(store_opener=_default_store_opener, clock=clock)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_for(pilot, lambda: app.profiles_loaded and isinstance(app.screen, HomeScreen),
+                           what="home")
+            assert not any(isinstance(s, PassphraseDialog) for s in app.screen_stack)
+            assert not app.store.needs_unlock()
+            bundle = app.store.load_bundle("paper-bot")  # secrets readable with the agent's key
+            assert bundle.active.secret
+    finally:
+        agent.stop(locked_home)

@@ -18,8 +18,9 @@ The plaintext is JSON ``{"v": 1, "entries": {"<profile>": "<SecretBundle JSON>",
 
 The passphrase comes from ``ALPACA_TUI_PASSPHRASE_FILE`` (first line), else the
 ``passphrase`` given to ``Store.open``, else the ``passphrase_provider`` (the CLI prompts
-on /dev/tty; the TUI asks in a modal and calls ``Store.unlock``). The derived key stays
-in process memory only, so a process unlocks once. Every modification re-reads and
+on /dev/tty; the TUI asks in a modal and calls ``Store.unlock``). A session agent started by
+``alpaca-tui unlock`` (see :mod:`.agent`) is asked first, so a session unlocks once. The derived
+key stays in process memory only, so a process unlocks once. Every modification re-reads and
 re-decrypts the file under the home lock, so concurrent processes lose nothing.
 """
 
@@ -189,6 +190,9 @@ class FileBackend:
         if self._salt_matches(header) and passphrase is None:
             assert self._key is not None
             return decrypt(raw, self._key, self.path)
+        if passphrase is None and self._try_agent(raw):
+            assert self._key is not None
+            return decrypt(raw, self._key, self.path)
         source = "given"
         if passphrase is None:
             passphrase, source = self._get_passphrase(False)
@@ -201,6 +205,32 @@ class FileBackend:
             raise
         self._key, self._header = key, header
         return entries
+
+    def _try_agent(self, raw: bytes) -> bool:
+        """Take the key from a running session agent (``alpaca-tui unlock``) if it holds this file's."""
+        from alpaca_tui.core.store import agent
+
+        with self._mutex:
+            header, _ = parse(raw, self.path)
+            key = agent.fetch_key(self.path.parent, header.salt, (header.log2_n, header.r, header.p))
+            if key is None:
+                return False
+            try:
+                decrypt(raw, key, self.path)
+            except WrongPassphraseError:
+                return False  # not this file's key after all: the caller asks for the passphrase
+            self._key, self._header = key, header
+            return True
+
+    def session_key(self) -> tuple[bytes, Header]:
+        """The derived key and the header it belongs to (for ``alpaca-tui unlock``); unlocks first."""
+        raw = self._read()
+        if raw is None:
+            raise StoreError(f"there is no encrypted store at {self.path} yet (add a profile first)")
+        with self._mutex:
+            self._open_existing_unlocked(raw, None)
+            assert self._key is not None and self._header is not None
+            return self._key, self._header
 
     def _new_key(self, passphrase: str | None = None) -> None:
         with self._mutex:
@@ -222,7 +252,15 @@ class FileBackend:
 
     def needs_unlock(self) -> bool:
         """True when reading/writing secrets would need an interactive passphrase first."""
-        return self._key is None and not self.has_noninteractive_passphrase()
+        if self._key is not None or self.has_noninteractive_passphrase():
+            return False
+        raw = self._read()
+        if raw is None:
+            return True
+        try:
+            return not self._try_agent(raw)
+        except StoreError:
+            return True
 
     def unlock(self, passphrase: str) -> None:
         if not passphrase:
