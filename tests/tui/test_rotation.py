@@ -87,3 +87,40 @@ async def test_manual_rotation_with_typed_key_and_failed_verification(seeded: An
         await wait_for(pilot, lambda: "✓ Rotated" in screen_text(app), what="rotated")
         assert store.load_bundle(name).active.key_id == fresh.key_id
         assert rot.query_one("#rot-secret", Input).value == ""  # not left in the widget
+
+
+async def test_manual_key_pair_rotation_generates_then_needs_registration(seeded: Any,
+                                                                          clock: FakeClock) -> None:
+    from textual.widgets import TextArea
+
+    from alpaca_tui.core import keys
+
+    store, emu, _ = seeded
+    name = "broker-sandbox-jwt"
+    old = store.load_bundle(name).active
+    app = AlpacaTuiApp(store=store, demo=None, clock=clock, engine_options={"verify_attempts": 1})
+    async with app.run_test(size=(100, 30)) as pilot:
+        rot = await open_rotation(pilot, name)
+        assert not rot.query_one("#rot-manual").display and rot.query_one("#rot-keypair").display
+        await pilot.press("ctrl+s")  # nothing generated yet
+        await wait_for(pilot, lambda: "generate a new key pair first" in screen_text(app), what="refused")
+        await pilot.press("ctrl+g")
+        await wait_for(pilot, lambda: rot.keypair is not None, what="key pair generated (worker)")
+        pair = rot.keypair
+        assert pair is not None and pair.private_pem != old.private_key_pem
+        assert rot.query_one("#rot-public-key", TextArea).text == pair.public_pem
+        await wait_for(pilot, lambda: f"sha256 {pair.fingerprint}" in screen_text(app), what="fingerprint")
+        assert "register this public key with Alpaca" in screen_text(app)
+        assert "PRIVATE KEY" not in screen_text(app)
+        # not registered yet: verification fails and the active key stays
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: "signature does not match" in screen_text(app),
+                       what="unregistered key refused")
+        assert store.load_bundle(name).active == old
+        # registered (as the user would in the Alpaca dashboard): the same key ID, the new key
+        emu.register_public_key(old.key_id, pair.public_pem)
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: "✓ promoted" in screen_text(app), what="rotated")
+        active = store.load_bundle(name).active
+        assert active.key_id == old.key_id and active.private_key_pem == pair.private_pem
+        assert store.get_profile(name).public_key_fingerprint == keys.public_key_fingerprint(pair.private_pem)

@@ -38,6 +38,7 @@ from alpaca_tui.core.redact import mask
 from alpaca_tui.core.scopes import AccessMatrix
 from alpaca_tui.tui import services
 from alpaca_tui.tui.format import ENV_ORDER, access_brief, stamp
+from alpaca_tui.tui.keygen import generate_keypair_in_worker
 from alpaca_tui.tui.messages import KeyPairReady, OperationFailed, ProfileSaved, Progress
 from alpaca_tui.tui.widgets import focus_now
 from alpaca_tui.tui.widgets.scope_matrix import ScopeMatrix
@@ -381,16 +382,7 @@ class WizardScreen(ModalScreen[Profile | None]):
         if self.draft.flow is not Flow.PRIVATE_KEY_JWT or STEPS[self.step][0] != "step-ids":
             return
         self.query_one("#keypair-info", Static).update("generating an ES256 key pair…")
-        self._generate_worker()
-
-    @work(thread=True, exclusive=True, group="keygen", exit_on_error=False)
-    def _generate_worker(self) -> None:
-        try:
-            pair = services.generate_keypair()
-        except Exception as exc:
-            self.post_message(OperationFailed("key generation", services.one_line(exc)))
-            return
-        self.post_message(KeyPairReady(pair))
+        generate_keypair_in_worker(self)
 
     def on_key_pair_ready(self, message: KeyPairReady) -> None:
         message.stop()

@@ -25,6 +25,7 @@ from alpaca_tui.core.credentials import Flow, Profile, validate_key_id, validate
 from alpaca_tui.core.errors import AlpacaTuiError
 from alpaca_tui.tui import services
 from alpaca_tui.tui.format import stamp, time_left
+from alpaca_tui.tui.keygen import generate_keypair_in_worker
 from alpaca_tui.tui.messages import KeyPairReady, OperationFailed, ProfilesChanged, Progress, RotationFinished
 from alpaca_tui.tui.widgets import focus_now
 
@@ -182,16 +183,7 @@ class RotationScreen(Screen[None]):
         if p is None or p.flow is not Flow.PRIVATE_KEY_JWT or self.busy:
             return
         self.query_one("#rot-keypair-info", Static).update("generating…")
-        self._gen_worker(p.name)
-
-    @work(thread=True, exclusive=True, group="rot-keygen", exit_on_error=False)
-    def _gen_worker(self, kid: str) -> None:
-        try:
-            pair = services.generate_keypair()
-        except Exception as exc:
-            self.post_message(OperationFailed("key generation", services.one_line(exc)))
-            return
-        self.post_message(KeyPairReady(pair))
+        generate_keypair_in_worker(self)
 
     def on_key_pair_ready(self, message: KeyPairReady) -> None:
         message.stop()
