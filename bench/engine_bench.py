@@ -12,7 +12,8 @@
    a. in-process: a fresh ``Engine`` + ``check`` + close vs a fresh ``httpx.AsyncClient``
       + the two GETs + close;
    b. processes: ``python -m alpaca_tui check NAME`` (store open, secret read, engine)
-      vs ``python -c <bare httpx script>``.
+      vs ``python -c <bare httpx script>``; with the passphrase file (scrypt on every call)
+      and after ``alpaca-tui unlock`` (the session agent holds the derived key).
 
 Prints ``name=value`` lines (collected by bench/run.py) plus a short explanation.
 Usage: python bench/engine_bench.py [--rounds 15] [--cli-rounds 7]
@@ -41,9 +42,9 @@ from alpaca_tui.core.redact import mask  # noqa: E402
 from alpaca_tui.emulator import Emulator  # noqa: E402
 
 BARE_SCRIPT = """
-import sys, httpx
-trading, data, key, secret = sys.argv[1:5]
-h = {"APCA-API-KEY-ID": key, "APCA-API-SECRET-KEY": secret}
+import os, sys, httpx
+trading, data, key = sys.argv[1:4]
+h = {"APCA-API-KEY-ID": key, "APCA-API-SECRET-KEY": os.environ["BENCH_SECRET"]}
 with httpx.Client(timeout=10) as c:
     a = c.get(trading + "/v2/account", headers=h)
     b = c.get(data + "/v2/stocks/AAPL/bars/latest", params={"feed": "iex"}, headers=h)
@@ -123,7 +124,7 @@ async def check_vs_httpx(emu: Emulator, rounds: int) -> tuple[float, float]:
     return statistics.median(eng), statistics.median(raw)
 
 
-def cli_vs_httpx(emu: Emulator, rounds: int) -> tuple[float, float, float, str]:
+def cli_vs_httpx(emu: Emulator, rounds: int) -> tuple[float, float, float, float | None, str]:
     from alpaca_tui.core.store import Store
 
     profile, bundle = profile_for(emu, "paper", Env.PAPER, Flow.LEGACY)
@@ -152,11 +153,14 @@ def cli_vs_httpx(emu: Emulator, rounds: int) -> tuple[float, float, float, str]:
                     os.environ[k] = v
         cli = [sys.executable, "-m", "alpaca_tui", "check", "paper"]
         raw = [sys.executable, "-c", BARE_SCRIPT, emu.urls["trading-paper"], emu.urls["data"],
-               bundle.active.key_id, bundle.active.secret or ""]
+               bundle.active.key_id]
+        raw_env = env | {"BENCH_SECRET": bundle.active.secret or ""}  # the secret never goes to argv
+        agent_env = {k: v for k, v in env.items() if k != "ALPACA_TUI_PASSPHRASE_FILE"}
 
-        def timed(argv: list[str]) -> float:
+        def timed(argv: list[str], run_env: dict[str, str] | None = None) -> float:
+            run_env = run_env or (raw_env if argv is raw else env)
             t0 = time.perf_counter()
-            proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60,
+            proc = subprocess.run(argv, env=run_env, capture_output=True, text=True, timeout=60,
                                   stdin=subprocess.DEVNULL)
             ms = (time.perf_counter() - t0) * 1000
             if proc.returncode != 0:
@@ -180,8 +184,20 @@ def cli_vs_httpx(emu: Emulator, rounds: int) -> tuple[float, float, float, str]:
             b.append(timed(raw))
             s.append(timed(store_only))
             p.append(timed(startup))
+        # After `alpaca-tui unlock` (the session agent holds the derived key): no passphrase
+        # file, no scrypt per call. Only the encrypted-file store has an agent.
+        u: list[float] = []
+        if backend == "file":
+            timed([sys.executable, "-m", "alpaca_tui", "unlock", "--for", "10m"])
+            try:
+                timed(cli, agent_env)
+                for _ in range(rounds):
+                    u.append(timed(cli, agent_env))
+                    b.append(timed(raw))
+            finally:
+                timed([sys.executable, "-m", "alpaca_tui", "lock"])
         return (statistics.median(a), statistics.median(b), statistics.median(s) - statistics.median(p),
-                backend)
+                statistics.median(u) if u else None, backend)
 
 
 def main() -> int:
@@ -203,7 +219,7 @@ def main() -> int:
         print(f"check_ms={eng_ms:.1f}")
         print(f"httpx_ms={raw_ms:.1f}")
         print(f"check_vs_httpx_ratio={eng_ms / raw_ms:.2f}")
-        cli_ms, bare_ms, store_ms, backend = cli_vs_httpx(emu, args.cli_rounds)
+        cli_ms, bare_ms, store_ms, unlocked_ms, backend = cli_vs_httpx(emu, args.cli_rounds)
         print(f"# processes, median of {args.cli_rounds}: `alpaca-tui check paper` ({backend} secret store) "
               f"{cli_ms:.0f} ms vs `python -c <httpx script>` {bare_ms:.0f} ms; opening the {backend} "
               f"store and reading one secret alone takes {store_ms:.0f} ms beyond interpreter start-up")
@@ -212,6 +228,11 @@ def main() -> int:
         print(f"cli_store_ms={store_ms:.0f}")
         print(f"cli_check_vs_httpx_ratio={cli_ms / bare_ms:.2f}")
         print(f"cli_check_without_store_vs_httpx_ratio={(cli_ms - store_ms) / bare_ms:.2f}")
+        if unlocked_ms is not None:
+            print(f"# after `alpaca-tui unlock` (session agent holds the key): `alpaca-tui check paper` "
+                  f"{unlocked_ms:.0f} ms")
+            print(f"cli_check_unlocked_ms={unlocked_ms:.0f}")
+            print(f"cli_check_unlocked_vs_httpx_ratio={unlocked_ms / bare_ms:.2f}")
     return 0
 
 
