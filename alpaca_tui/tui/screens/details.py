@@ -2,31 +2,28 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 from rich.table import Table
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import VerticalScroll
-from textual.screen import Screen
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Static
 
-from alpaca_tui.core.credentials import Profile, SecretBundle
+from alpaca_tui.core.credentials import SecretBundle
 from alpaca_tui.core.environments import resolve_endpoints
 from alpaca_tui.core.redact import mask
 from alpaca_tui.tui import services
 from alpaca_tui.tui.format import FLOW_SHORT, access_brief, expiry_badge, expiry_words, stamp
 from alpaca_tui.tui.messages import BundleLoaded, OperationFailed, ProfilesChanged
+from alpaca_tui.tui.screens.base import ProfileScreen
 from alpaca_tui.tui.widgets.scope_matrix import ScopeMatrix
 from alpaca_tui.tui.widgets.token_panel import TokenPanel
 
-if TYPE_CHECKING:
-    from alpaca_tui.tui.app import AlpacaTuiApp
 
-
-class DetailsScreen(Screen[None]):
+class DetailsScreen(ProfileScreen):
+    BODY_ID = "details-body"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "app.pop_screen", "Back", tooltip="Back to the credential list"),
         Binding("f", "refresh_token", "Refresh token", tooltip="Fetch a new access token now (OAuth)"),
@@ -39,30 +36,18 @@ class DetailsScreen(Screen[None]):
     ]
 
     def __init__(self, name: str) -> None:
-        super().__init__(classes="details-screen")  # no id: one may be pushed twice
-        self.profile_name = name
+        super().__init__(name, classes="details-screen")
         self.revealed: SecretBundle | None = None
 
-    @property
-    def tui(self) -> AlpacaTuiApp:
-        return self.app  # type: ignore[return-value]
-
-    @property
-    def profile(self) -> Profile | None:
-        return self.tui.profile(self.profile_name)
-
-    def compose(self) -> ComposeResult:
+    def compose_body(self) -> ComposeResult:
         p = self.profile
-        yield Header()
-        with VerticalScroll(id="details-body"):
-            if p is not None and p.flow.is_oauth:
-                yield TokenPanel(p.name, engine=self.tui.engine, clock=self.tui.clock,
-                                 refresh_ahead=self.tui.refresh_ahead, interval=self.tui.tick_seconds,
-                                 id="token-panel")
-            yield Static("", id="facts")
-            if p is not None and p.env.is_broker:
-                yield ScopeMatrix(p.access, read_only=True, id="details-matrix")
-        yield Footer(compact=True)
+        if p is not None and p.flow.is_oauth:
+            yield TokenPanel(p.name, engine=self.tui.engine, clock=self.tui.clock,
+                             refresh_ahead=self.tui.refresh_ahead, interval=self.tui.tick_seconds,
+                             id="token-panel")
+        yield Static("", id="facts")
+        if p is not None and p.env.is_broker:
+            yield ScopeMatrix(p.access, read_only=True, id="details-matrix")
 
     def on_mount(self) -> None:
         p = self.profile

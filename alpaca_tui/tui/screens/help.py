@@ -9,10 +9,9 @@ from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import VerticalScroll
-from textual.screen import Screen
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Static
 
+from alpaca_tui.tui.screens.base import AppScreen
 from alpaca_tui.tui.widgets.scope_matrix import ScopeMatrix
 
 ABOUT = (
@@ -83,7 +82,8 @@ def help_renderable() -> Group:
     return Group(*parts)
 
 
-class HelpScreen(Screen[None]):
+class HelpScreen(AppScreen):
+    BODY_ID = "help-body"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,q,f1,question_mark", "app.pop_screen", "Close help"),
     ]
@@ -91,12 +91,9 @@ class HelpScreen(Screen[None]):
     def __init__(self) -> None:
         super().__init__(classes="help-screen")  # no id: one may be pushed twice
 
-    def compose(self) -> ComposeResult:
-        yield Header()
-        with VerticalScroll(id="help-body"):
-            yield Static(ABOUT, id="help-about")
-            yield Static(help_renderable(), id="help-keys")
-        yield Footer(compact=True)
+    def compose_body(self) -> ComposeResult:
+        yield Static(ABOUT, id="help-about")
+        yield Static(help_renderable(), id="help-keys")
 
     def on_mount(self) -> None:
         self.title = "help · keys"

@@ -6,16 +6,13 @@ flow, masked key ID, access summary, expiry badge, last verification and token s
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Vertical
-from textual.screen import Screen
-from textual.timer import Timer
-from textual.widgets import DataTable, Footer, Header, Input, Static
+from textual.widgets import DataTable, Input, Static
 from textual.widgets.data_table import ColumnKey
 
 from alpaca_tui.core.credentials import Profile
@@ -33,10 +30,8 @@ from alpaca_tui.tui.format import (
     verified_badge,
 )
 from alpaca_tui.tui.messages import ProfilesChanged
+from alpaca_tui.tui.screens.base import AppScreen
 from alpaca_tui.tui.widgets import focus_now
-
-if TYPE_CHECKING:
-    from alpaca_tui.tui.app import AlpacaTuiApp
 
 COLUMNS: tuple[tuple[str, str, int], ...] = (
     ("name", "Credential", 18),
@@ -51,8 +46,12 @@ NARROW_DROP = {"verified"}  # below 96 columns: shown in the summary panel inste
 NARROW_FLOW = {"key+secret": "key", "oauth secret": "secret", "oauth jwt": "jwt"}
 
 
-class HomeScreen(Screen[None]):
+class HomeScreen(AppScreen):
     """Environments & credentials."""
+
+    BODY_ID = "home-body"
+    BODY_SCROLLS = False
+    TICKS = True
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("n", "new", "New", tooltip="Create a credential (wizard)"),
@@ -70,39 +69,24 @@ class HomeScreen(Screen[None]):
     def __init__(self) -> None:
         super().__init__(id="home")
         self.filter_text = ""
-        self._timer: Timer | None = None
         self._populate_pending = False
         self._built_for: tuple[bool, int] = (False, -1)
         self._row_profiles: dict[str, str] = {}
 
-    @property
-    def tui(self) -> AlpacaTuiApp:
-        return self.app  # type: ignore[return-value]
-
-    def compose(self) -> ComposeResult:
-        yield Header()
-        with Vertical(id="home-body"):
-            yield Input(placeholder="filter: name, environment, flow, key…  (enter: list, esc: clear)",
-                        id="filter", compact=True)
-            yield DataTable(id="creds", cursor_type="row", zebra_stripes=False)
-            yield Static("", id="summary")
-            yield Static("", id="status")
-        yield Footer(compact=True)
+    def compose_body(self) -> ComposeResult:
+        yield Input(placeholder="filter: name, environment, flow, key…  (enter: list, esc: clear)",
+                    id="filter", compact=True)
+        yield DataTable(id="creds", cursor_type="row", zebra_stripes=False)
+        yield Static("", id="summary")
+        yield Static("", id="status")
 
     def on_mount(self) -> None:
         self.query_one("#filter", Input).display = False
         self._build_columns()
         self.populate()
-        self._timer = self.set_interval(self.tui.tick_seconds, self._refresh_tokens)
         self.query_one("#creds", DataTable).focus()
 
-    def on_screen_suspend(self) -> None:
-        if self._timer is not None:
-            self._timer.pause()
-
     def on_screen_resume(self) -> None:
-        if self._timer is not None:
-            self._timer.resume()
         self.request_populate()
 
     def on_resize(self) -> None:
@@ -223,7 +207,8 @@ class HomeScreen(Screen[None]):
                 state = None
         return token_summary(p, state, self.tui.clock.time())
 
-    def _refresh_tokens(self) -> None:
+    def tick(self) -> None:
+        """Repaint the token cells whose text changed (the countdowns)."""
         table = self.query_one("#creds", DataTable)
         for key, name in self._row_profiles.items():
             p = self.tui.profile(name)

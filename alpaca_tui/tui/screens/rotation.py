@@ -10,16 +10,14 @@ the old secret's retirement. ``b`` rolls back while the old secret is still kept
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import Screen
-from textual.timer import Timer
-from textual.widgets import Button, Footer, Header, Input, Label, Select, Static, TextArea
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Button, Input, Label, Select, Static, TextArea
 
 from alpaca_tui.core.credentials import Flow, Profile, validate_key_id, validate_secret
 from alpaca_tui.core.errors import AlpacaTuiError
@@ -27,10 +25,8 @@ from alpaca_tui.tui import services
 from alpaca_tui.tui.format import stamp, time_left
 from alpaca_tui.tui.keygen import generate_keypair_in_worker
 from alpaca_tui.tui.messages import KeyPairReady, OperationFailed, ProfilesChanged, Progress, RotationFinished
+from alpaca_tui.tui.screens.base import ProfileScreen
 from alpaca_tui.tui.widgets import focus_now
-
-if TYPE_CHECKING:
-    from alpaca_tui.tui.app import AlpacaTuiApp
 
 KEEP_CHOICES: tuple[tuple[str, timedelta], ...] = (
     ("1 hour", timedelta(hours=1)),
@@ -40,7 +36,9 @@ KEEP_CHOICES: tuple[tuple[str, timedelta], ...] = (
 )
 
 
-class RotationScreen(Screen[None]):
+class RotationScreen(ProfileScreen):
+    BODY_ID = "rotation-body"
+    TICKS = True  # the old key's retirement countdown
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+s", "rotate", "Rotate", priority=True,
                 tooltip="Verify the new secret, promote it, keep the old one"),
@@ -56,53 +54,37 @@ class RotationScreen(Screen[None]):
     ]
 
     def __init__(self, name: str) -> None:
-        super().__init__(classes="rotation-screen")  # no id: one may be pushed twice
-        self.profile_name = name
+        super().__init__(name, classes="rotation-screen")
         self.busy = False
         self.keypair: services.KeyPair | None = None
         self.steps: list[Text] = []
-        self._timer: Timer | None = None
 
-    @property
-    def tui(self) -> AlpacaTuiApp:
-        return self.app  # type: ignore[return-value]
-
-    @property
-    def profile(self) -> Profile | None:
-        return self.tui.profile(self.profile_name)
-
-    def compose(self) -> ComposeResult:
-        p = self.profile
-        yield Header()
-        with VerticalScroll(id="rotation-body"):
-            yield Static("", id="rot-current")
-            with Vertical(id="rot-new", classes="box"):
-                yield Label("", id="rot-new-title", classes="field-label")
-                yield Static("", id="rot-demo-hint", classes="hint")
-                with Vertical(id="rot-manual"):
-                    with Horizontal(classes="tester-field"):
-                        yield Label("New key ID", classes="row-label")
-                        yield Input(placeholder="leave empty to keep the same ID", id="rot-key-id",
-                                    compact=True)
-                    with Horizontal(classes="tester-field", id="rot-secret-row"):
-                        yield Label("New secret", classes="row-label")
-                        yield Input(placeholder="typed or pasted (masked; ctrl+r reveals)", password=True,
-                                    id="rot-secret", compact=True)
-                with Vertical(id="rot-keypair"):
-                    yield Button("Generate new key pair (ctrl+g)", id="rot-generate", compact=True)
-                    yield Static("", id="rot-keypair-info")
-                    yield TextArea("", id="rot-public-key", read_only=True, soft_wrap=False)
-            with Horizontal(classes="tester-field"):
-                yield Label("Keep old for", classes="row-label")
-                yield Select([(label, i) for i, (label, _) in enumerate(KEEP_CHOICES)], value=1,
-                             allow_blank=False, id="rot-keep", compact=True)
-            with Horizontal(id="rot-buttons"):
-                yield Button("Rotate (ctrl+s)", id="rot-go", variant="primary", compact=True)
-                yield Button("Rollback (ctrl+b)", id="rot-rollback", variant="warning", compact=True)
-            yield Static("", id="rot-steps")
-            yield Static("", id="rot-outcome")
-        yield Footer(compact=True)
-        del p
+    def compose_body(self) -> ComposeResult:
+        yield Static("", id="rot-current")
+        with Vertical(id="rot-new", classes="box"):
+            yield Label("", id="rot-new-title", classes="field-label")
+            yield Static("", id="rot-demo-hint", classes="hint")
+            with Vertical(id="rot-manual"):
+                with Horizontal(classes="tester-field"):
+                    yield Label("New key ID", classes="row-label")
+                    yield Input(placeholder="leave empty to keep the same ID", id="rot-key-id", compact=True)
+                with Horizontal(classes="tester-field", id="rot-secret-row"):
+                    yield Label("New secret", classes="row-label")
+                    yield Input(placeholder="typed or pasted (masked; ctrl+r reveals)", password=True,
+                                id="rot-secret", compact=True)
+            with Vertical(id="rot-keypair"):
+                yield Button("Generate new key pair (ctrl+g)", id="rot-generate", compact=True)
+                yield Static("", id="rot-keypair-info")
+                yield TextArea("", id="rot-public-key", read_only=True, soft_wrap=False)
+        with Horizontal(classes="tester-field"):
+            yield Label("Keep old for", classes="row-label")
+            yield Select([(label, i) for i, (label, _) in enumerate(KEEP_CHOICES)], value=1,
+                         allow_blank=False, id="rot-keep", compact=True)
+        with Horizontal(id="rot-buttons"):
+            yield Button("Rotate (ctrl+s)", id="rot-go", variant="primary", compact=True)
+            yield Button("Rollback (ctrl+b)", id="rot-rollback", variant="warning", compact=True)
+        yield Static("", id="rot-steps")
+        yield Static("", id="rot-outcome")
 
     def on_mount(self) -> None:
         p = self.profile
@@ -122,19 +104,13 @@ class RotationScreen(Screen[None]):
         self.query_one("#rot-new-title", Label).update(
             "1. New key pair" if jwt else "1. New " + ("client secret" if p.flow.is_oauth else "key"))
         self.render_current()
-        self._timer = self.set_interval(self.tui.tick_seconds, self.render_current)
         if not demo and not jwt:
             self.query_one("#rot-key-id", Input).focus()
         else:
             self.query_one("#rot-go", Button).focus()
 
-    def on_screen_suspend(self) -> None:
-        if self._timer is not None:
-            self._timer.pause()
-
-    def on_screen_resume(self) -> None:
-        if self._timer is not None:
-            self._timer.resume()
+    def tick(self) -> None:
+        self.render_current()
 
     def on_profiles_changed(self, message: ProfilesChanged) -> None:
         self.render_current()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import shlex
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 from urllib.parse import parse_qsl, urlencode
 
 from rich.json import JSON
@@ -18,13 +18,10 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import Screen
+from textual.containers import Horizontal, VerticalScroll
 from textual.suggester import SuggestFromList
 from textual.widgets import (
     DataTable,
-    Footer,
-    Header,
     Input,
     Label,
     Select,
@@ -40,10 +37,8 @@ from alpaca_tui.core.redact import redact, scrub
 from alpaca_tui.tui import services
 from alpaca_tui.tui.commands import default_request
 from alpaca_tui.tui.messages import OperationFailed, ProfilesChanged, RequestFinished, RequestRecord
+from alpaca_tui.tui.screens.base import AppScreen
 from alpaca_tui.tui.widgets import focus_now
-
-if TYPE_CHECKING:
-    from alpaca_tui.tui.app import AlpacaTuiApp
 
 METHODS = ("GET", "POST", "PATCH", "PUT", "DELETE")
 WRITE_METHODS = frozenset({"POST", "PATCH", "PUT", "DELETE"})
@@ -88,8 +83,10 @@ def curl_command(profile: Profile, api: Api, method: str, path: str, params: dic
     return " ".join(parts)
 
 
-class TesterScreen(Screen[None]):
+class TesterScreen(AppScreen):
     __test__ = False  # not a pytest test class despite the name
+    BODY_ID = "tester-body"
+    BODY_SCROLLS = False
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+s", "send", "Send", priority=True,
                 tooltip="Send (scope pre-flight; live writes ask first)"),
@@ -111,36 +108,29 @@ class TesterScreen(Screen[None]):
         self.sending = False
         self.last: RequestRecord | None = None
 
-    @property
-    def tui(self) -> AlpacaTuiApp:
-        return self.app  # type: ignore[return-value]
-
-    def compose(self) -> ComposeResult:
-        yield Header()
-        with Vertical(id="tester-body"):
-            with Horizontal(id="tester-row1"):
-                yield Select([], prompt="credential", allow_blank=True, id="cred", compact=True)
-                yield Select([("trading", Api.TRADING)], allow_blank=False, id="api", compact=True)
-                yield Select([(m, m) for m in METHODS], allow_blank=False, value="GET", id="method",
-                             compact=True)
-            with Horizontal(classes="tester-field"):
-                yield Label("Path", classes="row-label")
-                yield Input(placeholder="/v2/account", id="path", compact=True,
-                            suggester=SuggestFromList(COMMON_PATHS, case_sensitive=False))
-            with Horizontal(classes="tester-field"):
-                yield Label("Query", classes="row-label")
-                yield Input(placeholder="optional: symbols=AAPL&limit=1", id="query", compact=True)
-            yield TextArea("", id="body", soft_wrap=True, show_line_numbers=False, tab_behavior="focus")
-            yield Static("ctrl+s sends · JSON body only for POST/PATCH/PUT", id="resp-status")
-            with TabbedContent(id="resp-tabs", initial="tab-body"):
-                with TabPane("Body", id="tab-body"):
-                    with VerticalScroll(id="resp-body-scroll"):
-                        yield Static("", id="resp-body")
-                with TabPane("Headers", id="tab-headers"):
-                    yield DataTable(id="resp-headers", cursor_type="row", show_header=False)
-                with TabPane("History", id="tab-history"):
-                    yield DataTable(id="history", cursor_type="row")
-        yield Footer(compact=True)
+    def compose_body(self) -> ComposeResult:
+        with Horizontal(id="tester-row1"):
+            yield Select([], prompt="credential", allow_blank=True, id="cred", compact=True)
+            yield Select([("trading", Api.TRADING)], allow_blank=False, id="api", compact=True)
+            yield Select([(m, m) for m in METHODS], allow_blank=False, value="GET", id="method",
+                         compact=True)
+        with Horizontal(classes="tester-field"):
+            yield Label("Path", classes="row-label")
+            yield Input(placeholder="/v2/account", id="path", compact=True,
+                        suggester=SuggestFromList(COMMON_PATHS, case_sensitive=False))
+        with Horizontal(classes="tester-field"):
+            yield Label("Query", classes="row-label")
+            yield Input(placeholder="optional: symbols=AAPL&limit=1", id="query", compact=True)
+        yield TextArea("", id="body", soft_wrap=True, show_line_numbers=False, tab_behavior="focus")
+        yield Static("ctrl+s sends · JSON body only for POST/PATCH/PUT", id="resp-status")
+        with TabbedContent(id="resp-tabs", initial="tab-body"):
+            with TabPane("Body", id="tab-body"):
+                with VerticalScroll(id="resp-body-scroll"):
+                    yield Static("", id="resp-body")
+            with TabPane("Headers", id="tab-headers"):
+                yield DataTable(id="resp-headers", cursor_type="row", show_header=False)
+            with TabPane("History", id="tab-history"):
+                yield DataTable(id="history", cursor_type="row")
 
     def on_mount(self) -> None:
         self.query_one("#body", TextArea).border_title = "JSON body"

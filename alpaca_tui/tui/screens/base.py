@@ -1,0 +1,77 @@
+"""What the full screens of alpaca-tui share.
+
+:class:`AppScreen`: the header, one body container, the compact footer; typed access to the
+app (``self.tui``); and, for screens that set ``TICKS``, a timer every ``app.tick_seconds``
+that calls :meth:`AppScreen.tick` and stops while another screen covers this one.
+:class:`ProfileScreen`: an AppScreen about one credential (``profile_name`` / ``profile``).
+
+Textual calls an event handler of every class in the MRO, so a subclass's ``on_mount`` /
+``on_screen_suspend`` / ``on_screen_resume`` run first and these afterwards.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+from textual.app import ComposeResult
+from textual.containers import Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import Footer, Header
+
+from alpaca_tui.core.credentials import Profile
+
+if TYPE_CHECKING:
+    from alpaca_tui.tui.app import AlpacaTuiApp
+
+
+class AppScreen(Screen[None]):
+    BODY_ID: ClassVar[str]                # id of the body container (the stylesheet uses it)
+    BODY_SCROLLS: ClassVar[bool] = True   # VerticalScroll, else Vertical
+    TICKS: ClassVar[bool] = False         # run tick() every app.tick_seconds while shown
+
+    _tick_timer: Timer | None = None
+
+    @property
+    def tui(self) -> AlpacaTuiApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with (VerticalScroll if self.BODY_SCROLLS else Vertical)(id=self.BODY_ID):
+            yield from self.compose_body()
+        yield Footer(compact=True)
+
+    def compose_body(self) -> ComposeResult:
+        """The widgets inside the body container."""
+        yield from ()
+
+    def on_mount(self) -> None:
+        if self.TICKS:
+            self._tick_timer = self.set_interval(self.tui.tick_seconds, self.tick)
+
+    def tick(self) -> None:
+        """Called every ``app.tick_seconds`` while this screen is shown (``TICKS``)."""
+
+    def on_screen_suspend(self) -> None:
+        if self._tick_timer is not None:
+            self._tick_timer.pause()
+
+    def on_screen_resume(self) -> None:
+        if self._tick_timer is not None:
+            self._tick_timer.resume()
+
+
+class ProfileScreen(AppScreen):
+    """A screen about one credential, by name (it may be deleted while the screen is open)."""
+
+    def __init__(self, name: str, *, classes: str | None = None) -> None:
+        super().__init__(classes=classes)  # no id: one may be pushed twice
+        self.profile_name = name
+
+    @property
+    def profile(self) -> Profile | None:
+        return self.tui.profile(self.profile_name)
+
+
+__all__ = ["AppScreen", "ProfileScreen"]
