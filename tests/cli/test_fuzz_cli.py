@@ -11,6 +11,7 @@ import io
 import itertools
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, event, given, settings
@@ -18,6 +19,9 @@ from hypothesis import strategies as st
 
 import alpaca_tui.cli.common as common
 import alpaca_tui.cli.main as cli_main
+from tests.cli.enginecli_support import add_profile, emu
+
+__all__ = ["emu"]
 
 _counter = itertools.count()
 
@@ -108,3 +112,62 @@ def test_profiles_add_valid_identity_junk_options(alpaca_home: Path, quiet_cli: 
     code, _out, err = _run(capsys, monkeypatch, argv, "client-secret-" + "Z" * 50 + "\n")
     event(f"exit {code}")
     _assert_clean(code, err)
+
+
+def _mostly(valid: st.SearchStrategy[Any], odd: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    """Valid values 4 times out of 5, so the junk in one field reaches the engine and the server."""
+    return st.sampled_from([valid] * 4 + [odd]).flatmap(lambda strategy: strategy)
+
+
+methods = _mostly(st.sampled_from(["GET", "get", "POST", "DELETE", "PATCH", "PUT"]),
+                  st.one_of(st.sampled_from(["HEAD", "TRACE", "G ET"]), junk))
+paths = _mostly(st.sampled_from(["/v2/account", "/v2/orders", "/v2/stocks/AAPL/bars/latest", "/v2/positions",
+                                 "/v2/account?x=1#frag", "/v2/nope", "/v2/orders/" + "9" * 300]),
+                st.one_of(st.sampled_from(["/", "v2/account", "//evil.example/x", "/%zz",
+                                           "http://evil.example/v2/account", "/v2/../../etc/passwd"]), junk))
+bodies_json = _mostly(st.one_of(st.none(), st.sampled_from(['{"symbol": "AAPL", "qty": 1}', "[]", "null"])),
+                      st.one_of(st.sampled_from(["{", '{"a": NaN}', "1e999", '"' + "x" * 5000 + '"']), junk))
+queries = st.lists(_mostly(st.sampled_from(["feed=iex", "a=", "limit=5"]),
+                           st.one_of(st.sampled_from(["=b", "noequals"]), junk)), max_size=3)
+apis = _mostly(st.one_of(st.none(), st.sampled_from(["trading", "data", "Trading"])),
+               st.one_of(st.sampled_from(["broker"]), junk))
+
+
+@pytest.fixture
+def request_world(alpaca_home: Path, emu: Any) -> Any:
+    from alpaca_tui.core.environments import Env
+
+    add_profile(emu, "paper", Env.PAPER)
+    return emu
+
+
+@settings(max_examples=80, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(method=methods, path=paths, body=bodies_json, query=queries, api=apis, as_json=st.booleans())
+def test_request_with_junk_never_tracebacks(request_world: Any, quiet_cli: None,
+                                            capsys: pytest.CaptureFixture[str],
+                                            monkeypatch: pytest.MonkeyPatch, method: str, path: str,
+                                            body: str | None, query: list[str], api: str | None,
+                                            as_json: bool) -> None:
+    """Junk method, path, JSON body, query and API against a real emulator: exit 0/1/2, one line."""
+    argv = ["request", "paper", method, path, "--timeout", "5"]
+    if body is not None:
+        argv += ["--data", body]
+    for q in query:
+        argv += ["--query", q]
+    if api is not None:
+        argv += ["--api", api]
+    if as_json:
+        argv.append("--json")
+    code, out, err = _run(capsys, monkeypatch, argv, "")
+    event(f"exit {code}" + (f": {err.strip().splitlines()[-1][:60]}" if code == 2 and err.strip() else ""))
+    assert code in (0, 1, 2), (code, err)
+    assert "Traceback" not in err and "internal error" not in err, err
+    if code == 2:
+        errors = [ln for ln in err.splitlines()
+                  if ln.strip() and not ln.startswith(("usage:", " ", "warning:"))]
+        assert len(errors) <= 1, err
+    if as_json and code in (0, 1) and out.strip():
+        import json
+
+        json.loads(out)  # --json output stays machine-readable whatever the server said
