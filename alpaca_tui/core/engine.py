@@ -17,6 +17,15 @@ exactly one token request); a 401 on an API call forces one refresh and one retr
 token can be cached across processes in the secret store (``cache_tokens``). All times
 come from the injected clock (``clock.time()``).
 
+Token endpoint faults (5xx, timeouts, dropped connections, 429): while the current token
+has more than a few seconds left, a failed refresh ahead of expiry is recorded
+(``token_state().last_error``) and the still-valid token keeps being used; the next
+automatic attempt waits (2, 4, 8 ... 30 s, or longer when the server sends Retry-After).
+Without a usable token the failure is raised, callers waiting on the same token request
+share its outcome (one request, not one per caller), and during the backoff after a
+transient failure calls are refused at once with that failure. A token is never sent
+past its expiry, and a clock set back before a token's issue time renews it once.
+
 Errors are :class:`~alpaca_tui.core.http.ApiError` with an
 :class:`~alpaca_tui.core.http.ErrorCategory`. :meth:`Engine.request` *returns* an
 :class:`~alpaca_tui.core.http.ApiResponse` for every HTTP answer (``error`` set when it is
@@ -30,6 +39,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
+import math
 import os
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -56,6 +67,7 @@ from alpaca_tui.core.http import (
     request_id_of,
     retry_delay,
     server_message,
+    server_wait,
 )
 from alpaca_tui.core.oauth import (
     BAD_CREDENTIAL_CODES,
@@ -66,7 +78,7 @@ from alpaca_tui.core.oauth import (
 )
 from alpaca_tui.core.pathscopes import describe_requirement, normalize_path, required_scope
 from alpaca_tui.core.redact import mask, redact, scrub
-from alpaca_tui.core.tokens import TokenState, token_from_cache, token_to_cache
+from alpaca_tui.core.tokens import CLOCK_BACK_TOLERANCE, TokenState, token_from_cache, token_to_cache
 
 if TYPE_CHECKING:
     from alpaca_tui.core.store import Store
@@ -88,6 +100,12 @@ __all__ = [
 ]
 
 Sleep = Callable[[float], Awaitable[None]]
+
+# A token with less than this left is never sent (it could expire in flight).
+MIN_TOKEN_LEFT = 5.0
+# Failures of the token endpoint that say nothing about the credential (try again later).
+TRANSIENT = frozenset({ErrorCategory.SERVER_ERROR, ErrorCategory.TIMEOUT, ErrorCategory.NETWORK_ERROR,
+                       ErrorCategory.RATE_LIMITED})
 
 # The cheap authenticated GET per API used by check() and rotation verification.
 CHECK_PATHS: dict[Api, tuple[str, dict[str, str]]] = {
@@ -210,6 +228,14 @@ class _Cred:
     token_requests: int = 0
     last_error: str | None = None
     refreshing: bool = False
+    # token-request failures: backoff (clock times) and single flight of the failure itself
+    failures: int = 0                       # failed token requests in a row
+    retry_at: float | None = None           # no automatic token request before this time
+    retry_set_at: float = 0.0               # when that backoff was set (a clock set back voids it)
+    retry_gen: int = -1                     # ``generation`` the backoff belongs to
+    wait_until: float | None = None         # the server's Retry-After: no request before, even forced
+    fail_seq: int = 0                       # bumped on every failed token request
+    last_exc: ApiError | None = None
     index_stamp: tuple[int, int, int] | None = None  # (mtime_ns, size, inode) of the index when read
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -238,7 +264,8 @@ class Engine:
                  refresh_ahead: float = 60.0, timeout: float = 10.0, cache_tokens: bool = True,
                  transport: httpx.AsyncBaseTransport | None = None,
                  sleep: Sleep | None = None, max_retries: int = 3, max_retry_wait: float = 60.0,
-                 verify_attempts: int = 5, verify_backoff: float = 0.5) -> None:
+                 verify_attempts: int = 5, verify_backoff: float = 0.5,
+                 refresh_backoff: float = 2.0, refresh_backoff_max: float = 30.0) -> None:
         self.store = store
         self.clock = clock
         self.refresh_ahead = float(refresh_ahead)
@@ -248,6 +275,10 @@ class Engine:
         self.max_retry_wait = float(max_retry_wait)
         self.verify_attempts = max(1, int(verify_attempts))
         self.verify_backoff = float(verify_backoff)
+        # after a failed token request: wait refresh_backoff * 2**(n-1) s (capped), or longer when
+        # the server says so (Retry-After), before the next automatic one
+        self.refresh_backoff = max(0.0, float(refresh_backoff))
+        self.refresh_backoff_max = max(self.refresh_backoff, float(refresh_backoff_max))
         self._sleep: Sleep = sleep or asyncio.sleep
         self._transport = transport
         self._client: httpx.AsyncClient | None = None
@@ -382,13 +413,16 @@ class Engine:
             await client.aclose()
 
     async def _send(self, method: str, url: str, *, build: Callable[[], dict[str, Any]],
-                    secrets: list[str | None], what: str, profile: str) -> tuple[httpx.Response, float, int]:
-        """Send (``build`` gives fresh request kwargs per attempt); retry 429 up to max_retries.
+                    secrets: list[str | None], what: str, profile: str,
+                    retries: int | None = None) -> tuple[httpx.Response, float, int]:
+        """Send (``build`` gives fresh request kwargs per attempt); retry 429 up to ``retries``
+        (default ``max_retries``) times, waiting as the server says (Retry-After / reset).
 
         Returns (response, latency of the last attempt in ms, attempts). Raises ApiError
         (network_error / timeout) when no response arrives.
         """
         client = self._http()
+        max_retries = self.max_retries if retries is None else max(0, retries)
         attempt = 0
         while True:
             kwargs = build()
@@ -405,7 +439,7 @@ class Engine:
                                profile=profile) from None
             latency = (time.perf_counter() - t0) * 1000.0
             attempt += 1
-            if resp.status_code == 429 and attempt <= self.max_retries:
+            if resp.status_code == 429 and attempt <= max_retries:
                 delay = retry_delay(resp.headers, self.clock.time(), attempt=attempt - 1,
                                     max_wait=self.max_retry_wait)
                 await self._sleep(delay)
@@ -419,19 +453,96 @@ class Engine:
         if cred is None:
             return None
         tok = cred.token
+        retry_at = cred.retry_at if self._backoff_active(cred, self.clock.time()) else None
         return TokenState(name=name, issued_at=tok.issued_at if tok else None,
                           expires_at=tok.expires_at if tok else None, refresh_count=cred.refresh_count,
                           last_error=cred.last_error, refreshing=cred.refreshing,
-                          token_requests=cred.token_requests, source=tok.source if tok else None)
+                          token_requests=cred.token_requests, source=tok.source if tok else None,
+                          failures=cred.failures, retry_at=retry_at)
+
+    def _left(self, tok: AccessToken, now: float) -> float:
+        """Seconds the token has left by the local clock, never more than its lifetime (a clock
+        set back after issue must not stretch it)."""
+        return min(tok.expires_at - now, tok.lifetime)
 
     def _fresh(self, tok: AccessToken | None) -> bool:
-        return tok is not None and tok.expires_at - self.clock.time() > self.refresh_ahead
+        """Good for use without a refresh: more than ``refresh_ahead`` left, and issued in the
+        past (a clock set back before the issue time makes the time left unknowable: renew)."""
+        if tok is None:
+            return False
+        now = self.clock.time()
+        return self._left(tok, now) > self.refresh_ahead and now >= tok.issued_at - CLOCK_BACK_TOLERANCE
+
+    def _usable(self, tok: AccessToken | None) -> bool:
+        """Not yet expired (with a margin): what is sent when a refresh ahead of expiry fails."""
+        return tok is not None and self._left(tok, self.clock.time()) > MIN_TOKEN_LEFT
+
+    def _backoff_active(self, cred: _Cred, now: float) -> bool:
+        """Whether ``cred`` is waiting out a failed token request. A backoff belongs to one
+        token generation (a new secret or token voids it) and is void when the clock was set
+        back before the moment it started (it could otherwise last for hours)."""
+        return (cred.retry_at is not None and cred.retry_gen == cred.generation
+                and cred.retry_set_at - CLOCK_BACK_TOLERANCE <= now < cred.retry_at)
+
+    def _note_failure(self, cred: _Cred, exc: ApiError) -> None:
+        """Record a failed token request: exponential backoff, longer if the server said so."""
+        cred.fail_seq += 1
+        cred.last_exc = exc
+        if self._creds.get(cred.name) is not cred:
+            return  # a rotation candidate: its verification loop has its own retry schedule
+        now = self.clock.time()
+        cred.failures += 1
+        delay = min(self.refresh_backoff * 2.0 ** (cred.failures - 1), self.refresh_backoff_max)
+        wait = exc.retry_after
+        cred.wait_until = None
+        if wait is not None and wait > 0:
+            wait = min(wait, self.max_retry_wait)
+            cred.wait_until = now + wait
+            delay = max(delay, wait)
+        cred.retry_at = now + delay
+        cred.retry_set_at = now
+        cred.retry_gen = cred.generation
+
+    @staticmethod
+    def _clear_failures(cred: _Cred) -> None:
+        cred.failures = 0
+        cred.retry_at = None
+        cred.wait_until = None
+        cred.last_exc = None
+        cred.last_error = None
+
+    def _server_wait(self, cred: _Cred, now: float) -> bool:
+        """Whether the server's Retry-After for ``cred`` still runs (same rules as the backoff)."""
+        return (cred.wait_until is not None and cred.retry_gen == cred.generation
+                and cred.retry_set_at - CLOCK_BACK_TOLERANCE <= now < cred.wait_until)
+
+    def _failure_again(self, cred: _Cred, *, until: float | None = None) -> ApiError:
+        """The last token failure, raised again for a caller that did not send its own request
+        (it waited for the one that failed, or a backoff runs until ``until``)."""
+        last = cred.last_exc
+        assert last is not None
+        detail = last.detail
+        wait = None
+        if until is not None:
+            wait = max(0.0, until - self.clock.time())
+            detail += f"; next token request in {math.ceil(wait)} s"
+        return ApiError(last.category, detail, status=last.status, request_id=last.request_id,
+                        server_message=last.server_message, profile=last.profile,
+                        retry_after=wait if wait is not None else last.retry_after)
 
     async def token(self, name: str, *, force: bool = False, use_cache: bool | None = None) -> AccessToken:
         """A valid access token for an OAuth profile (single flight; refreshed ahead of expiry).
 
         ``force`` fetches a new one unless another caller replaced the token meanwhile.
         UsageError for legacy profiles (they have no token).
+
+        When a refresh ahead of expiry fails (token endpoint down, slow, rate limited, or
+        refusing), the current token is returned while it has more than a few seconds left,
+        and the next automatic attempt waits (exponential backoff, or the server's
+        Retry-After); ``token_state().last_error`` / ``retry_at`` tell the UI. Without a
+        usable token the failure is raised (ApiError); while a backoff for a transient
+        failure (5xx, timeout, network, 429) runs, callers get that failure again at once
+        instead of a new request each.
         """
         cred = await self._cred(name)
         return await self._token(cred, force=force, use_cache=use_cache)
@@ -445,10 +556,27 @@ class Engine:
         if not force and tok is not None and self._fresh(tok):
             return tok
         gen = cred.generation if seen_generation is None else seen_generation
+        seq = cred.fail_seq
         async with cred.lock:
             tok = cred.token
             if tok is not None and self._fresh(tok) and (not force or cred.generation != gen):
                 return tok
+            if cred.fail_seq != seq and cred.last_exc is not None:
+                # the token request this caller waited for failed: share that outcome (single
+                # flight for failures too: 100 waiting calls never become 100 requests)
+                if not force and self._usable(tok):
+                    assert tok is not None
+                    return tok
+                raise self._failure_again(cred)
+            now = self.clock.time()
+            if cred.last_exc is not None and not force and self._backoff_active(cred, now):
+                if self._usable(tok):
+                    assert tok is not None
+                    return tok  # still valid: keep using it until the next attempt is due
+                if cred.wait_until is not None or cred.last_exc.category in TRANSIENT:
+                    raise self._failure_again(cred, until=cred.retry_at)
+            if cred.last_exc is not None and force and self._server_wait(cred, now):
+                raise self._failure_again(cred, until=cred.wait_until)  # even a forced one waits
             cache_ok = (self.cache_tokens if use_cache is None else use_cache) and cred.persistent \
                 and self.store is not None
             if not force and cache_ok:
@@ -456,12 +584,27 @@ class Engine:
                 if cached is not None and self._fresh(cached):
                     cred.token = cached
                     cred.generation += 1
-                    cred.last_error = None
+                    self._clear_failures(cred)
                     return cached
-            tok = await self._fetch_token(cred)
+                if cached is not None and self._usable(cached) \
+                        and (tok is None or not self._usable(tok) or cached.expires_at > tok.expires_at):
+                    cred.token = tok = cached  # another process's token outlives ours: fall back on it
+                    cred.generation += 1
+            # the current token still serves unless the API has just refused it (a 401 retry)
+            serves = self._usable(tok) and seen_generation is None
+            fallback = tok if serves and not force else None
+            try:
+                # while the current token serves, a 429 is not waited out inside this call:
+                # the backoff honours its Retry-After before the next attempt
+                new = await self._fetch_token(cred, retries=0 if serves else None)
+            except ApiError as exc:
+                self._note_failure(cred, exc)
+                if fallback is not None:
+                    return fallback
+                raise
             if cache_ok:
-                await self._save_cached(cred, tok)
-            return tok
+                await self._save_cached(cred, new)
+            return new
 
     async def _load_cached(self, cred: _Cred) -> AccessToken | None:
         assert self.store is not None
@@ -480,7 +623,7 @@ class Engine:
         except (AlpacaTuiError, OSError):
             pass  # the cache is an optimisation; the token itself is fine
 
-    async def _fetch_token(self, cred: _Cred) -> AccessToken:
+    async def _fetch_token(self, cred: _Cred, *, retries: int | None = None) -> AccessToken:
         """One token exchange (plus 429 retries). Caller holds ``cred.lock``."""
         profile, secret = cred.profile, cred.secret
         url = token_url(profile.env, profile.endpoints)
@@ -494,9 +637,9 @@ class Engine:
                 return {"data": token_form(profile.flow, secret, url, now=self.clock.time()),
                         "headers": {"Accept": "application/json"}}
 
-            resp, _latency, _attempts = await self._send("POST", url, build=build, secrets=secrets,
-                                                         what=f"token request for {cred.name!r}",
-                                                         profile=cred.name)
+            resp, _latency, attempts = await self._send("POST", url, build=build, secrets=secrets,
+                                                        what=f"token request for {cred.name!r}",
+                                                        profile=cred.name, retries=retries)
             body = parse_json(resp.text)
             if 200 <= resp.status_code < 300:
                 tok = parse_token_response(body, now=started, token_url=url)
@@ -509,9 +652,9 @@ class Engine:
                     cred.refresh_count += 1
                 cred.token = tok
                 cred.generation += 1
-                cred.last_error = None
+                self._clear_failures(cred)
                 return tok
-            raise self._token_error(cred, resp, body, secrets)
+            raise self._token_error(cred, resp, body, secrets, attempts=attempts)
         except AlpacaTuiError as exc:
             cred.last_error = exc.message
             raise
@@ -519,18 +662,27 @@ class Engine:
             cred.refreshing = False
 
     def _token_error(self, cred: _Cred, resp: httpx.Response, body: Any,
-                     secrets: list[str | None]) -> ApiError:
+                     secrets: list[str | None], *, attempts: int = 1) -> ApiError:
         status = resp.status_code
         rid = request_id_of(resp.headers)
         msg = server_message(body, resp.text, secrets) or f"HTTP {status}"
         code = oauth_error_code(body)
         who = f"token request for {cred.name!r} ({mask(cred.secret.key_id)})"
+        wait = server_wait(resp.headers, self.clock.time(), status=status)
         if status == 429:
-            return ApiError(ErrorCategory.RATE_LIMITED, f"{who}: {msg}; gave up after {self.max_retries} "
-                            "retries", status=status, request_id=rid, server_message=msg, profile=cred.name)
+            retried = attempts - 1
+            text = f"{who}: {msg}"
+            if retried > 0:
+                text += f"; still limited after {retried} retr{'y' if retried == 1 else 'ies'}"
+            if wait is not None:
+                text += f"; the server asks to wait {math.ceil(wait)} s"
+            return ApiError(ErrorCategory.RATE_LIMITED, text, status=status, request_id=rid,
+                            server_message=msg, profile=cred.name, retry_after=wait)
         if status >= 500:
-            return ApiError(ErrorCategory.SERVER_ERROR, f"{who}: {msg}", status=status, request_id=rid,
-                            server_message=msg, profile=cred.name)
+            hint = OAUTH_HINTS.get(code or "", "")
+            text = f"{who}: {msg}" + (f" — {hint}" if hint and hint not in msg else "")
+            return ApiError(ErrorCategory.SERVER_ERROR, text, status=status, request_id=rid,
+                            server_message=msg, profile=cred.name, retry_after=wait)
         if "expired" in msg.lower():
             return ApiError(ErrorCategory.EXPIRED_CREDENTIAL,
                             f"{who}: {msg}; credential {cred.name!r} has expired — create a new one and "
@@ -546,7 +698,7 @@ class Engine:
             return ApiError(ErrorCategory.BAD_CREDENTIALS, text, status=status, request_id=rid,
                             server_message=msg, profile=cred.name)
         return ApiError(ErrorCategory.CLIENT_ERROR, f"{who}: {msg}", status=status, request_id=rid,
-                        server_message=msg, profile=cred.name)
+                        server_message=msg, profile=cred.name, retry_after=wait)
 
     # -- requests ------------------------------------------------------------------------
     def _auth_headers(self, cred: _Cred, token: AccessToken | None) -> dict[str, str]:
@@ -585,6 +737,12 @@ class Engine:
                              "the profile's environment")
         if any(c.isspace() for c in p):
             raise UsageError("the path must not contain whitespace (URL-encode it)")
+        if json_body is not None:
+            try:  # what httpx would refuse mid-send (NaN, Infinity, non-JSON types), refused up front
+                json.dumps(json_body, allow_nan=False)
+            except (TypeError, ValueError, RecursionError) as exc:
+                reason = " ".join(str(exc).split())[:100] or type(exc).__name__
+                raise UsageError(f"the request body cannot be sent as JSON: {reason}") from None
         target = api or infer_api(profile.env, p)
         hosts = resolve_endpoints(profile.env, profile.endpoints)
         if target not in hosts or target is Api.AUTH:

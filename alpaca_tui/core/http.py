@@ -221,6 +221,30 @@ def retry_delay(headers: Mapping[str, str], now: float, *, attempt: int, default
     return min(backoff, max_wait)
 
 
+def server_wait(headers: Mapping[str, str], now: float, *, status: int,
+                max_wait: float = 3600.0) -> float | None:
+    """How long the server asked us to wait, or None when it did not say.
+
+    ``Retry-After`` (seconds or an HTTP date) on any status (429, and 503 per RFC 9110);
+    for a 429 without it, ``X-RateLimit-Reset`` (epoch) - now. Capped at ``max_wait``."""
+    h = {k.lower(): v for k, v in headers.items()}
+    ra = h.get("retry-after")
+    if ra:
+        secs = _float(ra)
+        if secs is None:
+            try:
+                secs = float(email.utils.parsedate_to_datetime(ra).timestamp()) - now
+            except (TypeError, ValueError, IndexError, OverflowError):
+                secs = None
+        if secs is not None:
+            return min(max(secs, 0.0), max_wait)
+    if status == 429:
+        reset = _float(h.get("x-ratelimit-reset"))
+        if reset is not None and reset > now:
+            return min(reset - now, max_wait)
+    return None
+
+
 def server_message(body: Any, text: str, secrets: Iterable[str | None]) -> str | None:
     """The server's own message from an Alpaca or OAuth error body, redacted, one line."""
     secrets = list(secrets)

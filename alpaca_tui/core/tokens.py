@@ -20,6 +20,7 @@ from alpaca_tui.core.oauth import AccessToken
 from alpaca_tui.core.redact import mask
 
 CACHE_VERSION = 1
+CLOCK_BACK_TOLERANCE = 5.0  # seconds the clock may step back before a token's issue time is distrusted
 
 
 @dataclass(frozen=True)
@@ -34,12 +35,30 @@ class TokenState:
     refreshing: bool = False        # a token request is in flight right now
     token_requests: int = 0         # POSTs to the token endpoint by this engine (incl. failed)
     source: str | None = None       # "network" | "cache" for the current token
+    failures: int = 0               # token requests that failed in a row (0 after a success)
+    retry_at: float | None = None   # no automatic token request before this time (backoff), or None
 
     def remaining(self, now: float) -> float | None:
-        """Seconds left (>= 0), or None when there is no token."""
+        """Seconds left, between 0 and the token's lifetime, or None when there is no token.
+
+        Never negative (a clock jumped past expiry shows 0) and never more than the lifetime
+        (a clock set back after the token was issued cannot make it look younger than new)."""
         if self.expires_at is None:
             return None
-        return max(0.0, self.expires_at - now)
+        left = max(0.0, self.expires_at - now)
+        life = self.lifetime()
+        return min(left, life) if life is not None and life > 0 else left
+
+    def clock_went_back(self, now: float, tolerance: float = CLOCK_BACK_TOLERANCE) -> bool:
+        """True when ``now`` is before the token's issue time: the local clock was set back, so
+        the time left cannot be trusted and the token should be renewed."""
+        return self.issued_at is not None and now < self.issued_at - tolerance
+
+    def retry_in(self, now: float) -> float | None:
+        """Seconds until the engine's next automatic token request after failures, or None."""
+        if self.retry_at is None:
+            return None
+        return max(0.0, self.retry_at - now)
 
     def lifetime(self) -> float | None:
         if self.expires_at is None or self.issued_at is None:
