@@ -2,15 +2,24 @@
 
 Every tick re-reads the engine's token state and computes ``remaining = expires_at -
 clock.time()``; nothing decrements a counter, so an injected FakeClock moves the display
-exactly and a slept laptop shows the truth on wake. Ticks run at 1 Hz only while the
-panel's screen is the active one (the screen pauses and resumes the timer). When less
-than ``refresh_ahead`` seconds are left the panel asks the engine for a token, which
-refreshes it ahead of expiry (single flight, in the engine).
+exactly and a slept laptop shows the truth on wake. The time left is shown between 0 and
+the token's lifetime: a clock that jumps past expiry shows 0 (never a negative count), and
+a clock set back before the issue time cannot make the token look younger than new (the
+token is renewed instead). Ticks run at 1 Hz only while the panel's screen is the active
+one (the screen pauses and resumes the timer). When less than ``refresh_ahead`` seconds
+are left the panel asks the engine for a token, which refreshes it ahead of expiry
+(single flight, in the engine).
+
+When refreshing fails the engine keeps handing out the still-valid token and backs off
+(see ``Engine.token``); the panel says so (the error, "still using the current token",
+when the next attempt is due) and goes back to normal by itself once a refresh succeeds.
+After an error without a usable token the panel waits at least ``RETRY_AFTER`` seconds
+(by the injected clock) or the engine's backoff, whichever is longer, before asking again.
 """
 
 from __future__ import annotations
 
-import time
+import math
 from typing import Any
 
 from rich.text import Text
@@ -27,7 +36,21 @@ from alpaca_tui.core.redact import scrub
 from alpaca_tui.tui.format import TOKEN_LIFETIME, clock_time, mmss
 from alpaca_tui.tui.messages import TokenUpdated
 
-RETRY_AFTER = 15.0  # seconds (real time) between automatic attempts after a failure
+RETRY_AFTER = 15.0      # seconds (by the panel's clock) between automatic attempts after a failure
+CLOCK_BACK = 5.0        # a clock this far before a token's issue time was set back: renew the token
+MIN_LEFT = 5.0          # the engine never sends a token with less than this left
+
+
+def _time_left(st: Any, now: float) -> float | None:
+    """Seconds left on the engine's token, clamped to [0, lifetime]; None without a token."""
+    expires_at = getattr(st, "expires_at", None)
+    if expires_at is None:
+        return None
+    left = max(0.0, float(expires_at) - now)
+    issued_at = getattr(st, "issued_at", None)
+    if issued_at is not None and float(expires_at) > float(issued_at):
+        left = min(left, float(expires_at) - float(issued_at))
+    return left
 
 
 class Countdown(Widget):
@@ -65,7 +88,8 @@ class TokenPanel(Vertical):
         self.border_title = "Access token"
         self._timer: Timer | None = None
         self._inflight = False
-        self._next_attempt = 0.0
+        self._next_attempt = 0.0      # clock time of the next automatic attempt after an error
+        self._error_at = 0.0          # clock time of the panel's own last error
         self._error: str | None = None
         self._facts: Text | None = None
         self.ticks = 0
@@ -104,41 +128,49 @@ class TokenPanel(Vertical):
             return None
 
     def remaining(self) -> float | None:
-        st = self.state()
-        expires_at = getattr(st, "expires_at", None)
-        if expires_at is None:
-            return None
-        return max(0.0, float(expires_at) - self.clock.time())
+        return _time_left(self.state(), self.clock.time())
 
     def tick(self) -> None:
         self.ticks += 1
         st = self.state()
         now = self.clock.time()
-        expires_at = getattr(st, "expires_at", None)
         issued_at = getattr(st, "issued_at", None)
+        remaining = _time_left(st, now)
+        if self._error is not None and issued_at is not None and float(issued_at) >= self._error_at:
+            self._error = None  # a token issued after the panel's error (by anyone): that error is over
+        err = self._error or getattr(st, "last_error", None)
         countdown = self.query_one("#tp-countdown", Countdown)
         bar = self.query_one("#tp-bar", ProgressBar)
-        if expires_at is None:
-            remaining = None
+        if remaining is None:
             countdown.text = Text("--:--", style="dim") if not self._inflight else Text("fetching…")
             bar.update(total=TOKEN_LIFETIME, progress=0)
         else:
-            remaining = max(0.0, float(expires_at) - now)
-            lifetime = float(expires_at) - float(issued_at) if issued_at else TOKEN_LIFETIME
+            expires_at = float(st.expires_at)
+            lifetime = expires_at - float(issued_at) if issued_at else TOKEN_LIFETIME
             lifetime = lifetime if lifetime > 0 else TOKEN_LIFETIME
-            style = "bold green" if remaining > self.refresh_ahead else "bold yellow"
             if remaining <= 0:
-                style = "bold red"
-            countdown.text = Text(f"{mmss(remaining)} left", style=style)
+                countdown.text = Text("expired", style="bold red")
+            else:
+                style = "bold green" if remaining > self.refresh_ahead and not err else "bold yellow"
+                countdown.text = Text(f"{mmss(remaining)} left" + (" ⚠" if err else ""), style=style)
             bar.update(total=lifetime, progress=remaining)
-        self._render_facts(st)
+        self._render_facts(st, err, remaining, now)
         if self.engine is None or not self.auto_fetch:
             return
-        due = remaining is None or remaining < self.refresh_ahead
-        if due and not self._inflight and time.monotonic() >= self._next_attempt:
+        went_back = issued_at is not None and now < float(issued_at) - CLOCK_BACK
+        due = remaining is None or remaining < self.refresh_ahead or went_back
+        retry_at = getattr(st, "retry_at", None)
+        if due and retry_at is not None and now < float(retry_at) and remaining is not None \
+                and remaining > MIN_LEFT and not went_back:
+            due = False  # the engine keeps using the current token until its backoff is over
+        if due and not self._inflight and self._may_attempt(now):
             self.refresh_token(force=False)
 
-    def _render_facts(self, st: Any) -> None:
+    def _may_attempt(self, now: float) -> bool:
+        """After an error: not before ``_next_attempt`` (a clock set back voids that wait)."""
+        return now >= self._next_attempt or now < self._error_at - CLOCK_BACK
+
+    def _render_facts(self, st: Any, err: str | None, remaining: float | None, now: float) -> None:
         facts = Text()
         facts.append("issued ", style="dim")
         facts.append(clock_time(getattr(st, "issued_at", None)))
@@ -146,7 +178,6 @@ class TokenPanel(Vertical):
         facts.append(clock_time(getattr(st, "expires_at", None)))
         facts.append("  refreshed ", style="dim")
         facts.append(f"{getattr(st, 'refresh_count', 0) or 0}×")
-        err = self._error or getattr(st, "last_error", None)
         facts.append("\nlast error ", style="dim")
         if err:
             facts.append(scrub(str(err)), style="bold red")
@@ -154,9 +185,27 @@ class TokenPanel(Vertical):
             facts.append("none")
         if getattr(st, "refreshing", False) or self._inflight:
             facts.append("  ⟳ refreshing", style="yellow")
+        if err:
+            facts.append("\n")
+            if remaining is not None and remaining > MIN_LEFT:
+                facts.append("⚠ refresh failed: still using the current token", style="bold yellow")
+            else:
+                facts.append("✗ no valid token", style="bold red")
+            wait = self._retry_wait(st, now)
+            if wait is not None:
+                facts.append(f" · next try in {math.ceil(wait)} s", style="dim")
         if facts != self._facts:  # unchanged most seconds: skip the layout pass
             self._facts = facts
             self.query_one("#tp-facts", Static).update(facts)
+
+    def _retry_wait(self, st: Any, now: float) -> float | None:
+        waits = []
+        retry_at = getattr(st, "retry_at", None)
+        if retry_at is not None and float(retry_at) > now:
+            waits.append(float(retry_at) - now)
+        if self._error is not None and self._next_attempt > now:
+            waits.append(self._next_attempt - now)
+        return max(waits) if waits else None
 
     # -- fetching ---------------------------------------------------------------------
     def refresh_token(self, force: bool = False) -> None:
@@ -171,7 +220,8 @@ class TokenPanel(Vertical):
         try:
             await self.engine.token(self.profile_name, force=force)
         except Exception as exc:  # shown in the panel, one line, scrubbed
-            error = scrub(getattr(exc, "message", None) or str(exc) or type(exc).__name__)
+            msg = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+            error = scrub(" ".join(str(msg).split()))
         self.post_message(TokenUpdated(self.profile_name, error))
 
     def on_token_updated(self, message: TokenUpdated) -> None:
@@ -180,5 +230,11 @@ class TokenPanel(Vertical):
         self._inflight = False
         self._error = message.error
         if message.error:
-            self._next_attempt = time.monotonic() + RETRY_AFTER
+            now = self.clock.time()
+            self._error_at = now
+            wait = RETRY_AFTER
+            retry_at = getattr(self.state(), "retry_at", None)
+            if retry_at is not None:
+                wait = max(wait, float(retry_at) - now)
+            self._next_attempt = now + wait
         self.tick()
