@@ -1,10 +1,12 @@
 """The OS keyring secret backend (via ``keyring``), and its viability probe.
 
-Every keyring call runs in a daemon thread bounded by a timeout, so a stuck D-Bus or a
-Secret Service waiting on an unlock prompt never hangs the CLI or the TUI (the lesson
-from gh and stripe-cli; keyring#531, #735). Plaintext backends (keyrings.alt's
-PlaintextKeyring and friends) are refused outright — never a silent plaintext fallback
-(gh#7757, keyring#370).
+Every keyring call runs in a daemon thread bounded by a timeout (3 s, or
+``$ALPACA_TUI_KEYRING_TIMEOUT`` seconds), so a stuck D-Bus or a Secret Service waiting on
+an unlock prompt never hangs the CLI or the TUI (the lesson from gh and stripe-cli;
+keyring#531, #735). A locked keyring (no prompt can be shown, e.g. over SSH) is reported
+as such, in one line.
+Plaintext backends (keyrings.alt's PlaintextKeyring and friends) are refused outright —
+never a silent plaintext fallback (gh#7757, keyring#370).
 """
 
 from __future__ import annotations
@@ -22,8 +24,21 @@ from typing import Any, TypeVar
 from alpaca_tui.core.errors import StoreError
 
 KEYRING_TIMEOUT = 3.0
+TIMEOUT_ENV = "ALPACA_TUI_KEYRING_TIMEOUT"
 PROBE_SERVICE = "alpaca-tui-probe"
 T = TypeVar("T")
+
+
+def keyring_timeout() -> float:
+    """Seconds a keyring call may take: ``$ALPACA_TUI_KEYRING_TIMEOUT`` (0.1-120), else 3."""
+    raw = os.environ.get(TIMEOUT_ENV, "").strip()
+    if not raw:
+        return KEYRING_TIMEOUT
+    try:
+        value = float(raw)
+    except ValueError:
+        return KEYRING_TIMEOUT
+    return min(max(value, 0.1), 120.0) if value == value else KEYRING_TIMEOUT
 
 
 def service_name(home: Path) -> str:
@@ -192,13 +207,15 @@ _probe_lock = threading.Lock()
 _stuck_probe: threading.Thread | None = None
 
 
-def probe_keyring_detail(timeout: float = KEYRING_TIMEOUT, *, roundtrip: bool = True) -> KeyringProbe:
+def probe_keyring_detail(timeout: float | None = None, *, roundtrip: bool = True) -> KeyringProbe:
     """Full probe: the backend keyring would use, its viability (with a real round trip),
     and every candidate backend with the reason it was rejected. Never hangs.
 
     ``roundtrip=False`` only selects the backend (no candidates, no test entry): used when
     the home already keeps its secrets in the OS keyring."""
     global _stuck_probe
+    if timeout is None:
+        timeout = keyring_timeout()
     if (sys.platform.startswith("linux") and not os.environ.get("DBUS_SESSION_BUS_ADDRESS")
             and not os.environ.get("PYTHON_KEYRING_BACKEND")):
         return KeyringProbe(False, "DBUS_SESSION_BUS_ADDRESS is not set: no D-Bus session, so no Secret "
@@ -234,16 +251,22 @@ def probe_system_keyring(timeout: float = KEYRING_TIMEOUT) -> tuple[bool, str]:
     return p.viable, p.reason
 
 
+def _is_locked_error(exc: BaseException) -> bool:
+    """keyring's KeyringLocked, or secretstorage's LockedException (by name: both optional)."""
+    names = {c.__name__ for c in type(exc).__mro__}
+    return bool(names & {"KeyringLocked", "LockedException"})
+
+
 class SystemBackend:
     """Entries in the OS keyring under one service per home; each call bounded by a timeout."""
 
     kind = "system"
     label = "OS keyring (Secret Service)"
 
-    def __init__(self, home: Path, keyring_backend: Any, *, timeout: float = KEYRING_TIMEOUT) -> None:
+    def __init__(self, home: Path, keyring_backend: Any, *, timeout: float | None = None) -> None:
         self.service = service_name(home)
         self._kr = keyring_backend
-        self.timeout = timeout
+        self.timeout = keyring_timeout() if timeout is None else timeout
         name = backend_name(keyring_backend)
         if "SecretService" not in name and "libsecret" not in name:
             self.label = f"OS keyring ({type(keyring_backend).__module__.rsplit('.', 1)[-1]})"
@@ -255,6 +278,10 @@ class SystemBackend:
             raise
         except Exception as exc:
             text = " ".join(str(exc).split()) or "no details"
+            if _is_locked_error(exc):
+                raise StoreError(
+                    f"OS keyring is locked ({what} refused: {text}); unlock it (log in to the desktop "
+                    "session, or run gnome-keyring-daemon --unlock) and try again") from None
             raise StoreError(f"OS keyring error during {what}: {type(exc).__name__}: {text}") from None
 
     def needs_unlock(self) -> bool:
