@@ -107,9 +107,13 @@ def token_summary(profile: Profile, state: Any, now: float) -> Text:
             return Text("✗ error", style="bold red")
         return Text("no token", style="dim")
     left = expires_at - now
+    issued_at = getattr(state, "issued_at", None)
+    if issued_at is not None and expires_at > issued_at:
+        left = min(left, expires_at - issued_at)  # a clock set back must not stretch the token
     if left <= 0:
         return Text("expired", style="yellow")
-    return Text(f"{mmss(left)} left", style="green" if left > 60 else "yellow")
+    warn = " ⚠" if getattr(state, "last_error", None) else ""  # refresh failing, token still valid
+    return Text(f"{mmss(left)} left{warn}", style="green" if left > 60 and not warn else "yellow")
 
 
 def access_brief(access: AccessMatrix) -> str:

@@ -129,3 +129,21 @@ async def test_local_clock_jumps(seeded: Any, clock: FakeClock) -> None:
             assert "-" not in countdown(panel)
         assert emu.token_requests(key_id) == 3
         assert countdown(panel) == "14:49 left"
+
+
+def test_home_token_column_under_faults_and_clock_jumps() -> None:
+    """The home screen's token cell: capped at the lifetime when the clock is set back, a
+    warning sign while refreshes fail, 'expired' (never negative) past expiry."""
+    from alpaca_tui.core.credentials import Flow, Profile
+    from alpaca_tui.core.environments import Env
+    from alpaca_tui.core.tokens import TokenState
+    from alpaca_tui.tui.format import token_summary
+
+    p = Profile("bx", Env.BROKER_SANDBOX, Flow.CLIENT_SECRET, "CK…0001")
+    ok = TokenState("bx", issued_at=START, expires_at=START + 899)
+    failing = TokenState("bx", issued_at=START, expires_at=START + 899, last_error="server error: …")
+    assert token_summary(p, ok, START - 3600).plain == "14:59 left"
+    assert token_summary(p, ok, START + 500).plain == "06:39 left"
+    assert token_summary(p, failing, START + 850).plain == "00:49 left ⚠"
+    assert token_summary(p, failing, START + 5000).plain == "expired"
+    assert token_summary(p, TokenState("bx", last_error="x"), START).plain == "✗ error"
