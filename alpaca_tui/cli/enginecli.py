@@ -74,7 +74,8 @@ def open_cli_store() -> Store:
 def make_engine(store: Store | None, *, no_cache: bool = False, timeout: float = 10.0) -> Engine:
     from alpaca_tui.core.engine import Engine
 
-    return Engine(store, cache_tokens=not no_cache, timeout=timeout)
+    # A script gave us --timeout S: a server's Retry-After never makes one wait longer than that.
+    return Engine(store, cache_tokens=not no_cache, timeout=timeout, max_retry_wait=min(60.0, timeout))
 
 
 def run_engine(engine: Engine, coro: Coroutine[Any, Any, T]) -> T:

@@ -116,3 +116,20 @@ def test_subprocess_without_tty(alpaca_home: Path, emu: Emulator) -> None:
     assert proc.stdout.startswith("✗ bx  auth     401  bad credentials")
     assert "invalid_client" in proc.stdout
     assert "Traceback" not in proc.stderr
+
+
+def test_long_retry_after_is_capped_by_timeout(alpaca_home: Path, emu: Emulator) -> None:
+    """A token endpoint answering 429 with Retry-After ~60 s must not hold a script for minutes:
+    with --timeout S no single wait is longer than S."""
+    import time
+
+    add_profile(emu, "bx", Env.BROKER_SANDBOX, Flow.CLIENT_SECRET)
+    emu.set_rate_limit("authx-sandbox", 1)
+    first = run_sub("check", "bx", "--no-cache", "--timeout", "0.5", env=home_env(alpaca_home))
+    assert first.returncode == 0, first.stderr
+    started = time.monotonic()
+    res = run_sub("check", "bx", "--no-cache", "--timeout", "0.5", env=home_env(alpaca_home))
+    elapsed = time.monotonic() - started
+    assert res.returncode == 1
+    assert "rate limited" in res.stdout + res.stderr
+    assert elapsed < 15, elapsed  # 3 retries x 0.5 s + start-up, not 3 x 60 s
