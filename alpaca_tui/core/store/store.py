@@ -29,6 +29,7 @@ from alpaca_tui.core.errors import BackendUnavailableError, NotFoundError, Store
 from alpaca_tui.core.store.filecrypt import FileBackend
 from alpaca_tui.core.store.fsutil import HomeLock, ensure_private_dir, remove_stale_temps
 from alpaca_tui.core.store.index import IndexDoc, read_index, write_index
+from alpaca_tui.core.store.reconcile import Repair, index_repairs
 from alpaca_tui.core.store.system import KeyringProbe, SystemBackend, probe_keyring_detail
 
 HOME_ENV = "ALPACA_TUI_HOME"
@@ -75,6 +76,10 @@ def token_key(name: str) -> str:
     return f"{name}#token"
 
 
+class SecretLostError(StoreError):
+    """A profile's secret is missing from its backend, or cannot be parsed."""
+
+
 class Store:
     """Profiles (index) + secrets (OS keyring or encrypted file). All methods are synchronous."""
 
@@ -85,6 +90,8 @@ class Store:
     backend_label: str
     selection_notes: list[str]
     keyring_probe: KeyringProbe | None
+    repair_notes: list[str]                       # index entries repaired from their bundles
+    on_repair: Callable[[str], None] | None       # told each repair note once (the CLI warns)
 
     def __init__(self, home: Path, backend: SystemBackend | FileBackend, lock: HomeLock, *,
                  notes: list[str], clock: Clock, keyring_probe: KeyringProbe | None) -> None:
@@ -98,6 +105,8 @@ class Store:
         self.selection_notes = notes
         self.clock = clock
         self.keyring_probe = keyring_probe
+        self.repair_notes = []
+        self.on_repair = None
 
     # -- opening -----------------------------------------------------------------------------
     @classmethod
@@ -204,13 +213,17 @@ class Store:
     def has_profile(self, name: str) -> bool:
         return name in read_index(self.index_path).profiles
 
-    def update_profile(self, name: str, **changes: Any) -> Profile:
+    @staticmethod
+    def _check_changes(name: str, changes: dict[str, Any]) -> None:
         unknown = set(changes) - _PROFILE_FIELDS
         if unknown:
             raise UsageError(f"unknown profile field(s): {', '.join(sorted(unknown))}")
         if "name" in changes and changes["name"] != name:
             raise UsageError("renaming a profile is not supported "
                              "(add it under the new name, then remove it)")
+
+    def update_profile(self, name: str, **changes: Any) -> Profile:
+        self._check_changes(name, changes)
         with self._locked() as doc:
             if name not in doc.profiles:
                 raise self._not_found(name)
@@ -247,18 +260,92 @@ class Store:
             del doc.profiles[name]
             self._write_index(doc)
 
-    def load_bundle(self, name: str) -> SecretBundle:
-        if not self.has_profile(name):
-            raise self._not_found(name)
+    def _read_bundle(self, name: str) -> SecretBundle:
         raw = self._backend.get(name)
         if raw is None:
-            raise StoreError(f"the secret of profile {name!r} is missing from the {self.backend_label}; "
-                             "remove the profile and add it again")
+            raise SecretLostError(f"the secret of profile {name!r} is missing from the {self.backend_label}; "
+                                  "remove the profile and add it again")
         try:
             return SecretBundle.from_dict(json.loads(raw))
         except (ValueError, KeyError, TypeError):
-            raise StoreError(
+            raise SecretLostError(
                 f"the secret of profile {name!r} in the {self.backend_label} is malformed") from None
+
+    def load(self, name: str) -> tuple[Profile, SecretBundle]:
+        """The profile and its secret bundle, in agreement.
+
+        When the index entry disagrees with the bundle (a process was killed between the two
+        writes of a rotation), the entry is repaired from the bundle under the home lock and a
+        note is recorded in ``repair_notes`` and passed to ``on_repair`` (see :mod:`.reconcile`).
+        """
+        profile = self.get_profile(name)
+        bundle = self._read_bundle(name)
+        repair = index_repairs(profile, bundle)
+        if not repair:
+            return profile, bundle
+        try:
+            return self._repair(name)
+        except NotFoundError:
+            raise
+        except StoreError as exc:  # e.g. a read-only home: use the repaired view, say it was not saved
+            self._note_repair(repair, f"; could not save the repair: {exc.message}")
+            return profile.with_changes(**repair.changes), bundle
+
+    def _repair(self, name: str) -> tuple[Profile, SecretBundle]:
+        self._prepare()
+        with self._locked() as doc:  # writers change bundle + index under this lock: re-read both
+            if name not in doc.profiles:
+                raise self._not_found(name)
+            profile = doc.profiles[name]
+            bundle = self._read_bundle(name)
+            repair = index_repairs(profile, bundle)
+            if repair:
+                profile = profile.with_changes(**repair.changes)
+                doc.profiles[name] = profile
+                self._write_index(doc)
+        if repair:
+            self._note_repair(repair)
+        return profile, bundle
+
+    def _note_repair(self, repair: Repair, suffix: str = "") -> None:
+        note = repair.message() + suffix
+        self.repair_notes.append(note)
+        if self.on_repair is not None:
+            self.on_repair(note)
+
+    def reconcile(self, names: list[str] | None = None, *, rotating_only: bool = False) -> list[str]:
+        """Check every profile (or ``names``) against its bundle and repair disagreeing index
+        entries (see :meth:`load`). Reads secrets. Returns the repair notes made by this call.
+
+        ``rotating_only``: only profiles whose index says a rotation is pending or the old key
+        is kept. Those are the ones whose index can show the wrong *active* key after a kill
+        (a kill before the first index write of a rotation leaves the right active key shown;
+        that entry is repaired when the profile is next used). Cheap enough for a startup.
+        """
+        before = len(self.repair_notes)
+        profiles = self.list_profiles()
+        if names is not None:
+            profiles = [p for p in profiles if p.name in names]
+        for p in profiles:
+            if rotating_only and p.rotation_state is None:
+                continue
+            try:
+                self.load(p.name)
+            except NotFoundError:
+                continue  # removed meanwhile
+        return self.repair_notes[before:]
+
+    def secret_names(self) -> list[str] | None:
+        """Names that have a secret in the encrypted file (token caches excluded); None for the OS
+        keyring, which cannot list them. Reads secrets. Lets doctor find a secret whose profile
+        was never written (an add killed between its two writes)."""
+        if not isinstance(self._backend, FileBackend):
+            return None
+        return sorted(k for k in self._backend.read_all() if "#" not in k)
+
+    def load_bundle(self, name: str) -> SecretBundle:
+        """The profile's secret bundle (the index entry is repaired first if it disagrees)."""
+        return self.load(name)[1]
 
     def save_bundle(self, name: str, bundle: SecretBundle) -> None:
         payload = json.dumps(bundle.to_dict(), separators=(",", ":"))
@@ -267,6 +354,23 @@ class Store:
             if name not in doc.profiles:
                 raise self._not_found(name)
             self._set({name: payload})
+
+    def commit(self, name: str, bundle: SecretBundle, **changes: Any) -> Profile:
+        """Save ``bundle`` and then apply ``changes`` to the profile, both under one hold of the
+        home lock, so no other alpaca-tui process sees one without the other. The two writes
+        still go to two places: a process killed between them leaves the index behind the
+        bundle, and the next :meth:`load` repairs it from the bundle."""
+        self._check_changes(name, changes)
+        payload = json.dumps(bundle.to_dict(), separators=(",", ":"))
+        self._prepare()
+        with self._locked() as doc:
+            if name not in doc.profiles:
+                raise self._not_found(name)
+            updated = doc.profiles[name].with_changes(**changes)
+            self._set({name: payload})
+            doc.profiles[name] = updated
+            self._write_index(doc)
+        return updated
 
     # -- access-token cache -------------------------------------------------------------------
     def load_token(self, name: str) -> dict[str, Any] | None:
