@@ -339,8 +339,8 @@ class Engine:
                 return cred
             store = self.store
             stamp = self._index_stamp()
-            profile = await asyncio.to_thread(store.get_profile, name)
-            bundle = await asyncio.to_thread(store.load_bundle, name)
+            # load() repairs an index entry left behind its bundle by a killed process
+            profile, bundle = await asyncio.to_thread(store.load, name)
             profile, bundle = await self._retire_if_due(profile, bundle)
             cred = _Cred(profile, bundle, index_stamp=stamp)
             self._creds[name] = cred
@@ -364,7 +364,7 @@ class Engine:
                     profile.flow, profile.env, profile.endpoints, profile.public_key_fingerprint) != \
                     (old.key_id_masked, old.rotated_at, old.rotation_state, old.previous_retire_at,
                      old.flow, old.env, old.endpoints, old.public_key_fingerprint):
-                bundle = await asyncio.to_thread(store.load_bundle, cred.name)
+                profile, bundle = await asyncio.to_thread(store.load, cred.name)
                 if bundle.active != cred.bundle.active or profile.endpoints != old.endpoints:
                     cred.token = None
                     cred.generation += 1
@@ -380,9 +380,8 @@ class Engine:
         bundle = replace(bundle, previous=None, previous_retire_at=None)
         if self.store is not None:
             store = self.store
-            await asyncio.to_thread(store.save_bundle, profile.name, bundle)
             profile = await asyncio.to_thread(
-                store.update_profile, profile.name, previous_retire_at=None,
+                store.commit, profile.name, bundle, previous_retire_at=None,
                 rotation_state=None if profile.rotation_state == "overlap" else profile.rotation_state)
         return profile, bundle
 
@@ -931,8 +930,10 @@ class Engine:
         old_bundle = cred.bundle
         store = self.store
         if store is not None:
-            await asyncio.to_thread(store.save_bundle, name, replace(old_bundle, pending=new))
-            profile = await asyncio.to_thread(store.update_profile, name, rotation_state="pending",
+            # every store write below changes the bundle and then the index under one lock hold
+            # (Store.commit); a kill between the two is repaired from the bundle by Store.load
+            profile = await asyncio.to_thread(store.commit, name, replace(old_bundle, pending=new),
+                                              rotation_state="pending",
                                               pending_key_id_masked=mask(new.key_id))
             cred.profile = profile
 
@@ -963,8 +964,8 @@ class Engine:
             bad = next((c for c in checks if not c.ok), None)
             why = bad.message if bad else "no check could be made"
             if store is not None:
-                await asyncio.to_thread(store.save_bundle, name, replace(old_bundle, pending=None))
-                profile = await asyncio.to_thread(store.update_profile, name, pending_key_id_masked=None,
+                profile = await asyncio.to_thread(store.commit, name, replace(old_bundle, pending=None),
+                                                  pending_key_id_masked=None,
                                                   rotation_state=_overlap(old_bundle))
             else:
                 profile = profile.with_changes(pending_key_id_masked=None,
@@ -996,8 +997,7 @@ class Engine:
             changes["alg"] = new.alg or profile.alg
             changes["public_key_fingerprint"] = public_key_fingerprint(new.private_key_pem)
         if store is not None:
-            await asyncio.to_thread(store.save_bundle, name, new_bundle)
-            profile = await asyncio.to_thread(store.update_profile, name, **changes)
+            profile = await asyncio.to_thread(store.commit, name, new_bundle, **changes)
             await self._clear_cache(name)
         else:
             profile = profile.with_changes(**changes)
@@ -1020,8 +1020,7 @@ class Engine:
         profile = cred.profile.with_changes(rotation_state="pending", pending_key_id_masked=mask(new.key_id))
         if self.store is not None:
             store = self.store
-            await asyncio.to_thread(store.save_bundle, name, bundle)
-            profile = await asyncio.to_thread(store.update_profile, name, rotation_state="pending",
+            profile = await asyncio.to_thread(store.commit, name, bundle, rotation_state="pending",
                                               pending_key_id_masked=mask(new.key_id))
         cred.bundle = bundle
         cred.profile = profile
@@ -1086,8 +1085,7 @@ class Engine:
         profile = cred.profile.with_changes(**changes)
         if self.store is not None:
             store = self.store
-            await asyncio.to_thread(store.save_bundle, name, swapped)
-            profile = await asyncio.to_thread(store.update_profile, name, **changes)
+            profile = await asyncio.to_thread(store.commit, name, swapped, **changes)
             await self._clear_cache(name)
         self._install(name, profile, swapped, None)
 
@@ -1100,8 +1098,7 @@ class Engine:
         profile = cred.profile.with_changes(previous_retire_at=None, rotation_state=None)
         if self.store is not None:
             store = self.store
-            await asyncio.to_thread(store.save_bundle, name, bundle)
-            profile = await asyncio.to_thread(store.update_profile, name, previous_retire_at=None,
+            profile = await asyncio.to_thread(store.commit, name, bundle, previous_retire_at=None,
                                               rotation_state=None)
         cred.bundle = bundle
         cred.profile = profile
