@@ -74,9 +74,12 @@ def tty_passphrase_provider(creating: bool) -> str:
 
 
 def open_store(*, backend: str | None = None, interactive: bool = True, clock: Clock = SYSTEM_CLOCK) -> Store:
-    """``Store.open`` for the CLI: home/backend from the environment, passphrase from a file or /dev/tty."""
-    return Store.open(backend=backend, passphrase_provider=tty_passphrase_provider if interactive else None,
-                      clock=clock)
+    """``Store.open`` for the CLI: home/backend from the environment, passphrase from a file or /dev/tty.
+    An index entry repaired from its secret bundle (after a killed rotation) is reported on stderr."""
+    store = Store.open(backend=backend, passphrase_provider=tty_passphrase_provider if interactive else None,
+                       clock=clock)
+    store.on_repair = warn
+    return store
 
 
 def read_secret(from_stdin: bool, prompt: str = "Secret: ") -> str:

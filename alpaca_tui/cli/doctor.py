@@ -8,9 +8,18 @@ Doctor never prompts and never needs the passphrase; if ``ALPACA_TUI_PASSPHRASE_
 is set and the encrypted file exists it checks that the file unlocks it. The OS keyring
 probe is bounded by a 3 s timeout.
 
+Consistency: when the secrets can be read without a prompt (the OS keyring, or the
+encrypted file with ``ALPACA_TUI_PASSPHRASE_FILE``), every profile's
+index entry is compared with its secret bundle. An entry left behind by a process killed
+in the middle of a rotation (bundle written, index not yet) is repaired from the bundle —
+the bundle is what authenticates — and reported; no secret is ever dropped. A profile
+whose secret is missing or unreadable is reported with a fix. Secrets kept in the
+encrypted file for a name that has no profile (an add that was interrupted) are listed.
+
 Exit codes: 0 a usable secret backend exists for this home; 1 otherwise (forced backend
 unavailable, the home's recorded backend unavailable, corrupted index, unreadable or
-wrong passphrase file, corrupted secrets file); 2 usage error.
+wrong passphrase file, corrupted secrets file, a profile whose secret is missing or
+malformed); 2 usage error.
 
 JSON (``--json``; stable, keys only ever added)::
 
@@ -28,6 +37,9 @@ JSON (``--json``; stable, keys only ever added)::
        {"kind": "file", "path": str, "exists": bool, "usable": bool, "reason": str,
         "passphrase_source": "ALPACA_TUI_PASSPHRASE_FILE" | "prompt" | null,
         "passphrase_file": str | null, "passphrase_ok": bool | null}],
+     "consistency": {"checked": bool, "reason": str,             # why not checked, or what was
+                     "profiles": int, "repaired": [str],         # one note per repaired profile
+                     "errors": [str], "orphans": [str]},         # names with a secret, no profile
      "permissions": [{"path": str, "exists": bool, "mode": "0600" | null, "expected": "0600",
                       "ok": bool}],
      "environment": {"ALPACA_TUI_HOME": str | null, "ALPACA_TUI_KEYRING": str | null,
@@ -145,6 +157,7 @@ def collect() -> tuple[dict[str, Any], int]:
     backend: dict[str, str] | None = None
     error: str | None = None
     notes: list[str] = []
+    store: Store | None = None
     try:
         store = Store.open(home, keyring_probe=probe)
         backend = {"kind": store.backend_kind, "label": store.backend_label}
@@ -155,6 +168,17 @@ def collect() -> tuple[dict[str, Any], int]:
 
     if backend is not None and backend["kind"] == "file" and not file_info["usable"]:
         ok = False
+
+    consistency = _consistency(store, index, usable=ok)
+    if consistency["errors"]:
+        ok = False
+    for name in consistency["broken"]:
+        fixes.append(f"the secret of profile {name!r} is lost: alpaca-tui profiles remove "
+                     f"{shlex.quote(name)} and add it again with a new secret")
+    for name in consistency["orphans"]:
+        fixes.append(f"a secret is stored for {name!r} but there is no such profile (an interrupted add): "
+                     f"add the profile again (alpaca-tui profiles add {shlex.quote(name)} ...) to replace it")
+    del consistency["broken"]
 
     # Permissions
     perms = [_perm(home, 0o700), _perm(index_path, 0o600), _perm(secrets_path, 0o600),
@@ -195,10 +219,60 @@ def collect() -> tuple[dict[str, Any], int]:
         "selection_notes": notes,
         "backends": [system, file_info],
         "permissions": perms,
+        "consistency": consistency,
         "environment": {k: (os.environ.get(k) or None) for k in ENV_VARS},
         "fixes": fixes,
     }
     return report, (EXIT_OK if report["ok"] else EXIT_FAILURE)
+
+
+def _consistency(store: Any, index: dict[str, Any], *, usable: bool) -> dict[str, Any]:
+    """Compare every profile's index entry with its secret bundle; repair what a killed
+    rotation left behind (see :meth:`Store.load`). Only when that needs no prompt."""
+    from alpaca_tui.core.errors import AlpacaTuiError, NotFoundError
+    from alpaca_tui.core.store.store import SecretLostError
+
+    out: dict[str, Any] = {"checked": False, "reason": "", "profiles": 0, "repaired": [], "errors": [],
+                           "orphans": [], "broken": []}
+    if store is None or not usable or index["error"]:
+        out["reason"] = "not checked: the secret store cannot be opened"
+        return out
+    if not index["profiles"] and (store.backend_kind == "system" or not store.secrets_path.exists()):
+        out.update(checked=True, reason="no profiles yet")
+        return out
+    try:
+        locked = store.needs_unlock()
+    except AlpacaTuiError:
+        locked = True
+    if locked:
+        out["reason"] = ("not checked: the encrypted file is locked (doctor never prompts; set "
+                         "ALPACA_TUI_PASSPHRASE_FILE to let it read the secrets)")
+        return out
+    names = [p.name for p in store.list_profiles()]
+    for name in names:
+        try:
+            store.load(name)
+        except NotFoundError:
+            continue  # removed meanwhile
+        except SecretLostError as exc:
+            out["errors"].append(exc.message)
+            out["broken"].append(name)
+        except AlpacaTuiError as exc:
+            out["errors"].append(exc.message)
+    try:
+        stored = store.secret_names()
+    except AlpacaTuiError as exc:
+        out["errors"].append(exc.message)
+    else:
+        known = {p.name for p in store.list_profiles()}
+        out["orphans"] = [n for n in stored or [] if n not in known]
+    out.update(checked=True, profiles=len(names), repaired=list(store.repair_notes))
+    n = len(out["repaired"])
+    out["reason"] = (f"repaired {n} profile(s) from their secrets" if n else
+                     f"{len(names)} profile(s) agree with their secrets")
+    if out["errors"]:
+        out["reason"] += f"; {len(out['errors'])} problem(s)"
+    return out
 
 
 def _print_human(r: dict[str, Any]) -> None:
@@ -234,6 +308,15 @@ def _print_human(r: dict[str, Any]) -> None:
             print(f"permissions     ✗ {p['path']} is {p['mode']}, expected {p['expected']}")
     else:
         print("permissions     ✓ home 0700, files 0600 (or not created yet)")
+    c = r["consistency"]
+    good = c["checked"] and not c["errors"] and not c["orphans"]
+    print(f"consistency     {mark(good) if c['checked'] else '–'} {c['reason']}")
+    for note in c["repaired"]:
+        print(f"                repaired: {note}")
+    for err in c["errors"]:
+        print(f"                ✗ {err}")
+    if c["orphans"]:
+        print(f"                secrets without a profile: {', '.join(c['orphans'])}")
     if r["fixes"]:
         print("fixes:")
         for f in r["fixes"]:

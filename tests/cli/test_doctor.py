@@ -23,7 +23,7 @@ RUNNER = ("import importlib.util as u, sys, alpaca_tui.cli.main as m; "
           "raise SystemExit(m.main(sys.argv[1:]))")
 
 TOP_KEYS = {"ok", "home", "home_exists", "index", "backend", "error", "selection_notes", "backends",
-            "permissions", "environment", "fixes"}
+            "permissions", "consistency", "environment", "fixes"}
 
 
 def _argv(*args: str) -> list[str]:
@@ -67,6 +67,7 @@ def _check_schema(doc: dict) -> None:
     assert set(doc["environment"]) == {"ALPACA_TUI_HOME", "ALPACA_TUI_KEYRING", "ALPACA_TUI_PASSPHRASE_FILE",
                                        "PYTHON_KEYRING_BACKEND", "DBUS_SESSION_BUS_ADDRESS"}
     assert isinstance(doc["fixes"], list) and isinstance(doc["selection_notes"], list)
+    assert set(doc["consistency"]) == {"checked", "reason", "profiles", "repaired", "errors", "orphans"}
 
 
 def test_doctor_json_with_encrypted_file(run, alpaca_home: Path) -> None:
@@ -101,6 +102,7 @@ def test_doctor_without_passphrase_never_prompts(run, alpaca_home: Path,
     doc = json.loads(out)
     assert code == 0 and doc["backends"][1]["passphrase_ok"] is None
     assert "locked" in doc["backends"][1]["reason"]
+    assert doc["consistency"]["checked"] is False and "locked" in doc["consistency"]["reason"]
     assert any("ALPACA_TUI_PASSPHRASE_FILE" in f for f in doc["fixes"])
 
 
@@ -182,3 +184,76 @@ def test_doctor_with_the_real_secret_service(run, system_keyring_home: Path, mon
     assert doc["backend"]["kind"] == "system" and "Secret Service" in doc["backend"]["label"]
     assert any(not c["viable"] and c["reason"] for c in system["candidates"])
     assert os.environ.get("DBUS_SESSION_BUS_ADDRESS") == doc["environment"]["DBUS_SESSION_BUS_ADDRESS"]
+
+
+# -- consistency: index entries vs secret bundles ------------------------------------------------
+def _bundle(key_id: str, secret: str, **kw):
+    from alpaca_tui.core.credentials import Secret, SecretBundle
+
+    return SecretBundle(active=Secret(key_id, secret), **kw)
+
+
+def test_doctor_repairs_an_index_left_behind_its_secret(run, alpaca_home: Path) -> None:
+    """A rotation killed after promoting the secret and before its index write (the e2e test
+    does it with kill -9): doctor repairs the index from the secret store, once."""
+    from alpaca_tui.core.credentials import Secret
+    from alpaca_tui.core.redact import mask
+    from alpaca_tui.core.store import Store
+
+    _add(run)
+    new_id, new_secret = "PKTEST00000000000002", "NewPaperSecret0123456789abcdefghijklmn"
+    store = Store.open()
+    store.update_profile("p", rotation_state="pending", pending_key_id_masked=mask(new_id))
+    promoted = _bundle(new_id, new_secret, previous=Secret(PAPER_ID, PAPER_SECRET),
+                       previous_retire_at=2_000_000_000.0)
+    store.save_bundle("p", promoted)  # the bundle only: the index still says pending, old key
+    code, out, err = run("doctor", "--json")
+    assert code == 0, err
+    doc = json.loads(out)
+    c = doc["consistency"]
+    assert c["checked"] is True and c["profiles"] == 1 and c["errors"] == [] and c["orphans"] == []
+    assert len(c["repaired"]) == 1
+    note = c["repaired"][0]
+    assert note.startswith("profile 'p': its index entry disagreed with the secret store")
+    assert f"active key {mask(new_id)} (index said {mask(PAPER_ID)})" in note
+    assert "rotation state overlap (index said pending)" in note and "2033-05-18" in note
+    assert PAPER_SECRET not in out and new_secret not in out
+    p = Store.open().get_profile("p")
+    assert p.key_id_masked == mask(new_id) and p.rotation_state == "overlap"
+    assert p.pending_key_id_masked is None and p.previous_retire_at is not None
+    assert Store.open().load_bundle("p") == promoted  # no secret touched
+    code, out, _ = run("doctor")
+    assert code == 0 and "consistency     ✓ 1 profile(s) agree with their secrets" in out
+    assert "repaired:" not in out
+
+
+def test_doctor_human_output_names_the_repair(run, alpaca_home: Path) -> None:
+    from alpaca_tui.core.credentials import Secret
+    from alpaca_tui.core.store import Store
+
+    _add(run)
+    Store.open().save_bundle("p", _bundle(PAPER_ID, PAPER_SECRET,
+                                          pending=Secret("PKTEST00000000000003", "x" * 40)))
+    code, out, _ = run("doctor")
+    assert code == 0
+    assert "consistency     ✓ repaired 1 profile(s) from their secrets" in out
+    assert "repaired: profile 'p': " in out and "rotation state pending (index said none)" in out
+
+
+def test_doctor_reports_a_lost_secret_and_an_orphan(run, alpaca_home: Path) -> None:
+    """A secret missing for a profile is an error with a fix (exit 1); a secret kept for a name
+    with no profile (an add killed between its two writes) is listed, never deleted."""
+    from alpaca_tui.core.store import Store
+
+    _add(run)
+    store = Store.open()
+    store._set({"ghost": json.dumps(_bundle("PKGHOST0000000000001", "g" * 40).to_dict())}, ("p",))
+    code, out, _ = run("doctor", "--json")
+    doc = json.loads(out)
+    assert code == 1 and doc["ok"] is False
+    c = doc["consistency"]
+    assert c["orphans"] == ["ghost"] and len(c["errors"]) == 1 and "is missing" in c["errors"][0]
+    assert any("profiles remove p" in f for f in doc["fixes"])
+    assert any("'ghost'" in f and "profiles add ghost" in f for f in doc["fixes"])
+    assert "g" * 40 not in out
+    assert Store.open().secret_names() == ["ghost"]  # doctor deleted nothing
