@@ -40,6 +40,10 @@ def open_store(ask: Callable[[bool, str | None], str]) -> Any:
             store.unlock(passphrase)
         except WrongPassphraseError as exc:
             error = exc.message
+    try:  # an index entry a killed rotation left behind its secret: repaired before it is listed
+        store.reconcile(rotating_only=True)  # notes in store.repair_notes
+    except Exception as exc:  # never keeps the app from starting; the profile says so when used
+        del exc
     return store
 
 
