@@ -77,7 +77,7 @@ from alpaca_tui.core.oauth import (
     token_form,
 )
 from alpaca_tui.core.pathscopes import describe_requirement, normalize_path, required_scope
-from alpaca_tui.core.redact import mask, redact, scrub
+from alpaca_tui.core.redact import mask, redact, redact_json, scrub
 from alpaca_tui.core.tokens import CLOCK_BACK_TOLERANCE, TokenState, token_from_cache, token_to_cache
 
 if TYPE_CHECKING:
@@ -789,8 +789,10 @@ class Engine:
         if not 200 <= resp.status_code < 300:
             error = self._api_error(cred, target, m, p, resp.status_code, resp.headers, body, text, secrets,
                                     attempts=attempts)
-        return ApiResponse(method=m, url=url, status=resp.status_code, headers=dict(resp.headers),
-                           text=redact(text, secrets), json=body, latency_ms=latency, request_id=rid,
+        return ApiResponse(method=m, url=url, status=resp.status_code,
+                           headers={k: redact(v, secrets) for k, v in dict(resp.headers).items()},
+                           text=redact(text, secrets), json=redact_json(body, secrets), latency_ms=latency,
+                           request_id=rid,
                            rate_limit=RateLimit.from_headers(resp.headers), error=error, attempts=attempts,
                            token_refreshed=refreshed, api=target.value, profile=profile.name)
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable
+from typing import Any
+from urllib.parse import quote, quote_plus
 
 MASK = "…"
 
@@ -22,10 +25,18 @@ def mask(value: str | None, *, prefix: int = 4, suffix: int = 4) -> str:
     return f"{value[:prefix]}{MASK}{value[-suffix:]}"
 
 
-def redact(text: str, secrets: Iterable[str | None]) -> str:
-    """Replace every occurrence of any secret (and its obvious encodings) in ``text``."""
+def _forms(secret: str) -> set[str]:
+    """``secret`` and the encodings it travels in inside text: JSON strings, URLs."""
+    return {secret, json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1],
+            quote(secret, safe=""), quote_plus(secret)}
+
+
+def _needles(secrets: Iterable[str | None]) -> list[str]:
+    return sorted({f for s in secrets if s and len(s) >= 4 for f in _forms(s)}, key=len, reverse=True)
+
+
+def _redact(text: str, ordered: list[str]) -> str:
     out = text
-    ordered = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
     # Repeat until stable: a masked tail followed by more text can spell a periodic secret
     # again ("abab…" cases). Every pass shortens the text, so this terminates.
     changed = True
@@ -36,6 +47,27 @@ def redact(text: str, secrets: Iterable[str | None]) -> str:
                 out = out.replace(s, mask(s))
                 changed = True
     return out
+
+
+def redact(text: str, secrets: Iterable[str | None]) -> str:
+    """Replace every occurrence of any secret (and its obvious encodings) in ``text``."""
+    return _redact(text, _needles(secrets))
+
+
+def redact_json(value: Any, secrets: Iterable[str | None]) -> Any:
+    """:func:`redact` applied to every string (keys too) of a parsed JSON document."""
+    ordered = _needles(secrets)
+
+    def walk(v: Any) -> Any:
+        if isinstance(v, str):
+            return _redact(v, ordered)
+        if isinstance(v, list):
+            return [walk(x) for x in v]
+        if isinstance(v, dict):
+            return {_redact(str(k), ordered): walk(x) for k, x in v.items()}
+        return v
+
+    return walk(value) if ordered else value
 
 
 _AUTH_HEADER = re.compile(
