@@ -36,8 +36,10 @@ Sanctioned exceptions, each checked to hold exactly what it should:
   ID + secret for key-ID profiles, an access token (never the client secret or private key)
   for OAuth profiles; every other variable is scanned;
 * the passphrase file holds the passphrase; the private-key file we import holds that key;
-* key IDs are not secret: they are on argv (``--key-id``), in a generated key's JWK ``kid``
-  and in ``exec``'s ``APCA_API_KEY_ID``; everywhere the UI/CLI show one it is masked
+* the confirmed "cURL + secrets" clipboard holds that profile's key ID and secret;
+* key IDs are not secret: they are on argv (``--key-id``), in a generated key's JWK ``kid``,
+  in ``exec``'s ``APCA_API_KEY_ID``, in the rotation screen's key-ID input where it was typed,
+  and in answers from a server that reflects them; everywhere the UI/CLI show one it is masked
   (``prefix…last4``), which is asserted, and the full ID is in no file and no other output.
 """
 
@@ -405,15 +407,16 @@ def scenario_cli(c: Ctx) -> None:
     else:
         for name, key_id in c.key_ids.items():
             assert re.search(rf"^{re.escape(name)}\s.*\s{re.escape(mask(key_id))}\s", proc.stdout, re.M), name
-    proc = c.run("profiles", "show", "paper")
-    assert re.search(rf"^key ID\s+{re.escape(mask(c.key_ids['paper']))}$", proc.stdout, re.M)
     proc = c.run("profiles", "show", "jwt-file", "--public-key", *js)
     c.outputs[-2].allow = frozenset({"key_id:jwt-file"})  # the JWK's kid
     c.public_texts += [proc.stdout]
+    shown = json.loads(proc.stdout)["profile"]["key_id_masked"] if js else \
+        re.search(r"^key ID\s+(\S+)$", proc.stdout, re.M).group(1)  # type: ignore[union-attr]
+    assert shown == mask(c.key_ids["jwt-file"]) and MASK_RE.match(shown)
 
-    # 3. check, request (a 2xx; a 403 forced past the access matrix), token, exec.
+    # 3. check, request (2xx answers that reflect the credential; a 403 forced past the access
+    #    matrix), token, exec.
     c.run("check", "--all", *js)
-    c.run("request", "paper", "GET", "/v2/account", *tx)
     for name, path, fmt in (("echo", "/v2/account", tx), ("echo", "/v2/account", js),
                             ("echo-oauth", "/v1/accounts", js)):
         c.run("request", name, "GET", path, *fmt)  # the secret / token must come back masked
