@@ -256,9 +256,18 @@ class Store:
         with self._locked() as doc:
             if name not in doc.profiles:
                 raise self._not_found(name)
-            self._set({}, (name, token_key(name)))
+            # Index first: an interruption leaves at worst a secret without a profile (doctor lists
+            # it; adding the name again replaces it), never a listed profile whose secret is gone.
+            # An unreachable or locked keyring fails here, before anything changes.
+            self._backend.get(name)
             del doc.profiles[name]
             self._write_index(doc)
+            try:
+                self._set({}, (name, token_key(name)))
+            except StoreError as exc:
+                raise StoreError(f"removed profile {name!r}, but its secret could not be deleted from the "
+                                 f"{self.backend_label} ({exc.message}); add and remove the profile again "
+                                 "once the store is reachable to delete it") from None
 
     def _read_bundle(self, name: str) -> SecretBundle:
         raw = self._backend.get(name)
