@@ -109,8 +109,17 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"already inside 'alpaca-tui exec' for profile {active!r}; nesting would mix "
                          f"credentials — exit that command or shell first")
     cmd = list(args.command)
-    if cmd and cmd[0] == "--":
-        cmd = cmd[1:]
+    cut = cmd.index("--") if "--" in cmd else -1
+    if cut >= 0 and all(a.startswith("-") for a in cmd[:cut]):
+        # argparse's REMAINDER swallows our own options written after NAME (`exec NAME --no-cache
+        # -- CMD`): options before the first "--" belong to us, everything after it to CMD.
+        for opt in cmd[:cut]:
+            if opt == "--no-cache":
+                args.no_cache = True
+            else:
+                raise UsageError(f"unknown option {opt!r} before '--' (exec takes --no-cache); "
+                                 "usage: alpaca-tui exec NAME [--no-cache] -- CMD [ARGS...]")
+        cmd = cmd[cut + 1:]
     if not cmd:
         raise UsageError("no command given: alpaca-tui exec NAME -- CMD [ARGS...]")
 

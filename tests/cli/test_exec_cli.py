@@ -106,6 +106,13 @@ def test_exit_codes(alpaca_home: Path, emu: Emulator) -> None:
     assert proc.returncode == 2 and "no command given" in proc.stderr
     proc = run_sub("exec", "nobody", "--", "true", env=henv)
     assert proc.returncode == 2 and "no profile named 'nobody'" in proc.stderr
+    # our options may also follow NAME (before "--"); the command's own "--" stays the command's
+    proc = run_sub("exec", "paper", "--no-cache", "--", sys.executable, "-c",
+                   "import sys; print(sys.argv[1:])", "--", "x", env=henv)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "['--', 'x']"
+    proc = run_sub("exec", "paper", "--bogus", "--", "true", env=henv)
+    assert proc.returncode == 2 and "unknown option '--bogus'" in proc.stderr
 
 
 def test_expired_refused_and_token_failure(alpaca_home: Path, emu: Emulator) -> None:
