@@ -10,6 +10,7 @@ Time comes from the injected ``clock`` so countdowns are testable and snapshots 
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -34,6 +35,7 @@ from alpaca_tui.tui.messages import (
     StoreFailed,
     StoreReady,
 )
+from alpaca_tui.tui.watch import IndexWatch
 
 PassphraseAsk = Callable[[bool, str | None], str]
 StoreOpener = Callable[[PassphraseAsk], Any]
@@ -78,6 +80,8 @@ class AlpacaTuiApp(App[int]):
         self.demo_session: Any = None
         self._demo_offered = False
         self._pending_answers: list[Any] = []  # prompts a worker thread is waiting on
+        self._index_watch: IndexWatch | None = None  # changes other processes make to the store
+        self._reload_lock = threading.Lock()  # profile lists arrive in the order they were read
 
     # -- properties used by the screens ------------------------------------------------
     @property
@@ -167,6 +171,8 @@ class AlpacaTuiApp(App[int]):
 
     def _store_ready(self) -> None:
         self._update_subtitle()
+        index_path = getattr(self.store, "index_path", None)
+        self._index_watch = IndexWatch(index_path) if index_path is not None else None
         self.reload_profiles()
         if self.engine is None:
             self._load_engine()
@@ -200,16 +206,37 @@ class AlpacaTuiApp(App[int]):
     # -- profiles ------------------------------------------------------------------------
     @work(thread=True, exclusive=True, group="profiles", exit_on_error=False)
     def reload_profiles(self) -> None:
-        try:
-            profiles = self.require_store().list_profiles()
-        except Exception as exc:
-            self.post_message(OperationFailed("loading profiles", services.one_line(exc)))
-            return
-        self.post_message(ProfilesLoaded(list(profiles)))
+        with self._reload_lock:  # a newer read never overtakes an older one
+            watch = self._index_watch
+            stamp = watch.stamp() if watch is not None else None
+            try:
+                profiles = self.require_store().list_profiles()
+            except Exception as exc:
+                self.post_message(OperationFailed("loading profiles", services.one_line(exc)))
+                return
+            finally:
+                if watch is not None:
+                    watch.loaded(stamp)
+            self.post_message(ProfilesLoaded(list(profiles)))
+
+    def poll_store(self) -> None:
+        """Reload the list (in the worker above) when the index changed on disk since it was
+        last read: another alpaca-tui, ``alpaca-tui profiles add/remove``, the CLI. The screens
+        call this on their tick; it costs one stat(2)."""
+        watch = self._index_watch
+        if watch is not None and self.store is not None and watch.changed():
+            self.reload_profiles()
 
     def on_profiles_loaded(self, message: ProfilesLoaded) -> None:
+        gone = {p.name for p in self.profiles} - {p.name for p in message.profiles}
         self.profiles = message.profiles
         self.profiles_loaded = True
+        forget = getattr(self.engine, "forget", None)
+        for name in sorted(gone):  # removed by another process (our own deletes are gone already)
+            if callable(forget):
+                forget(name)  # drop its secret and token from memory
+            self.notify(f"{name} was removed from this store by another process",
+                        title="Credential removed", timeout=5)
         self._broadcast(ProfilesChanged)
         if not self.profiles and self.demo is None and self.offer_demo and not self._demo_offered:
             self._demo_offered = True

@@ -2,7 +2,9 @@
 
 :class:`AppScreen`: the header, one body container, the compact footer; typed access to the
 app (``self.tui``); and, for screens that set ``TICKS``, a timer every ``app.tick_seconds``
-that calls :meth:`AppScreen.tick` and stops while another screen covers this one.
+that stops while another screen covers this one. On each tick the screen first asks the app
+whether another process changed the store (``AlpacaTuiApp.poll_store``: one stat, a reload
+in a worker when it did), then runs its own :meth:`AppScreen.tick`.
 :class:`ProfileScreen`: an AppScreen about one credential (``profile_name`` / ``profile``).
 
 Textual calls an event handler of every class in the MRO, so a subclass's ``on_mount`` /
@@ -28,7 +30,7 @@ if TYPE_CHECKING:
 class AppScreen(Screen[None]):
     BODY_ID: ClassVar[str]                # id of the body container (the stylesheet uses it)
     BODY_SCROLLS: ClassVar[bool] = True   # VerticalScroll, else Vertical
-    TICKS: ClassVar[bool] = False         # run tick() every app.tick_seconds while shown
+    TICKS: ClassVar[bool] = False         # poll the store + tick() every app.tick_seconds while shown
 
     _tick_timer: Timer | None = None
 
@@ -48,7 +50,11 @@ class AppScreen(Screen[None]):
 
     def on_mount(self) -> None:
         if self.TICKS:
-            self._tick_timer = self.set_interval(self.tui.tick_seconds, self.tick)
+            self._tick_timer = self.set_interval(self.tui.tick_seconds, self._on_tick)
+
+    def _on_tick(self) -> None:
+        self.tui.poll_store()
+        self.tick()
 
     def tick(self) -> None:
         """Called every ``app.tick_seconds`` while this screen is shown (``TICKS``)."""
@@ -72,6 +78,18 @@ class ProfileScreen(AppScreen):
     @property
     def profile(self) -> Profile | None:
         return self.tui.profile(self.profile_name)
+
+    def leave_if_deleted(self) -> bool:
+        """True when the credential is gone (deleted here, from the palette or by another
+        process); the screen closes now if it is on top, else when it is shown again."""
+        if self.profile is not None or not self.tui.profiles_loaded:
+            return False
+        if self.app.screen is self:
+            self.dismiss()
+        return True
+
+    def on_screen_resume(self) -> None:
+        self.leave_if_deleted()
 
 
 __all__ = ["AppScreen", "ProfileScreen"]

@@ -11,7 +11,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import Static
 
-from alpaca_tui.core.credentials import SecretBundle
+from alpaca_tui.core.credentials import Profile, SecretBundle
 from alpaca_tui.core.environments import resolve_endpoints
 from alpaca_tui.core.redact import mask
 from alpaca_tui.tui import services
@@ -22,8 +22,14 @@ from alpaca_tui.tui.widgets.scope_matrix import ScopeMatrix
 from alpaca_tui.tui.widgets.token_panel import TokenPanel
 
 
+def _key_state(p: Profile | None) -> tuple[object, ...] | None:
+    """What changes when the credential's secret does (rotation, rollback, retirement)."""
+    return None if p is None else (p.key_id_masked, p.rotated_at, p.rotation_state, p.previous_retire_at)
+
+
 class DetailsScreen(ProfileScreen):
     BODY_ID = "details-body"
+    TICKS = True  # notices when another process edits or deletes the credential
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "app.pop_screen", "Back", tooltip="Back to the credential list"),
         Binding("f", "refresh_token", "Refresh token", tooltip="Fetch a new access token now (OAuth)"),
@@ -38,6 +44,7 @@ class DetailsScreen(ProfileScreen):
     def __init__(self, name: str) -> None:
         super().__init__(name, classes="details-screen")
         self.revealed: SecretBundle | None = None
+        self._revealed_for: tuple[object, ...] | None = None  # _key_state when revealed
 
     def compose_body(self) -> ComposeResult:
         p = self.profile
@@ -74,20 +81,14 @@ class DetailsScreen(ProfileScreen):
             panel.resume()
 
     def on_profiles_changed(self, message: ProfilesChanged) -> None:
-        if self.profile is None:  # deleted elsewhere (e.g. from the command palette)
-            if self.app.screen is self:
-                self.dismiss()
-            else:
-                self.app.call_later(self._leave_when_deleted)
+        if self.leave_if_deleted():
             return
+        if self.revealed is not None and _key_state(self.profile) != self._revealed_for:
+            self.revealed = None  # rotated (here or elsewhere): never show a stale secret
         for panel in self.query(TokenPanel):
             if panel.engine is None and self.tui.engine is not None:
                 panel.set_engine(self.tui.engine)
         self.render_facts()
-
-    def _leave_when_deleted(self) -> None:
-        if self in self.app.screen_stack and self.app.screen is self:
-            self.dismiss()
 
     def render_facts(self) -> None:
         p = self.profile
@@ -180,6 +181,7 @@ class DetailsScreen(ProfileScreen):
     def on_bundle_loaded(self, message: BundleLoaded) -> None:
         message.stop()
         self.revealed = message.bundle
+        self._revealed_for = _key_state(self.profile)
         self.render_facts()
         self.notify(f"secret shown for {mask(message.bundle.active.key_id)}; v hides it", timeout=3)
 

@@ -113,6 +113,8 @@ class RotationScreen(ProfileScreen):
         self.render_current()
 
     def on_profiles_changed(self, message: ProfilesChanged) -> None:
+        if not self.busy and self.leave_if_deleted():
+            return
         self.render_current()
 
     def render_current(self) -> None:

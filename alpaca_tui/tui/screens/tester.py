@@ -87,6 +87,7 @@ class TesterScreen(AppScreen):
     __test__ = False  # not a pytest test class despite the name
     BODY_ID = "tester-body"
     BODY_SCROLLS = False
+    TICKS = True  # the credential list follows changes other processes make
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+s", "send", "Send", priority=True,
                 tooltip="Send (scope pre-flight; live writes ask first)"),
