@@ -113,18 +113,18 @@ class Book:
 # helpers
 
 
-def _json_body(ctx: Ctx) -> Any:
-    """The request body as JSON or raise _BadBody (-> 400 40010001)."""
+def _json_body(ctx: Ctx, *, object_required: bool = False) -> Any:
+    """The request body as JSON, or the Reply to send instead: 400 40010001 when it is missing,
+    not JSON, or (``object_required``) not a JSON object."""
     if not ctx.req.body.strip():
-        raise _BadBody("request body is required")
+        return alpaca_error(400, 40010001, "request body is required")
     try:
-        return ctx.req.json()
+        body = ctx.req.json()
     except (ValueError, UnicodeDecodeError):
-        raise _BadBody("request body format is invalid") from None
-
-
-class _BadBody(Exception):
-    pass
+        return alpaca_error(400, 40010001, "request body format is invalid")
+    if object_required and not isinstance(body, dict):
+        return alpaca_error(400, 40010001, "request body must be a JSON object")
+    return body
 
 
 def _not_found(what: str) -> Reply:
@@ -186,10 +186,9 @@ def get_position(ctx: Ctx) -> Reply:
 
 
 def _place(ctx: Ctx, acct: market.Account) -> Reply:
-    try:
-        body = _json_body(ctx)
-    except _BadBody as exc:
-        return alpaca_error(400, 40010001, str(exc))
+    body = _json_body(ctx)
+    if isinstance(body, Reply):
+        return body
     try:
         order = acct.place_order(body, ctx.now, market.market_clock(ctx.now)["is_open"])
     except market.OrderError as exc:
@@ -296,12 +295,9 @@ def list_accounts(ctx: Ctx) -> Reply:
 
 
 def create_account(ctx: Ctx) -> Reply:
-    try:
-        body = _json_body(ctx)
-    except _BadBody as exc:
-        return alpaca_error(400, 40010001, str(exc))
-    if not isinstance(body, dict):
-        return alpaca_error(400, 40010001, "request body must be a JSON object")
+    body = _json_body(ctx, object_required=True)
+    if isinstance(body, Reply):
+        return body
     contact = body.get("contact")
     if not isinstance(contact, dict) or not isinstance(contact.get("email_address"), str):
         return _unprocessable("contact.email_address is required")
@@ -335,12 +331,9 @@ def create_transfer(ctx: Ctx) -> Reply:
     acct = _account(ctx)
     if acct is None:
         return _not_found("account")
-    try:
-        body = _json_body(ctx)
-    except _BadBody as exc:
-        return alpaca_error(400, 40010001, str(exc))
-    if not isinstance(body, dict):
-        return alpaca_error(400, 40010001, "request body must be a JSON object")
+    body = _json_body(ctx, object_required=True)
+    if isinstance(body, Reply):
+        return body
     try:
         amount = market._decimal(body, "amount")
     except market.OrderError as exc:
@@ -371,12 +364,9 @@ def list_journals(ctx: Ctx) -> Reply:
 
 
 def create_journal(ctx: Ctx) -> Reply:
-    try:
-        body = _json_body(ctx)
-    except _BadBody as exc:
-        return alpaca_error(400, 40010001, str(exc))
-    if not isinstance(body, dict):
-        return alpaca_error(400, 40010001, "request body must be a JSON object")
+    body = _json_body(ctx, object_required=True)
+    if isinstance(body, Reply):
+        return body
     accounts = _accounts(ctx)
     src, dst = accounts.get(str(body.get("from_account"))), accounts.get(str(body.get("to_account")))
     if src is None or dst is None:
@@ -432,10 +422,9 @@ def list_portfolios(ctx: Ctx) -> Reply:
 
 
 def create_portfolio(ctx: Ctx) -> Reply:
-    try:
-        body = _json_body(ctx)
-    except _BadBody as exc:
-        return alpaca_error(400, 40010001, str(exc))
+    body = _json_body(ctx)
+    if isinstance(body, Reply):
+        return body
     if not isinstance(body, dict) or not isinstance(body.get("name"), str) or not body["name"]:
         return _unprocessable("name is required")
     weights = body.get("weights")
@@ -480,10 +469,9 @@ def wallet_transfer(ctx: Ctx) -> Reply:
     acct = _account(ctx)
     if acct is None:
         return _not_found("account")
-    try:
-        body = _json_body(ctx)
-    except _BadBody as exc:
-        return alpaca_error(400, 40010001, str(exc))
+    body = _json_body(ctx)
+    if isinstance(body, Reply):
+        return body
     if not isinstance(body, dict) or not body.get("address") or not body.get("asset"):
         return _unprocessable("amount, address and asset are required")
     return Reply.json(200, {"id": str(uuid.uuid4()), "status": "PROCESSING", "direction": "OUTGOING",
@@ -495,12 +483,9 @@ def correspondent(ctx: Ctx) -> Reply:
     # The emulator's stand-in for Admin-scope routes (Alpaca's admin endpoints are not public;
     # /v1/correspondents/... is our chosen path, UNCONFIRMED).
     if ctx.req.method == "PATCH":
-        try:
-            body = _json_body(ctx)
-        except _BadBody as exc:
-            return alpaca_error(400, 40010001, str(exc))
-        if not isinstance(body, dict):
-            return alpaca_error(400, 40010001, "request body must be a JSON object")
+        body = _json_body(ctx, object_required=True)
+        if isinstance(body, Reply):
+            return body
     return Reply.json(200, {"id": str(uuid.uuid5(uuid.NAMESPACE_URL, ctx.req.role)),
                             "name": "Emulated Correspondent", "status": "ACTIVE",
                             "environment": ctx.req.role})
