@@ -37,7 +37,8 @@ COMMAND_MODULES: tuple[str, ...] = (
 EPILOG = """\
 exit codes: 0 ok, 1 failure (auth, network, store), 2 usage error, 130 interrupted
 environment: ALPACA_TUI_HOME (data dir), ALPACA_TUI_KEYRING=system|file,
-             ALPACA_TUI_PASSPHRASE_FILE (encrypted-file passphrase for scripts)
+             ALPACA_TUI_PASSPHRASE_FILE (encrypted-file passphrase for scripts),
+             ALPACA_TUI_KEYRING_TIMEOUT (seconds per OS keyring call, default 3)
 run without arguments to open the terminal UI."""
 
 
