@@ -50,9 +50,9 @@ class AppScreen(Screen[None]):
 
     def on_mount(self) -> None:
         if self.TICKS:
-            self._tick_timer = self.set_interval(self.tui.tick_seconds, self._on_tick)
+            self._tick_timer = self.set_interval(self.tui.tick_seconds, self._tick_now)
 
-    def _on_tick(self) -> None:
+    def _tick_now(self) -> None:
         self.tui.poll_store()
         self.tick()
 
