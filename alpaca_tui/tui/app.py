@@ -34,6 +34,7 @@ from alpaca_tui.tui.messages import (
     ProfilesLoaded,
     StoreFailed,
     StoreReady,
+    StoreRepaired,
 )
 from alpaca_tui.tui.watch import IndexWatch
 
@@ -171,6 +172,12 @@ class AlpacaTuiApp(App[int]):
 
     def _store_ready(self) -> None:
         self._update_subtitle()
+        # Repairs made while opening (a rotation killed half-way), then any made later by a
+        # worker thread: each is shown once. post_message is safe from any thread.
+        for note in list(getattr(self.store, "repair_notes", None) or []):
+            self.post_message(StoreRepaired(note))
+        if hasattr(self.store, "on_repair"):
+            self.store.on_repair = lambda note: self.post_message(StoreRepaired(note))
         index_path = getattr(self.store, "index_path", None)
         self._index_watch = IndexWatch(index_path) if index_path is not None else None
         self.reload_profiles()
@@ -178,6 +185,9 @@ class AlpacaTuiApp(App[int]):
             self._load_engine()
         else:
             self._broadcast(ProfilesChanged)
+
+    def on_store_repaired(self, message: StoreRepaired) -> None:
+        self.notify(message.note, title="Secret store repaired", severity="warning", timeout=10)
 
     def on_store_failed(self, message: StoreFailed) -> None:
         self.store_error = message.error

@@ -30,6 +30,14 @@ class StoreFailed(Message):
         self.error = error
 
 
+class StoreRepaired(Message):
+    """An index entry was repaired from its secret bundle (e.g. after a killed rotation)."""
+
+    def __init__(self, note: str) -> None:
+        super().__init__()
+        self.note = note
+
+
 class EngineReady(Message):
     def __init__(self, engine_cls: Any) -> None:
         super().__init__()

@@ -104,3 +104,31 @@ async def test_unlocked_session_agent_skips_the_passphrase_dialog(locked_home: P
             assert bundle.active.secret
     finally:
         agent.stop(locked_home)
+
+
+async def test_index_repaired_at_startup_is_announced(alpaca_home: Path, clock: FakeClock) -> None:
+    """A rotation killed after promoting the secret but before the index write: the TUI repairs
+    the entry before listing it, and says so once (no secret or full key ID in the notice)."""
+    from alpaca_tui.core.credentials import Flow, Profile, Secret, SecretBundle
+    from alpaca_tui.core.environments import Env
+    from alpaca_tui.core.redact import mask
+    from alpaca_tui.core.store import Store
+
+    old = Secret("PKOLDOLDOLDOLDOLD001", "old-secret-value-0123456789")
+    new = Secret("PKNEWNEWNEWNEWNEW002", "new-secret-value-9876543210")
+    store = Store.open(alpaca_home, clock=clock)
+    store.add_profile(Profile("p", Env.PAPER, Flow.LEGACY, mask(old.key_id)), SecretBundle(old))
+    store.update_profile("p", rotation_state="pending", pending_key_id_masked=mask(new.key_id))
+    store.save_bundle("p", SecretBundle(new, previous=old, previous_retire_at=clock.time() + 3600))
+
+    app = AlpacaTuiApp(store_opener=_default_store_opener, clock=clock)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: app.profiles_loaded and isinstance(app.screen, HomeScreen), what="home")
+        await wait_for(pilot, lambda: any("repaired" in str(n.title).lower() for n in app._notifications),
+                       what="repair notice")
+        notes = [n for n in app._notifications if "repaired" in str(n.title).lower()]
+        assert len(notes) == 1 and "'p'" in notes[0].message
+        for text in (old.secret, new.secret, old.key_id, new.key_id):
+            assert text not in notes[0].message and text not in screen_text(app)
+        assert app.profiles[0].key_id_masked == mask(new.key_id)
+    assert Store.open(alpaca_home).get_profile("p").key_id_masked == mask(new.key_id)

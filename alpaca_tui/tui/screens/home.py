@@ -84,7 +84,7 @@ class HomeScreen(AppScreen):
         self.query_one("#filter", Input).display = False
         self._build_columns()
         self.populate()
-        self.query_one("#creds", DataTable).focus()
+        focus_now(self.query_one("#creds", DataTable))
 
     def on_screen_resume(self) -> None:
         self.request_populate()

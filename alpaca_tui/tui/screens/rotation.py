@@ -104,10 +104,12 @@ class RotationScreen(ProfileScreen):
         self.query_one("#rot-new-title", Label).update(
             "1. New key pair" if jwt else "1. New " + ("client secret" if p.flow.is_oauth else "key"))
         self.render_current()
+        # Synchronous focus: a secret typed ahead (paste, fast typist) must never land in the
+        # visible key-ID field because the deferred focus had not happened yet.
         if not demo and not jwt:
-            self.query_one("#rot-key-id", Input).focus()
+            focus_now(self.query_one("#rot-key-id", Input))
         else:
-            self.query_one("#rot-go", Button).focus()
+            focus_now(self.query_one("#rot-go", Button))
 
     def tick(self) -> None:
         self.render_current()
