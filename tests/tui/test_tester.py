@@ -160,3 +160,35 @@ async def test_invalid_json_body_is_not_sent(seeded: Any, clock: FakeClock) -> N
         await pilot.pause()
         assert "not valid JSON" in screen_text(app)
         assert history(app) == []
+
+
+def test_curl_with_secrets_survives_the_shell() -> None:
+    """Secrets with shell metacharacters reach curl byte for byte (the real shell parses the
+    line, with curl swapped for printf); placeholders are still expanded by the shell."""
+    import subprocess
+
+    from alpaca_tui.core.credentials import Flow, Profile
+    from alpaca_tui.core.environments import Api, Env
+    from alpaca_tui.tui.screens.tester import curl_command
+
+    nasty = "s3c\"r$(touch /tmp/pwned)`id`'e\\t $HOME"
+    cases = [
+        (Profile("p", Env.PAPER, Flow.LEGACY, "PK…0001"), Api.TRADING,
+         {"key_id": "PKX0000000000000001", "secret": nasty},
+         ["APCA-API-KEY-ID: PKX0000000000000001", f"APCA-API-SECRET-KEY: {nasty}"]),
+        (Profile("b", Env.BROKER_SANDBOX, Flow.LEGACY, "CK…0001"), Api.BROKER,
+         {"key_id": "CKX0000000000000001", "secret": nasty}, [f"CKX0000000000000001:{nasty}"]),
+        (Profile("o", Env.BROKER_SANDBOX, Flow.CLIENT_SECRET, "CK…0001"), Api.BROKER,
+         {"token": nasty}, [f"Authorization: Bearer {nasty}"]),
+        (Profile("q", Env.PAPER, Flow.LEGACY, "PK…0001"), Api.TRADING, {},
+         ["APCA-API-KEY-ID: kid-from-env", "APCA-API-SECRET-KEY: secret-from-env"]),
+    ]
+    for profile, api, secrets, expected in cases:
+        line = curl_command(profile, api, "POST", "/v2/orders", {"a": "b c"}, {"q": "it's"}, **secrets)
+        assert line.startswith("curl ")
+        env = {"ALPACA_KEY_ID": "kid-from-env", "ALPACA_SECRET": "secret-from-env", "PATH": "/usr/bin:/bin"}
+        out = subprocess.run(["bash", "-c", "printf '%s\\n'" + line[len("curl"):]], capture_output=True,
+                             text=True, env=env, check=True).stdout.splitlines()
+        for want in expected:
+            assert want in out, (want, out)
+        assert '{"q": "it\'s"}' in out

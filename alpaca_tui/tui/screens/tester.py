@@ -69,15 +69,20 @@ def curl_command(profile: Profile, api: Api, method: str, path: str, params: dic
     base = resolve_endpoints(profile.env, profile.endpoints)[api]
     url = base + path + (("?" + urlencode(params)) if params else "")
     parts = ["curl", "-sS", "-X", method, shlex.quote(url)]
+
+    def arg(text: str, real: bool) -> str:
+        # Real secrets are single-quoted for the shell (a '"', '$' or '`' in them stays literal);
+        # placeholders are double-quoted so the shell expands them.
+        return shlex.quote(text) if real else f'"{text}"'
+
     kid = key_id or "$ALPACA_KEY_ID"
     if profile.flow.is_oauth:
-        tok = token or "$ALPACA_ACCESS_TOKEN"
-        parts += ["-H", f'"Authorization: Bearer {tok}"']
+        parts += ["-H", arg(f"Authorization: Bearer {token or '$ALPACA_ACCESS_TOKEN'}", token is not None)]
     elif profile.env.is_broker:
-        parts += ["-u", f'"{kid}:{secret or "$ALPACA_SECRET"}"']
+        parts += ["-u", arg(f"{kid}:{secret or '$ALPACA_SECRET'}", secret is not None)]
     else:
-        sec = secret or "$ALPACA_SECRET"
-        parts += ["-H", f'"APCA-API-KEY-ID: {kid}"', "-H", f'"APCA-API-SECRET-KEY: {sec}"']
+        parts += ["-H", arg(f"APCA-API-KEY-ID: {kid}", key_id is not None),
+                  "-H", arg(f"APCA-API-SECRET-KEY: {secret or '$ALPACA_SECRET'}", secret is not None)]
     if body is not None:
         parts += ["-H", "'Content-Type: application/json'", "--data", shlex.quote(json.dumps(body))]
     return " ".join(parts)
