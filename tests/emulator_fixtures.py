@@ -86,3 +86,16 @@ def make_profile(emulator: Any, store: Any | None, env: Env, flow: Flow, *, name
 
 def legacy_headers(key_id: str, secret: str | None) -> dict[str, str]:
     return {"APCA-API-KEY-ID": key_id, "APCA-API-SECRET-KEY": secret or ""}
+
+
+class ClockSleep:
+    """Injected engine sleep that advances a shared fake clock (so rate windows and token
+    lifetimes really pass) and records what was asked."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        self.clock = clock
+        self.calls: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.calls.append(seconds)
+        self.clock.advance(seconds)

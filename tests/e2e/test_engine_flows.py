@@ -23,6 +23,7 @@ from alpaca_tui.core.http import ApiError, ErrorCategory
 from alpaca_tui.core.scopes import AccessMatrix, Level, Scope
 from alpaca_tui.emulator import Emulator
 from tests.cli.enginecli_support import emu, issue_credential
+from tests.emulator_fixtures import ClockSleep
 
 __all__ = ["emu"]  # the fixture
 
@@ -32,18 +33,6 @@ def fake_emu() -> Iterator[tuple[Emulator, FakeClock]]:
     clock = FakeClock(1_800_000_000)
     with Emulator(clock=clock) as e:
         yield e, clock
-
-
-class ClockSleep:
-    """Injected sleep that advances the shared fake clock (so rate windows really pass)."""
-
-    def __init__(self, clock: FakeClock) -> None:
-        self.clock = clock
-        self.calls: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.calls.append(seconds)
-        self.clock.advance(seconds)
 
 
 def add(engine: Engine, emu: Emulator, name: str, env: Env, flow: Flow, **kw: Any) -> str:

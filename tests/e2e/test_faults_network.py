@@ -26,6 +26,7 @@ from alpaca_tui.core.environments import TOKEN_PATH, Env
 from alpaca_tui.core.http import ApiError, ErrorCategory
 from alpaca_tui.core.redact import mask
 from alpaca_tui.emulator import Emulator
+from tests.emulator_fixtures import ClockSleep
 
 START = 1_800_000_000.0  # a multiple of 60: the emulator's rate windows start here
 AUTHX = "authx-sandbox"
@@ -37,18 +38,6 @@ def world() -> Iterator[tuple[Emulator, FakeClock]]:
     clock = FakeClock(START)
     with Emulator(clock=clock) as emu:
         yield emu, clock
-
-
-class ClockSleep:
-    """Injected sleep that advances the shared fake clock (records what was asked)."""
-
-    def __init__(self, clock: FakeClock) -> None:
-        self.clock = clock
-        self.calls: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.calls.append(seconds)
-        self.clock.advance(seconds)
 
 
 def add(engine: Engine, emu: Emulator, name: str, flow: Flow = Flow.CLIENT_SECRET) -> str:
