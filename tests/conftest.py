@@ -38,6 +38,21 @@ def subprocess_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+def lock_is_free(home: Path) -> bool:
+    """Whether nobody holds the home's store lock (a killed holder's lock is released by the kernel)."""
+    import fcntl
+
+    fd = os.open(home / ".lock", os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return True
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)
+
+
 def cli_argv(*args: str) -> list[str]:
     return [sys.executable, "-m", "alpaca_tui", *args]
 

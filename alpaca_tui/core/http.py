@@ -202,21 +202,9 @@ def retry_delay(headers: Mapping[str, str], now: float, *, attempt: int, default
                 max_wait: float = 60.0) -> float:
     """Seconds to wait before retrying a 429: ``Retry-After`` (seconds or HTTP date), else
     ``X-RateLimit-Reset`` (epoch) - now, else exponential ``default * 2**attempt``; capped."""
-    h = {k.lower(): v for k, v in headers.items()}
-    ra = h.get("retry-after")
-    if ra:
-        secs = _float(ra)
-        if secs is None:
-            try:
-                dt = email.utils.parsedate_to_datetime(ra)
-                secs = float(dt.timestamp()) - now
-            except (TypeError, ValueError, IndexError, OverflowError):
-                secs = None
-        if secs is not None:
-            return min(max(secs, 0.0), max_wait)
-    reset = _float(h.get("x-ratelimit-reset"))
-    if reset is not None and reset > now:
-        return min(reset - now, max_wait)
+    asked = server_wait(headers, now, status=429, max_wait=max_wait)
+    if asked is not None:
+        return asked
     backoff: float = default * (2.0 ** attempt)
     return min(backoff, max_wait)
 

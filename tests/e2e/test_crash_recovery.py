@@ -12,7 +12,6 @@ over HTTP -> secrets.enc (promoted) -> index.json (promoted).
 
 from __future__ import annotations
 
-import fcntl
 import importlib.util
 import io
 import json
@@ -38,7 +37,7 @@ from alpaca_tui.core.store.index import read_index
 from alpaca_tui.core.store.reconcile import index_repairs
 from alpaca_tui.emulator import Emulator
 from tests.cli.enginecli_support import add_profile, emu, run_cli
-from tests.conftest import subprocess_env
+from tests.conftest import lock_is_free, subprocess_env
 from tests.e2e.crashhook import BOOT, READY_ENV, STALL_ENV
 
 __all__ = ["emu"]
@@ -72,18 +71,6 @@ def _wait_ready(ready: Path, alive: Callable[[], bool], what: str, timeout: floa
             pytest.fail(f"the app exited before reaching {what}")
         idle()
     pytest.fail(f"the app did not reach {what} within {timeout} s")
-
-
-def _lock_is_free(home: Path) -> bool:
-    fd = os.open(home / ".lock", os.O_RDWR)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return True
-    except BlockingIOError:
-        return False
-    finally:
-        os.close(fd)
 
 
 def kill_cli_at(tmp_path: Path, stall: str, *args: str, stdin: str = "",
@@ -123,7 +110,7 @@ class After:
 def survey(home: Path, name: str, capsys: Cap) -> After:
     """Store opens; the index is compared with the bundle as the kill left them; the next
     command repairs any disagreement and says so once; then the two agree."""
-    assert _lock_is_free(home)  # the kernel released the dead holder's lock
+    assert lock_is_free(home)  # the kernel released the dead holder's lock
     stale = read_index(home / "index.json").profiles[name]
     store = Store.open()
     bundle = store._read_bundle(name)  # as the kill left it, before anything repairs the index

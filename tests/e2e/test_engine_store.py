@@ -7,12 +7,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from alpaca_tui.core import keys
 from alpaca_tui.core.clock import FakeClock
-from alpaca_tui.core.credentials import Flow, Profile, Secret, SecretBundle
+from alpaca_tui.core.credentials import Flow, Secret, SecretBundle
 from alpaca_tui.core.engine import Engine, RotationError
 from alpaca_tui.core.environments import Env
 from alpaca_tui.core.errors import UsageError
@@ -20,6 +21,7 @@ from alpaca_tui.core.http import ErrorCategory
 from alpaca_tui.core.redact import mask
 from alpaca_tui.core.store import Store
 from alpaca_tui.emulator import Emulator
+from tests.cli.enginecli_support import issue_credential
 
 
 class Sleeps:
@@ -37,17 +39,10 @@ def world(alpaca_home: Path) -> Iterator[tuple[Emulator, Store, FakeClock]]:
         yield emu, Store.open(clock=clock), clock
 
 
-def add(store: Store, emu: Emulator, name: str, env: Env, flow: Flow, **kw: object) -> Secret:
-    if flow is Flow.PRIVATE_KEY_JWT:
-        pem = keys.generate_private_key("ES256")
-        issued = emu.create_credential(env, flow, public_key=keys.public_key_pem(pem))
-        secret = Secret(issued.key_id, private_key_pem=pem, alg="ES256")
-    else:
-        issued = emu.create_credential(env, flow)
-        secret = Secret(issued.key_id, secret=issued.secret)
-    store.add_profile(Profile(name, env, flow, mask(issued.key_id), endpoints=emu.endpoints_for(env),
-                              **kw), SecretBundle(secret))  # type: ignore[arg-type]
-    return secret
+def add(store: Store, emu: Emulator, name: str, env: Env, flow: Flow, **kw: Any) -> Secret:
+    profile, bundle = issue_credential(emu, name, env, flow, **kw)
+    store.add_profile(profile, bundle)
+    return bundle.active
 
 
 async def test_token_cache_shared_across_engines(world: tuple[Emulator, Store, FakeClock]) -> None:

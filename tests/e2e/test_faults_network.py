@@ -18,14 +18,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from alpaca_tui.core import keys
 from alpaca_tui.core.clock import FakeClock
-from alpaca_tui.core.credentials import Flow, Profile, Secret, SecretBundle
+from alpaca_tui.core.credentials import Flow
 from alpaca_tui.core.engine import Engine
 from alpaca_tui.core.environments import TOKEN_PATH, Env
 from alpaca_tui.core.http import ApiError, ErrorCategory
-from alpaca_tui.core.redact import mask
 from alpaca_tui.emulator import Emulator
+from tests.cli.enginecli_support import issue_credential
 from tests.emulator_fixtures import ClockSleep
 
 START = 1_800_000_000.0  # a multiple of 60: the emulator's rate windows start here
@@ -41,17 +40,9 @@ def world() -> Iterator[tuple[Emulator, FakeClock]]:
 
 
 def add(engine: Engine, emu: Emulator, name: str, flow: Flow = Flow.CLIENT_SECRET) -> str:
-    env = Env.BROKER_SANDBOX
-    if flow is Flow.PRIVATE_KEY_JWT:
-        pem = keys.generate_private_key("ES256")
-        issued = emu.create_credential(env, flow, public_key=keys.public_key_pem(pem))
-        secret = Secret(issued.key_id, private_key_pem=pem, alg="ES256")
-    else:
-        issued = emu.create_credential(env, flow)
-        secret = Secret(issued.key_id, secret=issued.secret)
-    engine.add_credential(Profile(name, env, flow, mask(issued.key_id), endpoints=emu.endpoints_for(env)),
-                          SecretBundle(secret))
-    return issued.key_id
+    profile, bundle = issue_credential(emu, name, Env.BROKER_SANDBOX, flow)
+    engine.add_credential(profile, bundle)
+    return bundle.active.key_id
 
 
 def one_line(exc: ApiError) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import signal
@@ -17,7 +16,7 @@ from alpaca_tui.core.credentials import Flow, Profile, Secret, SecretBundle
 from alpaca_tui.core.environments import Env
 from alpaca_tui.core.redact import mask
 from alpaca_tui.core.store import Store
-from tests.conftest import subprocess_env
+from tests.conftest import lock_is_free, subprocess_env
 
 # The child adds a profile but stops forever just before renaming its temp file over
 # TARGET (index.json or secrets.enc), holding the home lock; the parent then kills it.
@@ -41,18 +40,6 @@ CHILD = textwrap.dedent("""
 """)
 
 
-def _lock_is_free(home: Path) -> bool:
-    fd = os.open(home / ".lock", os.O_RDWR)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return True
-    except BlockingIOError:
-        return False
-    finally:
-        os.close(fd)
-
-
 @pytest.mark.parametrize("target", ["index.json", "secrets.enc"])
 def test_kill_9_mid_write_keeps_previous_state(alpaca_home: Path, target: str) -> None:
     old = SecretBundle(active=Secret("PKOLDOLDOLDOLDOLD001", "old-secret-value-0123456789"))
@@ -66,7 +53,7 @@ def test_kill_9_mid_write_keeps_previous_state(alpaca_home: Path, target: str) -
         assert child.stdout is not None
         line = child.stdout.readline()
         assert line.strip() == "READY", child.stderr.read() if child.stderr else ""
-        assert not _lock_is_free(alpaca_home)  # it really is mid-write, under the lock
+        assert not lock_is_free(alpaca_home)  # it really is mid-write, under the lock
         temps = [p for p in alpaca_home.iterdir() if p.name.startswith(f".{target}.")]
         assert temps, "the child should have written its temp file"
         os.kill(child.pid, signal.SIGKILL)
@@ -82,7 +69,7 @@ def test_kill_9_mid_write_keeps_previous_state(alpaca_home: Path, target: str) -
     assert list(json.loads(index_before)["profiles"]) == ["old"]
     if target == "secrets.enc":
         assert (alpaca_home / "secrets.enc").read_bytes() == secrets_before
-    assert _lock_is_free(alpaca_home)  # the kernel released the dead holder's lock
+    assert lock_is_free(alpaca_home)  # the kernel released the dead holder's lock
     store = Store.open()
     assert [p.name for p in store.list_profiles()] == ["old"]
     assert store.load_bundle("old") == old
