@@ -18,7 +18,7 @@ The answer is ``{"access_token", "expires_in": 899, "token_type": "Bearer"}``.
 from __future__ import annotations
 
 import math
-import uuid
+import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,7 +75,7 @@ def build_assertion(client_id: str, private_key_pem: str, audience: str, *, now:
 
     key, key_alg = load_private_key(private_key_pem, alg)
     iat = int(now)
-    claims = {"iss": client_id, "sub": client_id, "aud": audience, "jti": jti or str(uuid.uuid4()),
+    claims = {"iss": client_id, "sub": client_id, "aud": audience, "jti": jti or secrets.token_hex(16),
               "iat": iat, "exp": iat + min(int(lifetime), ASSERTION_LIFETIME)}
     return jwt.encode(claims, key, algorithm=key_alg, headers={"kid": client_id, "typ": "JWT"})
 

@@ -190,9 +190,10 @@ class FileBackend:
         if self._salt_matches(header) and passphrase is None:
             assert self._key is not None
             return decrypt(raw, self._key, self.path)
-        if passphrase is None and self._try_agent(raw):
-            assert self._key is not None
-            return decrypt(raw, self._key, self.path)
+        if passphrase is None:
+            from_agent = self._try_agent(raw)
+            if from_agent is not None:
+                return from_agent
         source = "given"
         if passphrase is None:
             passphrase, source = self._get_passphrase(False)
@@ -206,21 +207,22 @@ class FileBackend:
         self._key, self._header = key, header
         return entries
 
-    def _try_agent(self, raw: bytes) -> bool:
-        """Take the key from a running session agent (``alpaca-tui unlock``) if it holds this file's."""
+    def _try_agent(self, raw: bytes) -> dict[str, str] | None:
+        """Decrypt ``raw`` with the key of a running session agent (``alpaca-tui unlock``) and keep
+        that key; None when no agent holds this file's key."""
         from alpaca_tui.core.store import agent
 
         with self._mutex:
             header, _ = parse(raw, self.path)
             key = agent.fetch_key(self.path.parent, header.salt, (header.log2_n, header.r, header.p))
             if key is None:
-                return False
+                return None
             try:
-                decrypt(raw, key, self.path)
+                entries = decrypt(raw, key, self.path)
             except WrongPassphraseError:
-                return False  # not this file's key after all: the caller asks for the passphrase
+                return None  # not this file's key after all: the caller asks for the passphrase
             self._key, self._header = key, header
-            return True
+            return entries
 
     def session_key(self) -> tuple[bytes, Header]:
         """The derived key and the header it belongs to (for ``alpaca-tui unlock``); unlocks first."""
@@ -258,7 +260,7 @@ class FileBackend:
         if raw is None:
             return True
         try:
-            return not self._try_agent(raw)
+            return self._try_agent(raw) is None
         except StoreError:
             return True
 
