@@ -56,11 +56,10 @@ def main() -> int:
         if not path.exists():
             continue
         out = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, timeout=600)
-        if out.returncode != 0:
+        if out.returncode != 0:  # keep whatever figures it printed before failing
             failed += 1
             last = (out.stderr.strip().splitlines() or [""])[-1]
-            rows.append((name, "FAILED", last, ""))
-            continue
+            rows.append((name, "FAILED", last[:60], ""))
         for line in out.stdout.splitlines():
             for rx, key in PROSE:
                 m = rx.search(line)
