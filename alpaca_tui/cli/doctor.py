@@ -36,7 +36,8 @@ JSON (``--json``; stable, keys only ever added)::
         "candidates": [{"name": str, "viable": bool, "priority": float | null, "reason": str}]},
        {"kind": "file", "path": str, "exists": bool, "usable": bool, "reason": str,
         "passphrase_source": "ALPACA_TUI_PASSPHRASE_FILE" | "prompt" | null,
-        "passphrase_file": str | null, "passphrase_ok": bool | null}],
+        "passphrase_file": str | null, "passphrase_ok": bool | null,
+        "session_agent": {"running": bool, "pid": int | null, "expires_at": ISO-8601 | null}}],
      "consistency": {"checked": bool, "reason": str,             # why not checked, or what was
                      "profiles": int, "repaired": [str],         # one note per repaired profile
                      "errors": [str], "orphans": [str]},         # names with a secret, no profile
@@ -129,6 +130,13 @@ def collect() -> tuple[dict[str, Any], int]:
         file_info["passphrase_source"] = PASSPHRASE_FILE_ENV
     elif have_tty():
         file_info["passphrase_source"] = "prompt"
+    from alpaca_tui.core.clock import utc_from_ts
+    from alpaca_tui.core.store import agent
+
+    agent_st = agent.status(home)
+    file_info["session_agent"] = {
+        "running": agent_st is not None, "pid": agent_st.pid if agent_st else None,
+        "expires_at": utc_from_ts(agent_st.expires_at).isoformat() if agent_st else None}
     fb = FileBackend(secrets_path, HomeLock(home))
     if pass_env:
         try:
@@ -149,9 +157,11 @@ def collect() -> tuple[dict[str, Any], int]:
         file_info["reason"] = ("exists; the passphrase is asked on the terminal once per process"
                                if file_info["exists"] else
                                "will be created on first add; the passphrase is asked on the terminal")
+    elif agent_st is not None:
+        file_info["reason"] = "unlocked for this session by `alpaca-tui unlock`"
     else:
         file_info["reason"] = (f"locked: no terminal and {PASSPHRASE_FILE_ENV} is unset, so scripts cannot "
-                               "unlock it")
+                               "unlock it (or run `alpaca-tui unlock` once per session)")
 
     # Selection, exactly as the commands would do it (no passphrase needed)
     backend: dict[str, str] | None = None
@@ -302,6 +312,12 @@ def _print_human(r: dict[str, Any]) -> None:
     print(f"encrypted file  {mark(file_info['usable'])} {file_info['path']} ({exists})")
     if file_info["reason"]:
         print(f"                {file_info['reason']}")
+    ag = file_info["session_agent"]
+    if ag["running"]:
+        until = ag["expires_at"][:16].replace("T", " ")
+        print(f"session agent   ✓ running (pid {ag['pid']}) until {until} UTC; `alpaca-tui lock` ends it")
+    elif file_info["exists"]:
+        print("session agent   – not running (`alpaca-tui unlock` asks for the passphrase once per session)")
     bad = [p for p in r["permissions"] if not p["ok"]]
     if bad:
         for p in bad:

@@ -61,7 +61,8 @@ def _check_schema(doc: dict) -> None:
     assert {"viable", "reason", "keyring_backend", "service", "candidates"} <= set(system)
     assert system["service"].startswith("alpaca-tui/") and len(system["service"]) == len("alpaca-tui/") + 12
     assert {"path", "exists", "usable", "reason", "passphrase_source", "passphrase_file",
-            "passphrase_ok"} <= set(file_info)
+            "passphrase_ok", "session_agent"} <= set(file_info)
+    assert file_info["session_agent"] == {"running": False, "pid": None, "expires_at": None}
     for p in doc["permissions"]:
         assert set(p) == {"path", "exists", "mode", "expected", "ok"}
     assert set(doc["environment"]) == {"ALPACA_TUI_HOME", "ALPACA_TUI_KEYRING", "ALPACA_TUI_PASSPHRASE_FILE",
@@ -257,3 +258,27 @@ def test_doctor_reports_a_lost_secret_and_an_orphan(run, alpaca_home: Path) -> N
     assert any("'ghost'" in f and "profiles add ghost" in f for f in doc["fixes"])
     assert "g" * 40 not in out
     assert Store.open().secret_names() == ["ghost"]  # doctor deleted nothing
+
+
+def test_doctor_sees_the_session_agent(run, alpaca_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """After `alpaca-tui unlock` doctor needs no passphrase to check consistency, and says so."""
+    from alpaca_tui.core.store import agent
+
+    _add(run)
+    code, _out, err = run("unlock", "--for", "5m")
+    assert code == 0, err
+    try:
+        monkeypatch.delenv("ALPACA_TUI_PASSPHRASE_FILE")
+        monkeypatch.setattr(common, "prompt_hidden", lambda p: pytest.fail("doctor prompted"))
+        code, out, _err = run("doctor", "--json")
+        doc = json.loads(out)
+        ag = doc["backends"][1]["session_agent"]
+        assert code == 0 and ag["running"] is True and isinstance(ag["pid"], int) and ag["expires_at"]
+        assert "unlocked for this session" in doc["backends"][1]["reason"]
+        assert doc["consistency"]["checked"] is True
+        code, out, _err = run("doctor")
+        assert "session agent   ✓ running" in out
+    finally:
+        agent.stop(alpaca_home)
+    code, out, _err = run("doctor")
+    assert "session agent   – not running" in out
