@@ -132,3 +132,22 @@ async def test_index_repaired_at_startup_is_announced(alpaca_home: Path, clock: 
             assert text not in notes[0].message and text not in screen_text(app)
         assert app.profiles[0].key_id_masked == mask(new.key_id)
     assert Store.open(alpaca_home).get_profile("p").key_id_masked == mask(new.key_id)
+
+
+async def test_corrupted_index_is_reported_and_kept(alpaca_home: Path, clock: FakeClock) -> None:
+    """A truncated index.json: the app still starts, says what is wrong in one line, keeps the
+    file and a backup, and refuses to write over it (nothing silently dropped)."""
+    alpaca_home.mkdir(mode=0o700)
+    broken = b'{"version": 1, "profiles": {"a": '
+    (alpaca_home / "index.json").write_bytes(broken)
+    app = AlpacaTuiApp(store_opener=_default_store_opener, clock=clock)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, HomeScreen) and bool(app.store_error),
+                       what="store error")
+        assert "corrupted" in app.store_error and "\n" not in app.store_error
+        await wait_for(pilot, lambda: "corrupted" in screen_text(app), what="the error on screen")
+        await pilot.press("n")  # adding a credential must not start over with an empty index
+        await pilot.pause()
+    assert (alpaca_home / "index.json").read_bytes() == broken
+    backups = list(alpaca_home.glob("index.json.corrupt-*"))
+    assert len(backups) == 1 and backups[0].read_bytes() == broken
