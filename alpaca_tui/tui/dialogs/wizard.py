@@ -40,6 +40,7 @@ from alpaca_tui.tui import services
 from alpaca_tui.tui.format import ENV_ORDER, access_brief, stamp
 from alpaca_tui.tui.keygen import generate_keypair_in_worker
 from alpaca_tui.tui.messages import KeyPairReady, OperationFailed, ProfileSaved, Progress
+from alpaca_tui.tui.typeahead import FIELD_BINDINGS, TypeAheadFields
 from alpaca_tui.tui.widgets import focus_now
 from alpaca_tui.tui.widgets.scope_matrix import ScopeMatrix
 
@@ -72,7 +73,7 @@ class Draft:
     access: AccessMatrix | None = None
 
 
-class WizardScreen(ModalScreen[Profile | None]):
+class WizardScreen(TypeAheadFields, ModalScreen[Profile | None]):
     """New credential. Keys: enter picks/next, ctrl+n next, escape back (cancel on step 1)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -85,7 +86,9 @@ class WizardScreen(ModalScreen[Profile | None]):
                 tooltip="Show the public key as PEM or as a JWK (kid = the client ID)"),
         Binding("ctrl+y", "copy_public", "Copy public key", show=False,
                 tooltip="Copy the public key PEM (OSC 52, works over SSH)"),
+        *FIELD_BINDINGS,
     ]
+    FIELD_IDS = frozenset({"name", "key-id", "secret"})
 
     def __init__(self, *, env: Env | None = None) -> None:
         super().__init__(classes="dialog-screen")
@@ -331,19 +334,20 @@ class WizardScreen(ModalScreen[Profile | None]):
         self._advance()
 
     # -- step 3: identifiers -----------------------------------------------------------
-    @on(Input.Submitted, "#name, #key-id, #secret")
-    def _ids_submitted(self, event: Input.Submitted) -> None:
-        event.stop()
+    def on_field_enter(self, field: Input) -> None:
+        """enter in name / key ID / secret: the next field, or on to the next step."""
         order = ["name"]
         if self.demo is None:
             order.append("key-id")
             if self.draft.flow is not Flow.PRIVATE_KEY_JWT:
                 order.append("secret")
-        ident = event.input.id or ""
+        ident = field.id or ""
         if ident in order and order.index(ident) < len(order) - 1:
             focus_now(self.query_one(f"#{order[order.index(ident) + 1]}", Input))
             return
-        self._submit_ids()
+        # Read the values only after the field has taken the keys typed before this enter
+        # (they are still queued for it): the callback runs in the field's own queue.
+        field.call_later(self._submit_ids)
 
     def _ids_error(self, text: str) -> None:
         self.query_one("#ids-error", Label).update(text)

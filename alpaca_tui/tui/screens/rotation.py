@@ -26,6 +26,7 @@ from alpaca_tui.tui.format import stamp, time_left
 from alpaca_tui.tui.keygen import generate_keypair_in_worker
 from alpaca_tui.tui.messages import KeyPairReady, OperationFailed, ProfilesChanged, Progress, RotationFinished
 from alpaca_tui.tui.screens.base import ProfileScreen
+from alpaca_tui.tui.typeahead import FIELD_BINDINGS, TypeAheadFields
 from alpaca_tui.tui.widgets import focus_now
 
 KEEP_CHOICES: tuple[tuple[str, timedelta], ...] = (
@@ -36,7 +37,7 @@ KEEP_CHOICES: tuple[tuple[str, timedelta], ...] = (
 )
 
 
-class RotationScreen(ProfileScreen):
+class RotationScreen(TypeAheadFields, ProfileScreen):
     BODY_ID = "rotation-body"
     TICKS = True  # the old key's retirement countdown
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -51,7 +52,9 @@ class RotationScreen(ProfileScreen):
         Binding("ctrl+r", "reveal", "Reveal", show=False, priority=True,
                 tooltip="Show / hide the typed secret"),
         Binding("escape", "back", "Back"),
+        *FIELD_BINDINGS,
     ]
+    FIELD_IDS = frozenset({"rot-key-id", "rot-secret"})
 
     def __init__(self, name: str) -> None:
         super().__init__(name, classes="rotation-screen")
@@ -192,13 +195,11 @@ class RotationScreen(ProfileScreen):
         event.stop()
         self.action_rotate()
 
-    @on(Input.Submitted)
-    def _submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        if event.input.id == "rot-key-id":
+    def on_field_enter(self, field: Input) -> None:
+        if field.id == "rot-key-id":
             focus_now(self.query_one("#rot-secret", Input))
-        else:
-            self.action_rotate()
+        else:  # after the field has taken the keys typed before this enter
+            field.call_later(self.action_rotate)
 
     def _log(self, text: str, style: str = "") -> None:
         self.steps.append(Text(text, style=style))
