@@ -10,13 +10,15 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
 
+from alpaca_tui.tui.typeahead import FIELD_BINDINGS, TypeAheadFields
 from alpaca_tui.tui.widgets import focus_now
 
 
-class PassphraseDialog(ModalScreen[str | None]):
+class PassphraseDialog(TypeAheadFields, ModalScreen[str | None]):
     """Returns the passphrase, or None when cancelled. ``creating`` asks twice."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel"), *FIELD_BINDINGS]
+    FIELD_IDS = frozenset({"pass1", "pass2"})
 
     def __init__(self, *, creating: bool = False, error: str | None = None) -> None:
         super().__init__(classes="dialog-screen")
@@ -35,12 +37,14 @@ class PassphraseDialog(ModalScreen[str | None]):
                 yield Input(placeholder="repeat passphrase", password=True, id="pass2")
             yield Label(self.error or "", id="pass-error", classes="error")
 
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        first = self.query_one("#pass1", Input).value
-        if self.creating and event.input.id == "pass1":
+    def on_field_enter(self, field: Input) -> None:
+        if self.creating and field.id == "pass1":
             focus_now(self.query_one("#pass2", Input))
             return
+        field.call_later(self._submit)  # after the field took the keys typed before enter
+
+    def _submit(self) -> None:
+        first = self.query_one("#pass1", Input).value
         if not first:
             self.query_one("#pass-error", Label).update("the passphrase cannot be empty")
             return
