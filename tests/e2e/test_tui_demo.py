@@ -95,3 +95,20 @@ def test_demo_wizard_countdown_request_rotate(tmp_path: Path) -> None:
     assert not list(tmpdir.glob("alpaca-tui-demo-*")), list(tmpdir.iterdir())
     # nothing secret on any screen: every key ID shown is masked
     assert not re.search(r"\bCK[A-Z0-9]{20,}\b", out.stdout)
+
+
+def test_readme_first_command_dev_demo(tmp_path: Path) -> None:
+    """README's first command, `./dev demo`, as typed: the wrapper (set-up check, keyring
+    session) starts the demo at 80x24 and quits on ctrl+q. The virtualenv is this one."""
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    env = subprocess_env({"TMPDIR": str(tmpdir), "ALPACA_TUI_VENV": sys.prefix})
+    env.pop("ALPACA_TUI_PASSPHRASE_FILE", None)
+    out = subprocess.run(
+        [sys.executable, str(ttydrive()), "--size", "80x24", "--timeout", "30", "--",
+         str(REPO / "dev"), "demo", "::", "wait:8 credentials · secrets", "screen", "keys:ctrl+q",
+         "sleep:1.5"],
+        capture_output=True, text=True, env=env, timeout=180)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
+    assert "Broker sandbox" in out.stdout and "not found" not in out.stdout + out.stderr
+    assert not list(tmpdir.glob("alpaca-tui-demo-*")), list(tmpdir.iterdir())
