@@ -592,3 +592,53 @@ def test_engine_429_with_bogus_ratelimit_reset(reset: str) -> None:
     resp = _response(429, {"x-ratelimit-reset": reset}, b'{"message": "too many requests"}')
     _check_api_error(_api_error_for(resp, _cred(Env.PAPER, Flow.LEGACY, "PK0000000000000000000001"),
                                     Api.TRADING, "GET", "/v2/orders"))
+
+
+# -- public keys registered with the emulator (PEM, JWK, JWKS) ----------------------------------
+_EC_PEM = keys.generate_private_key("ES256")
+_REAL_JWK = keys.public_jwk(_EC_PEM, kid="CK0000000000000000000001")
+jwk_values = st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=60),
+                       st.lists(st.text(max_size=5), max_size=3),
+                       st.dictionaries(st.text(max_size=3), st.text(max_size=3), max_size=2))
+
+
+@FUZZ
+@given(field=st.sampled_from(["kty", "crv", "x", "y", "n", "e", "alg", "d", "keys", "use"]), value=jwk_values,
+       as_jwks=st.booleans())
+def test_emulator_public_key_parser_on_mutated_jwks(field: str, value: object, as_jwks: bool) -> None:
+    """A real JWK with one field replaced by junk: a key or a one-line UsageError, nothing else."""
+    from alpaca_tui.emulator.state import load_public_key
+
+    jwk = dict(_REAL_JWK)
+    jwk[field] = value
+    doc: object = {"keys": [jwk]} if as_jwks else jwk
+    try:
+        _key, alg = load_public_key(json.dumps(doc))
+    except UsageError as exc:
+        assert exc.message and "\n" not in exc.message
+    else:
+        assert alg in ("ES256", "RS256")
+
+
+_BROKEN_PEMS = ["-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----",
+                keys.public_key_pem(_EC_PEM)[:-40]]
+
+
+@FUZZ
+@given(text=st.one_of(st.text(max_size=300),
+                      st.sampled_from(["{", "[]", "{}", '{"keys": []}', "null", *_BROKEN_PEMS])))
+def test_emulator_public_key_parser_on_junk(text: str) -> None:
+    from alpaca_tui.emulator.state import load_public_key
+
+    try:
+        load_public_key(text)
+    except UsageError as exc:
+        assert exc.message and "\n" not in exc.message
+
+
+def test_emulator_public_key_parser_accepts_the_real_forms() -> None:
+    from alpaca_tui.emulator.state import load_public_key
+
+    assert load_public_key(keys.public_key_pem(_EC_PEM))[1] == "ES256"
+    assert load_public_key(json.dumps(_REAL_JWK))[1] == "ES256"
+    assert load_public_key(json.dumps({"keys": [_REAL_JWK]}))[1] == "ES256"
