@@ -151,3 +151,36 @@ def test_long_home_path_uses_a_private_runtime_socket(tmp_path: Path,
     path = agent.socket_path(home)
     assert path.parent == tmp_path / "run" / f"alpaca-tui-{os.getuid()}" and path.name.endswith(".sock")
     assert agent.socket_path(home) == path and agent.socket_path(tmp_path / "other") != path
+
+
+def test_agent_survives_garbage_on_its_socket(alpaca_home: Path, emu: Emulator,
+                                              env_without_passphrase: dict[str, str]) -> None:
+    """Junk, oversized lines, silent and half-closed clients: the agent answers the next
+    request, and never hands the key out for a request that is not exactly right."""
+    import socket
+
+    add_profile(emu, "paper", Env.PAPER)
+    assert run_sub("unlock", "--for", "5m").returncode == 0
+    path = str(agent.socket_path(alpaca_home))
+
+    def send(data: bytes) -> bytes:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(3)
+            s.connect(path)
+            try:
+                if data:
+                    s.sendall(data)
+                s.shutdown(socket.SHUT_WR)
+                return s.recv(65536)
+            except (ConnectionResetError, BrokenPipeError):
+                return b""  # the agent hung up on an oversized line: fine
+
+    for junk in (b"\xff\xfe\x00garbage\n", b"x" * 10_000 + b"\n", b"[1, 2]\n", b'{"op": "key"}\n',
+                 b'{"op": "key", "salt": "00", "kdf": [15, 8, 1]}\n', b"", b'{"op": "stat'):
+        reply = send(junk)
+        assert b'"key"' not in reply, (junk[:40], reply)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as silent:  # connects, says nothing
+        silent.connect(path)
+        st = agent.status(alpaca_home)  # may wait out the silent client's 1 s, no longer
+    assert st is not None
+    assert run_sub("check", "paper", env=env_without_passphrase).returncode == 0
