@@ -233,19 +233,27 @@ def serve(payload: dict[str, Any], out: Any) -> int:
     out.write(f"READY {deadline:.3f}\n".encode())
     out.flush()
     out.close()
+    import threading
+
+    stopping = threading.Event()
+
+    def handle(conn: socket.socket) -> None:
+        with conn:
+            if _handle(conn, key, salt_hex, kdf, deadline):
+                stopping.set()
+
     try:
-        while True:
+        while not stopping.is_set():
             left = deadline - time.time()
             if left <= 0:
                 break
-            sock.settimeout(min(left, 60.0))
+            sock.settimeout(min(left, 1.0))  # wakes once a second: notices a stop request soon
             try:
                 conn, _ = sock.accept()
             except TimeoutError:
                 continue
-            with conn:
-                if _handle(conn, key, salt_hex, kdf, deadline):
-                    break
+            # One thread per client: a silent or slow client never holds up the others.
+            threading.Thread(target=handle, args=(conn,), daemon=True).start()
     finally:
         key = b""
         sock.close()
