@@ -476,12 +476,17 @@ class Engine:
         """Not yet expired (with a margin): what is sent when a refresh ahead of expiry fails."""
         return tok is not None and self._left(tok, self.clock.time()) > MIN_TOKEN_LEFT
 
+    @staticmethod
+    def _waiting(cred: _Cred, now: float, until: float | None) -> bool:
+        """Whether a wait set by the last failed token request still runs until ``until``. It
+        belongs to one token generation (a new secret or token voids it) and is void when the
+        clock was set back before the moment it started (it could otherwise last for hours)."""
+        return (until is not None and cred.retry_gen == cred.generation
+                and cred.retry_set_at - CLOCK_BACK_TOLERANCE <= now < until)
+
     def _backoff_active(self, cred: _Cred, now: float) -> bool:
-        """Whether ``cred`` is waiting out a failed token request. A backoff belongs to one
-        token generation (a new secret or token voids it) and is void when the clock was set
-        back before the moment it started (it could otherwise last for hours)."""
-        return (cred.retry_at is not None and cred.retry_gen == cred.generation
-                and cred.retry_set_at - CLOCK_BACK_TOLERANCE <= now < cred.retry_at)
+        """Whether ``cred`` is waiting out a failed token request (its backoff)."""
+        return self._waiting(cred, now, cred.retry_at)
 
     def _note_failure(self, cred: _Cred, exc: ApiError) -> None:
         """Record a failed token request: exponential backoff, longer if the server said so."""
@@ -512,8 +517,7 @@ class Engine:
 
     def _server_wait(self, cred: _Cred, now: float) -> bool:
         """Whether the server's Retry-After for ``cred`` still runs (same rules as the backoff)."""
-        return (cred.wait_until is not None and cred.retry_gen == cred.generation
-                and cred.retry_set_at - CLOCK_BACK_TOLERANCE <= now < cred.wait_until)
+        return self._waiting(cred, now, cred.wait_until)
 
     def _failure_again(self, cred: _Cred, *, until: float | None = None) -> ApiError:
         """The last token failure, raised again for a caller that did not send its own request
