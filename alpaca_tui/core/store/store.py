@@ -72,6 +72,11 @@ def requested_backend(backend: str | None = None) -> tuple[str | None, str]:
     return v, source
 
 
+def bundle_payload(bundle: SecretBundle) -> str:
+    """How a secret bundle is stored in the backend (compact JSON)."""
+    return json.dumps(bundle.to_dict(), separators=(",", ":"))
+
+
 def token_key(name: str) -> str:
     return f"{name}#token"
 
@@ -235,7 +240,7 @@ class Store:
     # -- profiles with secrets ----------------------------------------------------------------
     def add_profile(self, profile: Profile, bundle: SecretBundle) -> None:
         validate_name(profile.name)
-        payload = json.dumps(bundle.to_dict(), separators=(",", ":"))
+        payload = bundle_payload(bundle)
         self._prepare()
         with self._locked() as doc:
             if profile.name in doc.profiles:
@@ -258,8 +263,10 @@ class Store:
                 raise self._not_found(name)
             # Index first: an interruption leaves at worst a secret without a profile (doctor lists
             # it; adding the name again replaces it), never a listed profile whose secret is gone.
-            # An unreachable or locked keyring fails here, before anything changes.
-            self._backend.get(name)
+            # An unreachable or locked OS keyring fails here, before anything changes (the
+            # encrypted file was already opened by _prepare).
+            if isinstance(self._backend, SystemBackend):
+                self._backend.get(name)
             del doc.profiles[name]
             self._write_index(doc)
             try:
@@ -357,7 +364,7 @@ class Store:
         return self.load(name)[1]
 
     def save_bundle(self, name: str, bundle: SecretBundle) -> None:
-        payload = json.dumps(bundle.to_dict(), separators=(",", ":"))
+        payload = bundle_payload(bundle)
         self._prepare()
         with self._locked() as doc:
             if name not in doc.profiles:
@@ -370,7 +377,7 @@ class Store:
         still go to two places: a process killed between them leaves the index behind the
         bundle, and the next :meth:`load` repairs it from the bundle."""
         self._check_changes(name, changes)
-        payload = json.dumps(bundle.to_dict(), separators=(",", ":"))
+        payload = bundle_payload(bundle)
         self._prepare()
         with self._locked() as doc:
             if name not in doc.profiles:
