@@ -190,12 +190,11 @@ class FileBackend:
         if self._salt_matches(header) and passphrase is None:
             assert self._key is not None
             return decrypt(raw, self._key, self.path)
+        source = "given"
         if passphrase is None:
             from_agent = self._try_agent(raw)
             if from_agent is not None:
                 return from_agent
-        source = "given"
-        if passphrase is None:
             passphrase, source = self._get_passphrase(False)
         key = derive_key(passphrase, header.salt, header.log2_n, header.r, header.p)
         try:
