@@ -41,7 +41,6 @@ import asyncio
 import base64
 import json
 import math
-import os
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -78,6 +77,7 @@ from alpaca_tui.core.oauth import (
 )
 from alpaca_tui.core.pathscopes import describe_requirement, normalize_path, required_scope
 from alpaca_tui.core.redact import mask, redact, redact_json, scrub
+from alpaca_tui.core.store.index import IndexStamp, index_stamp
 from alpaca_tui.core.tokens import CLOCK_BACK_TOLERANCE, TokenState, token_from_cache, token_to_cache
 
 if TYPE_CHECKING:
@@ -236,7 +236,7 @@ class _Cred:
     wait_until: float | None = None         # the server's Retry-After: no request before, even forced
     fail_seq: int = 0                       # bumped on every failed token request
     last_exc: ApiError | None = None
-    index_stamp: tuple[int, int, int] | None = None  # (mtime_ns, size, inode) of the index when read
+    index_stamp: IndexStamp = None  # (mtime_ns, size, inode) of the index when read
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property
@@ -307,14 +307,8 @@ class Engine:
     def known(self) -> list[str]:
         return sorted(self._creds)
 
-    def _index_stamp(self) -> tuple[int, int, int] | None:
-        if self.store is None:
-            return None
-        try:
-            st = os.stat(self.store.index_path)
-        except OSError:
-            return None
-        return st.st_mtime_ns, st.st_size, st.st_ino
+    def _index_stamp(self) -> IndexStamp:
+        return index_stamp(self.store.index_path) if self.store is not None else None
 
     async def _cred(self, name: str) -> _Cred:
         """The credential, loaded from the store on first use and kept in step with it: when

@@ -2,8 +2,8 @@
 ``alpaca-tui profiles add/remove``, a rotation or check run from the CLI.
 
 The profile index (``<home>/index.json``) is rewritten by an atomic rename on every change,
-so its ``(st_mtime_ns, st_size, st_ino)`` stamp changes with it (the same idea as the
-engine's ``_index_stamp``). Polling costs one ``stat(2)`` of a local file per tick and
+so its ``(st_mtime_ns, st_size, st_ino)`` stamp changes with it (``core.store.index.index_stamp``,
+which the engine uses too). Polling costs one ``stat(2)`` of a local file per tick and
 never reads the file; only a changed stamp makes the app re-read the list, in a worker.
 
 No Textual here: the app polls on the screens' tick timer and reloads in its worker.
@@ -11,18 +11,10 @@ No Textual here: the app polls on the screens' tick timer and reloads in its wor
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-Stamp = tuple[int, int, int] | None  # None: there is no index file (yet)
-
-
-def index_stamp(path: Path) -> Stamp:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return st.st_mtime_ns, st.st_size, st.st_ino
+from alpaca_tui.core.store.index import IndexStamp as Stamp
+from alpaca_tui.core.store.index import index_stamp
 
 
 class IndexWatch:

@@ -15,6 +15,7 @@ and a byte-for-byte copy is kept as ``index.json.corrupt-<UTC timestamp>``.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -69,6 +70,19 @@ def _corrupt(path: Path, raw: bytes, why: str) -> StoreError:
     kept = f"a copy is kept as {backup.name}" if backup else "could not make a backup copy"
     return StoreError(f"profile index {path} is corrupted ({why}); it was left untouched and {kept} — "
                       "repair it or move it aside")
+
+
+IndexStamp = tuple[int, int, int] | None  # None: there is no index file (yet)
+
+
+def index_stamp(path: Path) -> IndexStamp:
+    """``(st_mtime_ns, st_size, st_ino)`` of the index: every change is an atomic rename, so
+    the stamp changes with it. One ``stat(2)``; the file is not read."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size, st.st_ino
 
 
 def read_index(path: Path) -> IndexDoc:
