@@ -78,7 +78,13 @@ from alpaca_tui.core.oauth import (
 from alpaca_tui.core.pathscopes import describe_requirement, normalize_path, required_scope
 from alpaca_tui.core.redact import mask, redact, redact_json, scrub
 from alpaca_tui.core.store.index import IndexStamp, index_stamp
-from alpaca_tui.core.tokens import CLOCK_BACK_TOLERANCE, TokenState, token_from_cache, token_to_cache
+from alpaca_tui.core.tokens import (
+    CLOCK_BACK_TOLERANCE,
+    MIN_TOKEN_LEFT,
+    TokenState,
+    token_from_cache,
+    token_to_cache,
+)
 
 if TYPE_CHECKING:
     from alpaca_tui.core.store import Store
@@ -101,8 +107,6 @@ __all__ = [
 
 Sleep = Callable[[float], Awaitable[None]]
 
-# A token with less than this left is never sent (it could expire in flight).
-MIN_TOKEN_LEFT = 5.0
 # Failures of the token endpoint that say nothing about the credential (try again later).
 TRANSIENT = frozenset({ErrorCategory.SERVER_ERROR, ErrorCategory.TIMEOUT, ErrorCategory.NETWORK_ERROR,
                        ErrorCategory.RATE_LIMITED})

@@ -21,6 +21,7 @@ from alpaca_tui.core.redact import mask
 
 CACHE_VERSION = 1
 CLOCK_BACK_TOLERANCE = 5.0  # seconds the clock may step back before a token's issue time is distrusted
+MIN_TOKEN_LEFT = 5.0  # a token with less than this left is never sent (it could expire in flight)
 
 
 @dataclass(frozen=True)

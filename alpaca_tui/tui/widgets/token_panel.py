@@ -33,24 +33,17 @@ from textual.widgets import ProgressBar, Static
 
 from alpaca_tui.core.clock import SYSTEM_CLOCK, Clock
 from alpaca_tui.core.redact import scrub
+from alpaca_tui.core.tokens import CLOCK_BACK_TOLERANCE, MIN_TOKEN_LEFT
 from alpaca_tui.tui.format import TOKEN_LIFETIME, clock_time, mmss
 from alpaca_tui.tui.messages import TokenUpdated
 
 RETRY_AFTER = 15.0      # seconds (by the panel's clock) between automatic attempts after a failure
-CLOCK_BACK = 5.0        # a clock this far before a token's issue time was set back: renew the token
-MIN_LEFT = 5.0          # the engine never sends a token with less than this left
 
 
 def _time_left(st: Any, now: float) -> float | None:
-    """Seconds left on the engine's token, clamped to [0, lifetime]; None without a token."""
-    expires_at = getattr(st, "expires_at", None)
-    if expires_at is None:
-        return None
-    left = max(0.0, float(expires_at) - now)
-    issued_at = getattr(st, "issued_at", None)
-    if issued_at is not None and float(expires_at) > float(issued_at):
-        left = min(left, float(expires_at) - float(issued_at))
-    return left
+    """Seconds left on the engine's token (a ``TokenState``), between 0 and its lifetime; None
+    without a token."""
+    return st.remaining(now) if st is not None else None
 
 
 class Countdown(Widget):
@@ -119,7 +112,7 @@ class TokenPanel(Vertical):
         self.tick()
 
     # -- the tick --------------------------------------------------------------------
-    def state(self) -> Any:
+    def state(self) -> Any:  # TokenState | None
         if self.engine is None:
             return None
         try:
@@ -157,18 +150,18 @@ class TokenPanel(Vertical):
         self._render_facts(st, err, remaining, now)
         if self.engine is None or not self.auto_fetch:
             return
-        went_back = issued_at is not None and now < float(issued_at) - CLOCK_BACK
+        went_back = st is not None and st.clock_went_back(now)
         due = remaining is None or remaining < self.refresh_ahead or went_back
         retry_at = getattr(st, "retry_at", None)
         if due and retry_at is not None and now < float(retry_at) and remaining is not None \
-                and remaining > MIN_LEFT and not went_back:
+                and remaining > MIN_TOKEN_LEFT and not went_back:
             due = False  # the engine keeps using the current token until its backoff is over
         if due and not self._inflight and self._may_attempt(now):
             self.refresh_token(force=False)
 
     def _may_attempt(self, now: float) -> bool:
         """After an error: not before ``_next_attempt`` (a clock set back voids that wait)."""
-        return now >= self._next_attempt or now < self._error_at - CLOCK_BACK
+        return now >= self._next_attempt or now < self._error_at - CLOCK_BACK_TOLERANCE
 
     def _render_facts(self, st: Any, err: str | None, remaining: float | None, now: float) -> None:
         facts = Text()
@@ -187,7 +180,7 @@ class TokenPanel(Vertical):
             facts.append("  ⟳ refreshing", style="yellow")
         if err:
             facts.append("\n")
-            if remaining is not None and remaining > MIN_LEFT:
+            if remaining is not None and remaining > MIN_TOKEN_LEFT:
                 facts.append("⚠ refresh failed: still using the current token", style="bold yellow")
             else:
                 facts.append("✗ no valid token", style="bold red")
