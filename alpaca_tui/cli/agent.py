@@ -84,11 +84,17 @@ def run_unlock(args: argparse.Namespace) -> int:
 
 
 def run_lock(args: argparse.Namespace) -> int:
-    from alpaca_tui.core.store import agent, default_home
+    from alpaca_tui.core.errors import StoreError
+    from alpaca_tui.core.store import INDEX_NAME, agent, default_home
+    from alpaca_tui.core.store.index import read_index
 
     home = default_home().expanduser().absolute()
     stopped = agent.stop(home)
+    try:  # what the home records; a home with no profiles yet would use the file when locked
+        backend = read_index(home / INDEX_NAME).backend or "file"
+    except StoreError:
+        backend = "file"
     text = ("alpaca-tui: locked; the session agent is gone" if stopped
             else "alpaca-tui: no session agent was running (already locked)")
-    _report(args, str(home), "file", None, None, text)
+    _report(args, str(home), backend, None, None, text)
     return EXIT_OK

@@ -184,3 +184,19 @@ def test_agent_survives_garbage_on_its_socket(alpaca_home: Path, emu: Emulator,
         st = agent.status(alpaca_home)  # may wait out the silent client's 1 s, no longer
     assert st is not None
     assert run_sub("check", "paper", env=env_without_passphrase).returncode == 0
+
+
+def test_lock_json_names_the_homes_backend(system_keyring_home: Path) -> None:
+    from alpaca_tui.core.credentials import Flow, Profile, Secret, SecretBundle
+    from alpaca_tui.core.store import Store
+
+    store = Store.open()
+    store.add_profile(Profile("k", Env.PAPER, Flow.LEGACY, "PKLO…0001"),
+                      SecretBundle(Secret("PKLOCKLOCKLOCKLO0001", "lock-test-secret-0123456789")))
+    try:
+        res = run_sub("lock", "--json")
+        assert res.returncode == 0, res.stderr
+        doc = json.loads(res.stdout)
+        assert doc["backend"] == "system" and doc["locked"] is True
+    finally:
+        store.remove_profile("k")
