@@ -1,15 +1,43 @@
 """Local Alpaca auth/API emulator serving real HTTP on loopback. Never imports Textual.
 
-``from alpaca_tui.emulator import Emulator``; see :mod:`.server` (lifecycle, faults),
-:mod:`.roles` (role names, order, envs), :mod:`.authx` (token endpoint), :mod:`.api`
-(routes, auth, the path -> scope table), :mod:`.admin` / :mod:`.client` (admin API),
-:mod:`.demo` (seeded demo profiles).
+``from alpaca_tui.emulator import Emulator``. The parts, in the order a request meets them:
+
+* :mod:`.server` — the :class:`Emulator`: HTTP servers, one per host role, and their lifecycle.
+* :mod:`.dispatch` — the pipeline: faults, route match, :mod:`.authn`, rate limit, scopes.
+* :mod:`.routes` — ``table(role)``: each role's :class:`~.routing.RouteTable`; the tables are
+  :mod:`.api` (trading, data, broker: the path -> scope table), :mod:`.authx` (token
+  endpoint) and :mod:`.admin` (the admin port).
+* Handlers — :mod:`.trading`, :mod:`.data`, :mod:`.broker`, :mod:`.authx`, :mod:`.admin`; each
+  gets a :class:`~.context.Ctx` and returns a :class:`~.wire.Reply`.
+* Shared state — :mod:`.control` (the admin surface: credentials, counters, faults),
+  :mod:`.state` + :mod:`.records` (credentials, tokens), :mod:`.accounts` + :mod:`.market`
+  (the fake back office), :mod:`.roles` (role names, order, envs).
+* :mod:`.client` (``AdminClient``: the admin API over HTTP), :mod:`.demo` (seeded demo profiles).
+
+The names below load on first use, so importing one part (``alpaca_tui.emulator.routing``)
+does not start the whole emulator's import chain.
 """
 
 from __future__ import annotations
 
-from alpaca_tui.emulator.roles import API_ROLES, ROLES
-from alpaca_tui.emulator.server import Emulator, EmulatorError
-from alpaca_tui.emulator.state import TOKEN_LIFETIME, IssuedCredential
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from alpaca_tui.emulator.records import TOKEN_LIFETIME, IssuedCredential
+    from alpaca_tui.emulator.roles import API_ROLES, ROLES
+    from alpaca_tui.emulator.server import Emulator, EmulatorError
+
+_EXPORTS = {
+    "API_ROLES": "roles", "ROLES": "roles", "TOKEN_LIFETIME": "records", "IssuedCredential": "records",
+    "Emulator": "server", "EmulatorError": "control",
+}
 
 __all__ = ["API_ROLES", "ROLES", "TOKEN_LIFETIME", "Emulator", "EmulatorError", "IssuedCredential"]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)

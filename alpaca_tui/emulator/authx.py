@@ -22,16 +22,17 @@ defaults: 400 for request errors (``invalid_request``, ``unsupported_grant_type`
 from __future__ import annotations
 
 import hmac
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import Any
 
 from alpaca_tui.core.credentials import Flow
 from alpaca_tui.core.environments import TOKEN_PATH
+from alpaca_tui.emulator.context import Ctx
+from alpaca_tui.emulator.records import Credential
 from alpaca_tui.emulator.roles import REAL_ORIGIN, ROLE_ENVS
-from alpaca_tui.emulator.state import Credential
+from alpaca_tui.emulator.routing import Route
+from alpaca_tui.emulator.state import State
 from alpaca_tui.emulator.wire import Reply, Request, oauth_error
-
-if TYPE_CHECKING:
-    from alpaca_tui.emulator.server import Emulator
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 MAX_ASSERTION_LIFETIME = 300   # seconds; UNCONFIRMED (the published sample uses iat + 300)
@@ -49,10 +50,10 @@ def client_id_of(req: Request) -> str | None:
     return vals[0] if vals else None
 
 
-def accepted_audiences(emu: Emulator, role: str) -> set[str]:
+def accepted_audiences(urls: Mapping[str, str], role: str) -> set[str]:
     out = set()
     origins = [REAL_ORIGIN[role]]
-    own = emu.urls.get(role)
+    own = urls.get(role)
     if own:
         origins.append(own)
         origins.append(own.replace("://127.0.0.1:", "://localhost:"))
@@ -62,15 +63,41 @@ def accepted_audiences(emu: Emulator, role: str) -> set[str]:
     return out
 
 
-def handle(emu: Emulator, req: Request) -> Reply:
-    if req.path.rstrip("/") != TOKEN_PATH:
-        return Reply.json(404, {"code": 40410000, "message": "endpoint not found"})
-    if req.method != "POST":
-        reply = oauth_error(405, "invalid_request", reason="the token endpoint takes POST only")
-        reply.headers["Allow"] = "POST"
-        return reply
-    emu.state.count_token_request(client_id_of(req))
+def not_allowed() -> Reply:
+    """The token endpoint's answer to any method but POST."""
+    reply = oauth_error(405, "invalid_request", reason="the token endpoint takes POST only")
+    reply.headers["Allow"] = "POST"
+    return reply
 
+
+def token(ctx: Ctx) -> Reply:
+    """``POST /v1/oauth2/token``: the client credentials grant."""
+    ctx.state.count_token_request(client_id_of(ctx.req))
+    form = _token_form(ctx.req)
+    if isinstance(form, Reply):
+        return form
+    client_id = form["client_id"]
+    cred = ctx.state.credentials.get(client_id)
+    reject = _client_problem(ctx.state, ctx.role, cred, client_id, ctx.now)
+    if reject is not None:
+        return reject
+    assert cred is not None
+    if "client_assertion" in form or "client_assertion_type" in form:
+        if cred.flow is not Flow.PRIVATE_KEY_JWT:
+            return oauth_error(401, "invalid_client",
+                               reason=f"this client uses {cred.flow.value}, not private_key_jwt")
+        problem = verify_assertion(ctx, cred, form["client_assertion"])
+    else:
+        problem = _check_secret(ctx, cred, form["client_secret"])
+    if problem is not None:
+        return problem
+    issued, lifetime = ctx.state.issue_token(cred, ctx.now)
+    return Reply.json(200, {"access_token": issued, "expires_in": lifetime, "token_type": "Bearer"},
+                      {"Cache-Control": "no-store", "Pragma": "no-cache"})
+
+
+def _token_form(req: Request) -> dict[str, str] | Reply:
+    """The token request's form fields (first values), or the error for a malformed request."""
     # client_secret_basic is not supported: any Basic header is a client authentication failure.
     authz = req.header("authorization") or ""
     if authz.strip().lower().startswith("basic"):
@@ -92,7 +119,12 @@ def handle(emu: Emulator, req: Request) -> Reply:
         # AuthX's schema also lists jwt-bearer and refresh_token grants; what they are for is
         # UNCONFIRMED, so the emulator supports client_credentials only.
         return oauth_error(400, "unsupported_grant_type", fields=["grant_type"])
+    problem = _client_auth_fields(form)
+    return form if problem is None else problem
 
+
+def _client_auth_fields(form: dict[str, str]) -> Reply | None:
+    """Exactly one client authentication: a secret, or an assertion of the JWT bearer type."""
     has_secret = "client_secret" in form
     has_assertion = "client_assertion" in form or "client_assertion_type" in form
     if has_secret and has_assertion:
@@ -108,54 +140,38 @@ def handle(emu: Emulator, req: Request) -> Reply:
             return oauth_error(400, "invalid_request", fields=["client_assertion"], reason="too long")
     elif not form.get("client_secret"):
         return oauth_error(400, "invalid_request", fields=["client_secret"], reason="missing parameters")
-
-    client_id = form["client_id"]
-    now = emu.now()
-    cred = emu.state.credentials.get(client_id)
-    reject = _client_problem(emu, req.role, cred, client_id, now)
-    if reject is not None:
-        return reject
-    assert cred is not None
-
-    if has_assertion:
-        if cred.flow is not Flow.PRIVATE_KEY_JWT:
-            return oauth_error(401, "invalid_client",
-                               reason=f"this client uses {cred.flow.value}, not private_key_jwt")
-        problem = verify_assertion(emu, req.role, cred, form["client_assertion"], now)
-        if problem is not None:
-            return problem
-    else:
-        if cred.flow is Flow.PRIVATE_KEY_JWT:
-            return oauth_error(401, "invalid_client",
-                               reason="this client authenticates with private_key_jwt, not a secret")
-        if not hmac.compare_digest((cred.secret or "").encode(), form["client_secret"].encode()):
-            emu.state.note_rejection(role=req.role, key_id=client_id, reason="wrong client secret")
-            return oauth_error(401, "invalid_client", reason="wrong client secret")
-        if cred.flow is Flow.LEGACY:
-            # A legacy key/secret pair authenticated, but it may not use this grant. UNCONFIRMED
-            # which code Alpaca returns; RFC 6749 says unauthorized_client (400).
-            return oauth_error(400, "unauthorized_client",
-                               reason="legacy key/secret credentials cannot obtain OAuth tokens")
-
-    token, lifetime = emu.state.issue_token(cred, now)
-    return Reply.json(200, {"access_token": token, "expires_in": lifetime, "token_type": "Bearer"},
-                      {"Cache-Control": "no-store", "Pragma": "no-cache"})
+    return None
 
 
-def _client_problem(emu: Emulator, role: str, cred: Credential | None, client_id: str,
+def _check_secret(ctx: Ctx, cred: Credential, secret: str) -> Reply | None:
+    if cred.flow is Flow.PRIVATE_KEY_JWT:
+        return oauth_error(401, "invalid_client",
+                           reason="this client authenticates with private_key_jwt, not a secret")
+    if not hmac.compare_digest((cred.secret or "").encode(), secret.encode()):
+        ctx.state.note_rejection(role=ctx.role, key_id=cred.key_id, reason="wrong client secret")
+        return oauth_error(401, "invalid_client", reason="wrong client secret")
+    if cred.flow is Flow.LEGACY:
+        # A legacy key/secret pair authenticated, but it may not use this grant. UNCONFIRMED
+        # which code Alpaca returns; RFC 6749 says unauthorized_client (400).
+        return oauth_error(400, "unauthorized_client",
+                           reason="legacy key/secret credentials cannot obtain OAuth tokens")
+    return None
+
+
+def _client_problem(state: State, role: str, cred: Credential | None, client_id: str,
                     now: float) -> Reply | None:
     if cred is None:
-        emu.state.note_rejection(role=role, key_id=client_id, reason="unknown client")
+        state.note_rejection(role=role, key_id=client_id, reason="unknown client")
         return oauth_error(401, "invalid_client", reason="unknown client")
     if cred.env not in ROLE_ENVS[role]:
-        emu.state.note_rejection(role=role, key_id=client_id, reason="wrong environment",
+        state.note_rejection(role=role, key_id=client_id, reason="wrong environment",
                                  credential_env=cred.env.value)
         return oauth_error(401, "invalid_client", reason=f"client belongs to {cred.env.value}")
     if cred.revoked:
-        emu.state.note_rejection(role=role, key_id=client_id, reason="revoked")
+        state.note_rejection(role=role, key_id=client_id, reason="revoked")
         return oauth_error(401, "invalid_client", reason="client revoked")
     if cred.expired(now):
-        emu.state.note_rejection(role=role, key_id=client_id, reason="expired")
+        state.note_rejection(role=role, key_id=client_id, reason="expired")
         return oauth_error(401, "invalid_client", reason="client expired")
     return None
 
@@ -166,12 +182,29 @@ def _num(value: Any) -> float | None:
     return float(value)
 
 
-def verify_assertion(emu: Emulator, role: str, cred: Credential, assertion: str, now: float) -> Reply | None:
-    import jwt
+def _claim(ctx: Ctx, cred: Credential, reason: str) -> Reply:
+    ctx.state.note_rejection(role=ctx.role, key_id=cred.key_id, reason=f"token_claim: {reason}")
+    return oauth_error(401, "token_claim", reason=reason)
 
-    def claim(reason: str) -> Reply:
-        emu.state.note_rejection(role=role, key_id=cred.key_id, reason=f"token_claim: {reason}")
-        return oauth_error(401, "token_claim", reason=reason)
+
+def verify_assertion(ctx: Ctx, cred: Credential, assertion: str) -> Reply | None:
+    """None when ``assertion`` is a valid, fresh, unused RFC 7523 client assertion for ``cred``."""
+    claims = _decode_assertion(ctx, cred, assertion)
+    if isinstance(claims, Reply):
+        return claims
+    problem = _check_claims(ctx, cred, claims)
+    if problem is not None:
+        return _claim(ctx, cred, problem)
+    exp = float(claims["exp"])
+    if not ctx.state.use_jti(cred.key_id, claims["jti"], exp + LEEWAY):
+        ctx.state.note_rejection(role=ctx.role, key_id=cred.key_id, reason="jti_known")
+        return oauth_error(401, "jti_known", reason="this jti was already used")
+    return None
+
+
+def _decode_assertion(ctx: Ctx, cred: Credential, assertion: str) -> dict[str, Any] | Reply:
+    """The assertion's claims once its algorithm and signature match the registered key."""
+    import jwt
 
     if cred._key_obj is None:
         return oauth_error(401, "invalid_client", reason="no public key registered for this client")
@@ -186,46 +219,52 @@ def verify_assertion(emu: Emulator, role: str, cred: Credential, assertion: str,
         return oauth_error(401, "token_signature_mismatch",
                            reason=f"assertion signed with {alg} but the registered key is {cred.alg}")
     try:
-        claims = jwt.decode(assertion, cred._key_obj, algorithms=[alg], options={
+        claims: dict[str, Any] = jwt.decode(assertion, cred._key_obj, algorithms=[alg], options={
             "verify_signature": True, "verify_exp": False, "verify_nbf": False, "verify_iat": False,
             "verify_aud": False, "verify_iss": False, "require": []})
     except jwt.InvalidSignatureError:
-        emu.state.note_rejection(role=role, key_id=cred.key_id, reason="token_signature_mismatch")
+        ctx.state.note_rejection(role=ctx.role, key_id=cred.key_id, reason="token_signature_mismatch")
         return oauth_error(401, "token_signature_mismatch",
                            reason="signature does not match the registered public key")
     except jwt.DecodeError:
         return oauth_error(401, "invalid_client", reason="client_assertion could not be decoded")
     except jwt.InvalidTokenError as exc:
-        return claim(type(exc).__name__)
+        return _claim(ctx, cred, type(exc).__name__)
+    return claims
 
+
+def _check_claims(ctx: Ctx, cred: Credential, claims: dict[str, Any]) -> str | None:
+    """What is wrong with the claims (a ``token_claim`` reason), or None."""
+    now = ctx.now
     if claims.get("iss") != cred.key_id or claims.get("sub") != cred.key_id:
-        return claim("iss and sub must both equal client_id")
+        return "iss and sub must both equal client_id"
     aud = claims.get("aud")
     auds = aud if isinstance(aud, list) else [aud]
-    accepted = accepted_audiences(emu, role)
+    accepted = accepted_audiences(ctx.urls, ctx.role)
     if not any(isinstance(a, str) and a.rstrip("/") in accepted for a in auds):
-        return claim("aud must be the token endpoint URL or the authorization server's origin")
+        return "aud must be the token endpoint URL or the authorization server's origin"
     exp = _num(claims.get("exp"))
     if exp is None:
-        return claim("exp is required")
+        return "exp is required"
     iat = claims.get("iat")
     iat_n = _num(iat) if iat is not None else None
     if iat is not None and iat_n is None:
-        return claim("iat must be a number")
+        return "iat must be a number"
     if now > exp + LEEWAY:
-        return claim("assertion expired")
+        return "assertion expired"
     if iat_n is not None and iat_n > now + LEEWAY:
-        return claim("iat is in the future")
+        return "iat is in the future"
     nbf = claims.get("nbf")
     if nbf is not None and (_num(nbf) is None or float(nbf) > now + LEEWAY):
-        return claim("assertion not yet valid (nbf)")
+        return "assertion not yet valid (nbf)"
     start = iat_n if iat_n is not None else now
     if exp - start > MAX_ASSERTION_LIFETIME:
-        return claim(f"assertion lifetime exceeds {MAX_ASSERTION_LIFETIME} s")
+        return f"assertion lifetime exceeds {MAX_ASSERTION_LIFETIME} s"
     jti = claims.get("jti")
     if not isinstance(jti, str) or not jti:
-        return claim("jti is required")
-    if not emu.state.use_jti(cred.key_id, jti, exp + LEEWAY):
-        emu.state.note_rejection(role=role, key_id=cred.key_id, reason="jti_known")
-        return oauth_error(401, "jti_known", reason="this jti was already used")
+        return "jti is required"
     return None
+
+
+# The AuthX hosts' one route; :mod:`.dispatch` answers 404 / 405 around it.
+ROUTES: tuple[Route, ...] = (Route("POST", TOKEN_PATH, token, kind="authx"),)

@@ -2,9 +2,10 @@
 admin port, all served by a single accept thread (so start and stop are fast) with one
 thread per connection.
 
-Faults (per role): added latency, the next *n* requests failing with a status, the next
-*n* connections dropped without an answer, a clock skew (the server's clock runs ahead by
-*s* seconds: token lifetimes and assertion checks use it), and per-role rate limits.
+This module is only HTTP and lifecycle: the handler reads a request into a
+:class:`~.wire.Request`, :class:`~.dispatch.Dispatcher` answers it from the role's route
+table (:mod:`.routes`), and the handler writes the :class:`~.wire.Reply`. Credentials,
+counters and faults are the :class:`~.control.Control` surface the Emulator inherits.
 """
 
 from __future__ import annotations
@@ -14,36 +15,19 @@ import selectors
 import socket
 import threading
 import uuid
-from collections.abc import Callable
-from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from alpaca_tui.core.clock import SYSTEM_CLOCK, Clock
-from alpaca_tui.core.credentials import Flow
-from alpaca_tui.core.environments import Api, Env
-from alpaca_tui.core.errors import AlpacaTuiError
-from alpaca_tui.core.scopes import AccessMatrix
-from alpaca_tui.emulator import api, authx
-from alpaca_tui.emulator.roles import (
-    ADMIN,
-    API_ROLES,
-    BROKER_DEFAULT_RATE,
-    ENV_ROLES,
-    ROLE_KIND,
-    ROLES,
-    check_role,
-)
-from alpaca_tui.emulator.state import IssuedCredential, State, parse_when
-from alpaca_tui.emulator.wire import JSON_CT, Reply, Request, alpaca_error, oauth_error
+from alpaca_tui.core.clock import Clock
+from alpaca_tui.emulator.control import Control, EmulatorError
+from alpaca_tui.emulator.dispatch import Dispatcher
+from alpaca_tui.emulator.records import IssuedCredential
+from alpaca_tui.emulator.roles import BROKER_DEFAULT_RATE, ROLES
+from alpaca_tui.emulator.wire import JSON_CT, Reply, Request, alpaca_error
 
 MAX_BODY = 1 << 20
-
-
-class EmulatorError(AlpacaTuiError):
-    """The emulator could not start (port in use, bad state dir...)."""
 
 
 class _Server(ThreadingHTTPServer):
@@ -136,7 +120,7 @@ class _Handler(BaseHTTPRequestHandler):
                       query=parse_qs(parts.query, keep_blank_values=True),
                       headers={k.lower(): v for k, v in self.headers.items()},
                       header_names=names, body=body, client=self.client_address[0])
-        reply = emu._serve(req)
+        reply = emu.dispatcher.serve(req)
         if reply.drop:
             self.close_connection = True
             with contextlib.suppress(OSError):
@@ -164,7 +148,7 @@ class _Handler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _dispatch
 
 
-class Emulator:
+class Emulator(Control):
     """A local Alpaca: trading (live, paper), data (prod, sandbox), broker (live, sandbox),
     AuthX (live, sandbox) and an admin port, each a real HTTP server on ``host``.
 
@@ -178,16 +162,10 @@ class Emulator:
                  broker_rate_limit_per_min: int = BROKER_DEFAULT_RATE) -> None:
         if port_base < 0 or port_base + len(ROLES) > 65536:
             raise EmulatorError(f"invalid port base {port_base}")
+        super().__init__(state_dir=state_dir, clock=clock, rate_limit_per_min=rate_limit_per_min,
+                         broker_rate_limit_per_min=broker_rate_limit_per_min)
         self.host = host
         self.port_base = port_base
-        self.clock: Clock = clock if clock is not None else SYSTEM_CLOCK
-        self.state_dir = Path(state_dir) if state_dir is not None else None
-        self.state = State(self.state_dir)
-        self.book = api.Book(self.clock.time())
-        self.default_rate = {r: (broker_rate_limit_per_min if ROLE_KIND[r] in ("broker", "authx")
-                                 else rate_limit_per_min) for r in API_ROLES}
-        self.log: Callable[[str], None] | None = None
-        self.urls: dict[str, str] = {}
         self._servers: dict[str, _Server] = {}
         self._conns: set[socket.socket] = set()
         self._conns_lock = threading.Lock()
@@ -195,6 +173,7 @@ class Emulator:
         self._wake_r: socket.socket | None = None
         self._wake_w: socket.socket | None = None
         self._stopping = threading.Event()
+        self.dispatcher = Dispatcher(self, self._stopping.wait)
         if port_base:
             self.urls = {role: self._url(port_base + i) for i, role in enumerate(ROLES)}
 
@@ -290,180 +269,6 @@ class Emulator:
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
         return f"Emulator({state}, {len(self.urls)} urls, {len(self.state.credentials)} credentials)"
-
-    # -- time --------------------------------------------------------------------------
-    def now(self) -> float:
-        """The server's clock: ``clock.time()`` plus the clock-skew fault."""
-        return self.clock.time() + self.state.skew
-
-    # -- request pipeline --------------------------------------------------------------
-    def rate_limit(self, role: str) -> int:
-        return self.state.rate.get(role, self.default_rate.get(role, 200))
-
-    def _serve(self, req: Request) -> Reply:
-        role = req.role
-        if role == ADMIN:
-            from alpaca_tui.emulator import admin
-
-            return admin.handle(self, req)
-        self.state.count_request(role)
-        latency = self.state.latency.get(role, 0.0)
-        if latency > 0:
-            self._stopping.wait(latency)
-        if self.state.take_drop(role):
-            return Reply(0, drop=True)
-        status = self.state.take_fail(role)
-        if status is not None:
-            return self._fault_reply(role, status)
-        try:
-            if ROLE_KIND[role] == "authx":
-                return self._serve_authx(req)
-            return api.handle(self, req)
-        except Exception as exc:  # never a traceback on the wire
-            if self.log is not None:
-                self.log(f"{role} internal error: {type(exc).__name__}: {exc}")
-            if ROLE_KIND[role] == "authx":
-                return oauth_error(500, "server_error")
-            return alpaca_error(500, 50010000, "internal server error")
-
-    def _serve_authx(self, req: Request) -> Reply:
-        now = self.now()
-        client = authx.client_id_of(req) if req.method == "POST" else None
-        ident = f"client:{client}" if client else f"ip:{req.client}"
-        allowed, lim, rem, reset = self.state.consume(req.role, ident, self.rate_limit(req.role), now)
-        headers = {"X-RateLimit-Limit": str(lim), "X-RateLimit-Remaining": str(rem),
-                   "X-RateLimit-Reset": str(reset)}
-        if not allowed:
-            # UNCONFIRMED: which body AuthX uses for throttling; quota_exceeded is in its vocabulary.
-            reply = oauth_error(429, "quota_exceeded")
-            reply.headers["Retry-After"] = str(max(1, int(reset - now + 0.999)))
-        else:
-            reply = authx.handle(self, req)
-        for k, v in headers.items():
-            reply.headers.setdefault(k, v)
-        return reply
-
-    def _fault_reply(self, role: str, status: int) -> Reply:
-        headers: dict[str, str] = {"X-Emulator-Reason": "injected fault"}
-        if status == 429:
-            headers["Retry-After"] = "1"
-        if ROLE_KIND[role] == "authx":
-            error = {429: "quota_exceeded", 503: "temporarily_unavailable"}.get(status, "server_error")
-            reply = oauth_error(status, error)
-            reply.headers.update(headers)
-            return reply
-        messages = {429: "rate limit exceeded", 500: "internal server error", 502: "bad gateway",
-                    503: "service unavailable", 504: "gateway timeout"}
-        return alpaca_error(status, status * 100_000 + 10_000, messages.get(status, "injected failure"),
-                            headers)
-
-    # -- endpoints ---------------------------------------------------------------------
-    def endpoints_for(self, env: Env) -> dict[Api, str]:
-        """Base URLs of this emulator for every API of ``env`` (per-profile endpoint overrides)."""
-        if not self.urls:
-            raise EmulatorError("the emulator is not started")
-        return {api_: self.urls[role] for api_, role in ENV_ROLES[Env(env)].items()}
-
-    def token_url(self, env: Env) -> str:
-        from alpaca_tui.core.environments import TOKEN_PATH
-
-        return self.endpoints_for(env)[Api.AUTH] + TOKEN_PATH
-
-    # -- credentials (the admin surface) -----------------------------------------------
-    def create_credential(self, env: Env, flow: Flow, *, access: AccessMatrix | None = None,
-                          expires_at: datetime | str | float | None = None, key_id: str | None = None,
-                          secret: str | None = None, public_key: str | None = None) -> IssuedCredential:
-        """Register a credential; IDs and secrets are generated Alpaca-style when not given.
-
-        private-key-jwt credentials have no secret: pass ``public_key`` (PEM or JWK) here or
-        later with :meth:`register_public_key`.
-        """
-        cred = self.state.add_credential(Env(env), Flow(flow), now=self.now(), access=access,
-                                         expires_at=parse_when(expires_at), key_id=key_id, secret=secret,
-                                         public_key=public_key)
-        return IssuedCredential(cred.key_id, cred.secret, cred.env, cred.flow)
-
-    def revoke(self, key_id: str) -> None:
-        self.state.revoke(key_id)
-
-    def expire(self, key_id: str) -> None:
-        """Make the credential expired now (by the emulator's clock)."""
-        self.state.expire(key_id, self.now())
-
-    def set_expiry(self, key_id: str, expires_at: datetime | str | float | None) -> None:
-        self.state.set_expiry(key_id, parse_when(expires_at))
-
-    def set_access(self, key_id: str, access: AccessMatrix) -> None:
-        self.state.set_access(key_id, access)
-
-    def register_public_key(self, key_id: str, pem_or_jwk: str) -> None:
-        self.state.register_public_key(key_id, pem_or_jwk)
-
-    def list_credentials(self) -> list[dict[str, Any]]:
-        """Every credential without secret material."""
-        return self.state.list_info(self.now())
-
-    def credential_info(self, key_id: str) -> dict[str, Any]:
-        return self.state.get(key_id).info(self.now())
-
-    def rejections(self) -> list[dict[str, Any]]:
-        """Why recent requests were refused (emulator-only notes: e.g. a paper key on live
-        trading is answered with Alpaca's plain 401, and noted here with its real env)."""
-        with self.state.lock:
-            return list(self.state.rejections)
-
-    # -- counters ----------------------------------------------------------------------
-    def token_requests(self, client_id: str | None = None) -> int:
-        with self.state.lock:
-            return self.state.token_total if client_id is None else self.state.token_counts[client_id]
-
-    def requests(self, role: str) -> int:
-        check_role(role)
-        with self.state.lock:
-            return self.state.request_counts[role]
-
-    def reset_counters(self) -> None:
-        self.state.reset_counters()
-
-    # -- faults ------------------------------------------------------------------------
-    def _roles(self, role: str) -> tuple[str, ...]:
-        return API_ROLES if role in ("*", "all") else (check_role(role),)
-
-    def set_latency(self, role: str, seconds: float) -> None:
-        if seconds < 0:
-            raise ValueError("latency must be >= 0")
-        with self.state.lock:
-            for r in self._roles(role):
-                self.state.latency[r] = float(seconds)
-
-    def fail_next(self, role: str, n: int, status: int = 503) -> None:
-        if n < 0 or not 400 <= status <= 599:
-            raise ValueError("fail_next needs n >= 0 and a 4xx/5xx status")
-        with self.state.lock:
-            for r in self._roles(role):
-                self.state.fail[r] = [int(n), int(status)]
-
-    def drop_next(self, role: str, n: int) -> None:
-        if n < 0:
-            raise ValueError("n must be >= 0")
-        with self.state.lock:
-            for r in self._roles(role):
-                self.state.drop[r] = int(n)
-
-    def set_clock_skew(self, seconds: float) -> None:
-        with self.state.lock:
-            self.state.skew = float(seconds)
-
-    def set_rate_limit(self, role: str, per_minute: int) -> None:
-        if per_minute < 1:
-            raise ValueError("per_minute must be >= 1")
-        with self.state.lock:
-            for r in self._roles(role):
-                self.state.rate[r] = int(per_minute)
-
-    def reset_faults(self) -> None:
-        """Clear latency, pending failures/drops, clock skew, rate limits and rate windows."""
-        self.state.reset_faults()
 
 
 __all__ = ["JSON_CT", "Emulator", "EmulatorError", "IssuedCredential"]
