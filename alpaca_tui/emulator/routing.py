@@ -44,9 +44,9 @@ def compile_template(template: str, param_patterns: Mapping[str, str] | None = N
     return re.compile("^" + "".join(out) + "/?$")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Route:
-    """One operation a host answers."""
+    """One operation a host answers (compared and hashed by identity)."""
 
     method: str                        # GET, POST, PUT, PATCH, DELETE
     path: str                          # template, OpenAPI syntax: /v1/accounts/{account_id}
