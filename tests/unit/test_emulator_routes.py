@@ -92,7 +92,7 @@ class World:
             "trading-live": legacy_headers(live.key_id, live.secret),
             "trading-paper": legacy_headers(paper.key_id, paper.secret),
             "data": legacy_headers(paper.key_id, paper.secret),
-            "data-sandbox": {"Authorization": f"Bearer {token}"},
+            "data-sandbox": legacy_headers(sandbox.key_id, sandbox.secret),
             "broker-live": _basic(blive.key_id, blive.secret or ""),
             "broker-sandbox": {"Authorization": f"Bearer {token}"},
             "authx-live": {}, "authx-sandbox": {}, "admin": {},
@@ -105,7 +105,8 @@ class World:
 
     def token_form(self, role: str) -> dict[str, str]:
         cred = self.oauth[role]
-        return {"grant_type": "client_credentials", "client_id": cred.key_id, "client_secret": cred.secret or ""}
+        return {"grant_type": "client_credentials", "client_id": cred.key_id,
+                "client_secret": cred.secret or ""}
 
     def call(self, role: str, method: str, path: str, body: Any = None,
              query: dict[str, str] | None = None) -> httpx.Response:
@@ -194,7 +195,8 @@ def test_tables_cover_every_role_and_share_routes_per_kind() -> None:
     assert table("trading-live").routes is table("trading-paper").routes
     assert table("broker-live").routes is table("broker-sandbox").routes
     assert [r.key for r in table("authx-live")] == ["POST /v1/oauth2/token"]
-    assert set(emu_api.ROUTES) == {r for role in API_ROLES for r in table(role) if table(role).kind != "authx"}
+    api_roles = [role for role in API_ROLES if table(role).kind != "authx"]
+    assert set(emu_api.ROUTES) == {r for role in api_roles for r in table(role)}
     with pytest.raises(ValueError, match="unknown emulator role"):
         table("nope")
 
