@@ -83,8 +83,7 @@ class ApiClient:
         if not profile.flow.is_oauth:
             return UpstreamAuth(api_headers(profile, cred.secret, None))
         broker = cred.tokens
-        tok = await broker.token(force=refused is not None, use_cache=use_cache,
-                                 refused=refused.epoch if refused is not None else None)
+        tok = await broker.token(use_cache=use_cache, refused=refused.epoch if refused is not None else None)
         return UpstreamAuth(api_headers(profile, cred.secret, tok), tok, broker.epoch)
 
     async def call(self, cred: Credential, method: str, path: str, *, api: Api | None = None,

@@ -117,6 +117,7 @@ class TokenBroker:
         forced refresh that never falls back on that token. Raises UsageError for legacy
         profiles, ApiError when there is no token to give.
         """
+        force = force or refused is not None
         profile = self._subject.profile
         if not profile.flow.is_oauth:
             raise UsageError(f"profile {profile.name!r} uses key ID + secret; there is no access token")
