@@ -5,20 +5,22 @@ at most one ``previous`` (kept for rollback until ``previous_retire_at``). The p
 ``rotation_state`` names where it is: ``"pending"``, ``"overlap"`` (a previous secret is
 kept) or None.
 
-==============  ============================  ===================================  ================
-from            step                          bundle after                         rotation_state
-==============  ============================  ===================================  ================
-any             :meth:`Rotation.stage`        ``pending`` = new                    ``pending``
-pending         verification fails            ``pending`` dropped                  ``overlap`` if a
-                                                                                   previous is kept
-pending         :meth:`Rotation.rotate`       ``active`` = new, ``previous`` = old ``overlap`` (None
-                (verified: promote)           until now + keep_old_for (none if 0)  if none kept)
-overlap         :meth:`Rotation.rollback`     ``active`` <-> ``previous``          ``overlap``
-overlap         :meth:`Rotation.retire`,      ``previous`` dropped                 None
-                :func:`retire_if_due`
-==============  ============================  ===================================  ================
+==========  =========================  ======================================  ================
+from        step                       bundle after                            rotation_state
+==========  =========================  ======================================  ================
+any         :meth:`Rotation.stage`     ``pending`` = new                       ``"pending"``
+pending     verification fails         ``pending`` dropped                     ``"overlap"`` if
+                                                                               a previous is
+                                                                               kept, else None
+pending     verified: promote          ``active`` = new, ``previous`` = old    ``"overlap"``
+            (:meth:`Rotation.rotate`)  until now + keep_old_for (0: none)      (0: None)
+overlap     :meth:`Rotation.rollback`  ``active`` <-> ``previous``             ``"overlap"``
+overlap     :meth:`Rotation.retire`,   ``previous`` dropped                    None
+            :func:`retire_if_due`
+==========  =========================  ======================================  ================
 
-Every store write goes through ``Store.commit(name, bundle, **index_changes)``: the bundle
+(:func:`retire_if_due` runs whenever the engine uses a credential; a ``"pending"`` state
+survives it.) Every store write goes through ``Store.commit(name, bundle, **index_changes)``: the bundle
 and then the index under one lock hold; a kill between the two is repaired from the bundle
 by ``Store.load``. Verification (:meth:`Rotation.rotate`) checks the new secret live, with
 retries for propagation (``verify_attempts``, ``verify_backoff * 2**n`` s between them),
