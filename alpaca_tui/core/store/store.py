@@ -6,17 +6,11 @@
 of an index entry from its bundle, the token cache's JSON. Where things live is the two
 backends it composes, opened by name from :mod:`.registry` (built-ins: :mod:`.builtin`).
 
-Backend choice, in order (:func:`.registry.select_backend`):
-
-1. ``backend=`` given to :meth:`Store.open` (``"system"`` or ``"file"``);
-2. ``$ALPACA_TUI_KEYRING`` (``system`` | ``file``);
-3. the backend this home already keeps its secrets in (recorded in the index), so a
-   home never ends up split across two backends;
-4. auto: the OS keyring when :func:`probe_system_keyring` says it is viable (a real
-   round trip, 3 s max), else the encrypted file — noted in ``selection_notes``.
-
-Forcing a backend that is unavailable, or one different from where this home's
-secrets already are, raises :class:`BackendUnavailableError` with the reason and a fix.
+Backend choice (named by ``backend=`` or ``$ALPACA_TUI_KEYRING``, else the one this home's
+index records, else auto: the OS keyring when a real round trip works, else the encrypted
+file) is :func:`.registry.select_backend`; why is kept in ``selection_notes``. Forcing a
+backend that is unavailable, or one different from where this home's secrets already are,
+raises :class:`BackendUnavailableError` with the reason and a fix.
 """
 
 from __future__ import annotations
