@@ -69,7 +69,7 @@ class SecretLostError(StoreError):
 
 
 class Store:
-    """Profiles (index) + secrets (OS keyring or encrypted file). All methods are synchronous."""
+    """Profiles (an IndexBackend) + secrets (a SecretBackend). All methods are synchronous."""
 
     home: Path
     index_path: Path
@@ -90,7 +90,7 @@ class Store:
         self.secrets_path = home / SECRETS_NAME
         self.index_backend = opened.index
         self.secret_backend = opened.secrets
-        self._lock = lock
+        self._lock = lock  # the home lock the local backends share
         self.backend_kind = opened.secrets.kind
         self.backend_label = opened.secrets.label
         self.selection_notes = notes
