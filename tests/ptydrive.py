@@ -152,6 +152,9 @@ class Terminal:
             finally:
                 os._exit(127)
         self.pid, self.fd = pid, fd
+        # non-blocking writes: a long paste into a program that is busy writing must not
+        # deadlock (send() reads the output while the input queue is full)
+        os.set_blocking(fd, False)
 
     # -- the child ----------------------------------------------------------------------------
     def poll(self) -> int | None:
@@ -244,6 +247,8 @@ class Terminal:
             return False
         try:
             data = os.read(self.fd, 65536)
+        except BlockingIOError:
+            return False
         except OSError:  # EIO: the other side is closed
             data = b""
         if not data:

@@ -83,6 +83,22 @@ def test_typed_text_is_utf8_and_keys_step_in_raw_mode() -> None:
     assert bytes.fromhex(m.group(1)).decode() == "é€\r."
 
 
+def test_a_long_paste_into_a_busy_program_does_not_deadlock() -> None:
+    # The program answers every byte it reads with one byte of output: while the driver writes
+    # half a megabyte, the program's output fills the pty too, and only reading it in between
+    # lets both go on.
+    code = ("import os, tty; tty.setraw(0); os.write(1, b'ready'); n = 0; buf = b''\n"
+            "while not buf.endswith(b'END'):\n"
+            "    buf = os.read(0, 65536); n += len(buf); os.write(1, b'.' * len(buf))\n"
+            "os.write(1, b'\\r\\ngot %d\\r\\n' % n)\n")
+    paste = "x" * 500_000 + "END"
+    with Terminal(py(code)) as term:
+        term.expect("ready")  # raw mode (setting it flushes what was typed before)
+        term.send(paste, settle=0)
+        assert term.expect(r"got (\d+)", timeout=60).group(1) == str(len(paste))
+        assert term.raw.count(b".") == len(paste)
+
+
 def test_expect_times_out_with_the_screen_and_wait_gone() -> None:
     code = ("import time; print('first line', flush=True); time.sleep(0.4); "
             "print('\\x1b[2Jcleared', flush=True); time.sleep(30)")
