@@ -108,7 +108,8 @@ class Engine:
         sleep = sleep or asyncio.sleep
         self._wire = Wire(SendPolicy(self.timeout, self.max_retries, self.max_retry_wait), clock=clock,
                           sleep=sleep, transport=transport)
-        cache = StoreTokenCache(store) if store is not None else None
+        # a claim outlives the token request it covers (its time bound) by a margin
+        cache = StoreTokenCache(store, claim_ttl=self.timeout + 5.0) if store is not None else None
         policy = RefreshPolicy(self.refresh_ahead, self.refresh_backoff, self.refresh_backoff_max,
                                self.max_retry_wait)
         self._registry = CredentialRegistry(store, clock=clock, tokens=TokenService(

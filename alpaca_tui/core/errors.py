@@ -45,3 +45,7 @@ class WrongPassphraseError(StoreError):
 
 class BackendUnavailableError(StoreError):
     """No acceptable secret backend is available (or the forced one is not)."""
+
+
+class AccessDeniedError(StoreError):
+    """The store's credentials do not allow this (a viewer's Vault token asked to write or reveal)."""

@@ -12,6 +12,7 @@ dropped (and the drop persisted) on the way.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -22,7 +23,6 @@ from alpaca_tui.core.credentials import Profile, Secret, SecretBundle
 from alpaca_tui.core.errors import AlpacaTuiError, NotFoundError
 from alpaca_tui.core.oauth import AccessToken
 from alpaca_tui.core.rotation import retire_due, retire_if_due
-from alpaca_tui.core.store.index import IndexStamp, index_stamp
 
 if TYPE_CHECKING:
     from alpaca_tui.core.store import Store
@@ -37,7 +37,7 @@ class Credential:
     profile: Profile
     bundle: SecretBundle
     persistent: bool = True                 # False: a rotation candidate (no cache, no store updates)
-    index_stamp: IndexStamp = None          # (mtime_ns, size, inode) of the index when read
+    index_stamp: Hashable = None            # Store.index_stamp() when read (the file's stat, a KV version)
     broker: TokenBroker | None = field(default=None, repr=False)
 
     @property
@@ -116,8 +116,8 @@ class CredentialRegistry:
                                   state=state)
         return cred
 
-    def _stamp(self) -> IndexStamp:
-        return index_stamp(self.store.index_path) if self.store is not None else None
+    def _stamp(self) -> Hashable:
+        return self.store.index_stamp() if self.store is not None else None
 
     async def get(self, name: str) -> Credential:
         """The credential, loaded on first use and kept in step with the store (module doc)."""

@@ -6,6 +6,7 @@ A new backend joins the suite with one entry in INDEX_BACKENDS or SECRET_BACKEND
 
     python -m tests.unit.store_backends index KIND HOME WORKER COUNT
     python -m tests.unit.store_backends secrets KIND HOME WORKER COUNT
+    python -m tests.unit.store_backends swap KIND HOME WORKER COUNT    # prints "won" / "lost"
 """
 
 from __future__ import annotations
@@ -79,10 +80,18 @@ def run_secrets_worker(kind: str, home: Path, worker: int, count: int) -> None:
         secrets.put_token(name, f"token {name}")
 
 
+def run_swap_worker(kind: str, home: Path, worker: int, count: int) -> None:
+    """Try to take the token entry "race" from absent to this worker's claim, once."""
+    secrets = SECRET_BACKENDS[kind](home)
+    secrets.prepare()
+    won = secrets.swap_token("race", None, f"claimed by w{worker:02d}")
+    print("won" if won else "lost")
+
+
 def main(argv: list[str]) -> int:
     what, kind, home, worker, count = argv
-    run = run_index_worker if what == "index" else run_secrets_worker
-    run(kind, Path(home), int(worker), int(count))
+    runs = {"index": run_index_worker, "secrets": run_secrets_worker, "swap": run_swap_worker}
+    runs[what](kind, Path(home), int(worker), int(count))
     return 0
 
 

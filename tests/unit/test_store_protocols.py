@@ -58,14 +58,17 @@ def _seed(ix: IndexBackend, *names: str) -> None:
     ix.update(add)
 
 
-def _workers(what: str, kind: str, home: Path, workers: int, count: int) -> None:
+def _workers(what: str, kind: str, home: Path, workers: int, count: int) -> list[str]:
     procs = [subprocess.Popen([sys.executable, "-m", "tests.unit.store_backends", what, kind, str(home),
                                str(w), str(count)], cwd=REPO, env=subprocess_env(),
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for w in range(workers)]
+    outs = []
     for p in procs:
         out, err = p.communicate(timeout=180)
         assert p.returncode == 0, out + err
+        outs.append(out.strip())
+    return outs
 
 
 # -- SecretBackend ---------------------------------------------------------------------------------
@@ -174,6 +177,42 @@ def test_parallel_writers_lose_nothing(home: Path, open_secrets: Callable[[], Se
     assert listed is None or listed == sorted(names)
     for n in names:
         b.purge(n)
+
+
+def test_swap_token_is_compare_and_swap(open_secrets: Callable[[], SecretBackend]) -> None:
+    b = open_secrets()
+    b.prepare()
+    assert b.swap_token("s", "something", "x") is False and b.get_token("s") is None
+    assert b.swap_token("s", None, '{"claim": 1}') is True
+    assert b.swap_token("s", None, '{"claim": 2}') is False          # no longer absent
+    assert open_secrets().swap_token("s", '{"claim": 2}', "y") is False
+    assert open_secrets().get_token("s") == '{"claim": 1}'
+    assert open_secrets().swap_token("s", '{"claim": 1}', '{"token": 3}') is True
+    assert b.get_token("s") == '{"token": 3}' and b.get_bundle("s") is None
+    b.purge("s")
+
+
+def test_parallel_swaps_have_exactly_one_winner(home: Path, open_secrets: Callable[[], SecretBackend]) -> None:
+    kind = open_secrets().kind
+    outs = _workers("swap", kind, home, workers=6, count=1)
+    assert sorted(outs) == ["lost"] * 5 + ["won"]
+    winner = outs.index("won")
+    assert open_secrets().get_token("race") == f"claimed by w{winner:02d}"
+    open_secrets().purge("race")
+
+
+def test_local_backends_allow_everything_and_keep_no_versions(
+        open_secrets: Callable[[], SecretBackend]) -> None:
+    from alpaca_tui.core.store.access import Action
+
+    b = open_secrets()
+    if b.kind == "vault":
+        pytest.skip("a shared store has roles and versions (tests/vault/)")
+    assert all(b.refusal(a, "p") is None for a in Action)
+    b.prepare()
+    b.put_bundle("p", "x", new=True)
+    assert b.bundle_version("p") is None
+    b.purge("p")
 
 
 # -- IndexBackend ----------------------------------------------------------------------------------

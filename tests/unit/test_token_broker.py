@@ -223,6 +223,12 @@ class DictTokenStore:
     def clear_token(self, name: str) -> None:
         self.data.pop(name, None)
 
+    def claim_token(self, name: str, owner: str, until: float, now: float) -> float | None:
+        return None  # one process: the claim is always ours
+
+    def release_token_claim(self, name: str, owner: str) -> None:
+        pass
+
 
 @dataclass
 class Rig:

@@ -10,8 +10,12 @@ documented there in two tables; the broker adds the I/O around them, under one
    lets the caller go on;
 3. the cross-process :class:`~alpaca_tui.core.auth.cache.TokenCache` is asked (not when
    forced): a fresh cached token is adopted, a usable one that outlives ours is kept;
-4. one request to the :class:`~alpaca_tui.core.auth.endpoint.TokenEndpoint`; success is
-   saved to the cache, failure recorded (the still-usable token returned when it serves).
+4. single flight across processes (not when forced): the cache's ``claim``; when another
+   process holds it, our still-usable token is served, else its new token waited for (at
+   most ``FLEET_WAIT_MAX``, taking the claim over if it is released or expires);
+5. one request to the :class:`~alpaca_tui.core.auth.endpoint.TokenEndpoint`; success is
+   saved to the cache (which drops the claim), failure recorded and the claim released
+   (the still-usable token returned when it serves).
 
 The auth proxy (issue 11) gets "the upstream headers for credential X right now" from
 ``ApiClient.authorize``, which asks this broker.
@@ -20,6 +24,7 @@ The auth proxy (issue 11) gets "the upstream headers for credential X right now"
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -36,7 +41,10 @@ from alpaca_tui.core.oauth import AccessToken
 from alpaca_tui.core.preflight import expired_error
 from alpaca_tui.core.tokens import TokenState
 
-__all__ = ["TokenBroker", "TokenService", "TokenSubject"]
+__all__ = ["FLEET_POLL", "FLEET_WAIT_MAX", "TokenBroker", "TokenService", "TokenSubject"]
+
+FLEET_POLL = 0.1        # s between looks at the shared cache while another process refreshes
+FLEET_WAIT_MAX = 15.0   # s at most spent waiting for another process's token
 
 
 class TokenSubject(Protocol):
@@ -138,19 +146,53 @@ class TokenBroker:
                 return verdict
             cache = self._cache(use_cache)
             if not force and cache is not None:
-                profile = self._subject.profile
-                cached = await cache.load(profile.name, self._subject.bundle.active,
-                                          token_url(profile.env, profile.endpoints))
-                now = self._clock.time()
-                if cached is not None and policy.fresh(cached, now):
-                    st.adopted(cached, fresh=True)
-                    return cached
-                if cached is not None and policy.usable(cached, now) and (
-                        current is None or not policy.usable(current, now)
-                        or cached.expires_at > current.expires_at):
-                    st.adopted(cached, fresh=False)  # another process's token outlives ours
-                    current = cached
+                served, current = await self._consult(cache, current)
+                if served is None:
+                    served = await self._fleet(cache, current)
+                if served is not None:
+                    return served
             return await self._renew(current, force=force, refused=refused is not None, cache=cache)
+
+    async def _load(self, cache: TokenCache) -> AccessToken | None:
+        profile = self._subject.profile
+        return await cache.load(profile.name, self._subject.bundle.active,
+                                token_url(profile.env, profile.endpoints))
+
+    async def _consult(self, cache: TokenCache,
+                       current: AccessToken | None) -> tuple[AccessToken | None, AccessToken | None]:
+        """(a fresh cached token to serve, or None; the current token, maybe a longer-lived cached one)."""
+        policy, st = self._policy, self.state
+        cached = await self._load(cache)
+        now = self._clock.time()
+        if cached is not None and policy.fresh(cached, now):
+            st.adopted(cached, fresh=True)
+            return cached, cached
+        if cached is not None and policy.usable(cached, now) and (
+                current is None or not policy.usable(current, now)
+                or cached.expires_at > current.expires_at):
+            st.adopted(cached, fresh=False)  # another process's token outlives ours
+            current = cached
+        return None, current
+
+    async def _fleet(self, cache: TokenCache, current: AccessToken | None) -> AccessToken | None:
+        """Single flight across processes (the cache's claim): None when this process is to make
+        the token request; else the token to serve — the current one while it is usable and
+        another process refreshes, or the one that process saved, waited for."""
+        name = self._subject.profile.name
+        held = await cache.claim(name)
+        if held is None:
+            return None
+        if self._policy.usable(current, self._clock.time()):
+            return current
+        deadline = time.monotonic() + max(0.0, min(held - time.time(), FLEET_WAIT_MAX))
+        while time.monotonic() < deadline:
+            await asyncio.sleep(FLEET_POLL)
+            served, _ = await self._consult(cache, None)
+            if served is not None:
+                return served
+            if await cache.claim(name) is None:  # released, expired or its owner died: ours now
+                return None
+        return None  # it never delivered: ask ourselves
 
     def _cache(self, use_cache: bool | None) -> TokenCache | None:
         service = self._service
@@ -169,6 +211,8 @@ class TokenBroker:
             new = await self._fetch(retries=0 if serves else None)
         except ApiError as exc:
             self.state.failed(exc, self._clock.time(), self._policy, schedule=self._scheduled())
+            if cache is not None:
+                await cache.release(self._subject.profile.name)
             if fallback is not None:
                 return fallback
             raise

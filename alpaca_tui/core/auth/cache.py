@@ -1,20 +1,30 @@
 """The cross-process token cache: back-to-back CLI runs share one token instead of minting one each.
 
-:class:`TokenCache` is the seam: three async methods, nothing else. Today's implementation,
-:class:`StoreTokenCache`, keeps the access token (never the client secret or key) in the
-secret store (``Store.load_token`` / ``save_token`` / ``clear_token``) with the token URL
-and a fingerprint of the credential it was issued to, so a rotated key or a changed
-endpoint never reuses a stale token. A shared backend (Vault, issue 14) implements the same
-three methods for fleet-wide single flight.
+:class:`TokenCache` is the seam: async ``load`` / ``save`` / ``clear``, and ``claim`` /
+``release`` for single flight across processes. :class:`StoreTokenCache` keeps the access
+token (never the client secret or key) in the secret store (``Store.load_token`` /
+``save_token`` / ``clear_token``) with the token URL and a fingerprint of the credential it
+was issued to, so a rotated key or a changed endpoint never reuses a stale token.
 
-A cache is an optimisation: :meth:`TokenCache.load` answers None rather than fail, and a
-failed save or clear is ignored (the token itself is fine).
+Single flight beyond one process: before a token request the broker calls ``claim``; the
+store takes the claim with compare-and-swap on the token entry
+(:mod:`alpaca_tui.core.store.tokencache`), so of N processes sharing the entry — one home,
+or N homes on one OpenBao / Vault — one requests and the others wait for its token. With
+the shared store that is one token request per lifetime for a whole fleet.
+
+A cache is an optimisation: :meth:`TokenCache.load` answers None rather than fail, a failed
+save, clear or release is ignored (the token itself is fine), and a claim that cannot be
+taken or read lets the caller go ahead.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
+import secrets
+import socket
+import time
 from typing import Any, Protocol
 
 from alpaca_tui.core.credentials import Secret
@@ -22,8 +32,8 @@ from alpaca_tui.core.errors import AlpacaTuiError
 from alpaca_tui.core.oauth import AccessToken
 from alpaca_tui.core.redact import mask
 
-__all__ = ["CACHE_VERSION", "StoreTokenCache", "TokenCache", "TokenStore", "secret_fingerprint",
-           "token_from_cache", "token_to_cache"]
+__all__ = ["CACHE_VERSION", "StoreTokenCache", "TokenCache", "TokenStore", "process_owner",
+           "secret_fingerprint", "token_from_cache", "token_to_cache"]
 
 CACHE_VERSION = 1
 
@@ -43,6 +53,16 @@ class TokenCache(Protocol):
         """Drop the cached token (after a rotation; best effort)."""
         ...
 
+    async def claim(self, name: str) -> float | None:
+        """Claim the next token request for ``name`` across processes. None: ours (request,
+        then ``save`` or ``release``). Else the wall-clock time (epoch) until which another
+        process holds the claim: wait for its token (``load``) until then."""
+        ...
+
+    async def release(self, name: str) -> None:
+        """Give up our claim after a failed request (best effort; it also expires)."""
+        ...
+
 
 class TokenStore(Protocol):
     """The part of :class:`~alpaca_tui.core.store.Store` the cache uses (synchronous)."""
@@ -50,13 +70,26 @@ class TokenStore(Protocol):
     def load_token(self, name: str) -> dict[str, Any] | None: ...
     def save_token(self, name: str, data: dict[str, Any]) -> None: ...
     def clear_token(self, name: str) -> None: ...
+    def claim_token(self, name: str, owner: str, until: float, now: float) -> float | None: ...
+    def release_token_claim(self, name: str, owner: str) -> None: ...
+
+
+def process_owner() -> str:
+    """Who holds a claim: this host and process, and a nonce (pids are reused)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
 class StoreTokenCache:
-    """:class:`TokenCache` over the secret store (its calls run in a thread)."""
+    """:class:`TokenCache` over the secret store (its calls run in a thread).
 
-    def __init__(self, store: TokenStore) -> None:
+    ``claim_ttl``: how long a claim holds when its owner never saves nor releases (killed):
+    the token request's own time bound plus a margin.
+    """
+
+    def __init__(self, store: TokenStore, *, claim_ttl: float = 15.0) -> None:
         self._store = store
+        self.claim_ttl = claim_ttl
+        self.owner = process_owner()
 
     async def load(self, name: str, secret: Secret, token_url: str) -> AccessToken | None:
         try:
@@ -74,6 +107,20 @@ class StoreTokenCache:
     async def clear(self, name: str) -> None:
         try:
             await asyncio.to_thread(self._store.clear_token, name)
+        except (AlpacaTuiError, OSError):
+            pass
+
+    async def claim(self, name: str) -> float | None:
+        now = time.time()  # wall clock: claims are compared across processes and machines
+        try:
+            return await asyncio.to_thread(self._store.claim_token, name, self.owner, now + self.claim_ttl,
+                                           now)
+        except (AlpacaTuiError, OSError):
+            return None  # no claim to be had: go ahead (single flight within this process still holds)
+
+    async def release(self, name: str) -> None:
+        try:
+            await asyncio.to_thread(self._store.release_token_claim, name, self.owner)
         except (AlpacaTuiError, OSError):
             pass
 

@@ -31,6 +31,7 @@ import os
 import struct
 import threading
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -302,6 +303,10 @@ class FileBackend(KeyValueSecrets):
 
     def get(self, key: str) -> str | None:
         return self.read_all().get(key)
+
+    def transaction(self) -> AbstractContextManager[object]:
+        self.prepare()  # derive the key before taking the lock
+        return self._lock.hold()
 
     def update(self, sets: Mapping[str, str] | None = None, deletes: Iterable[str] = ()) -> None:
         """Set and delete entries in one locked read-modify-write."""

@@ -3,13 +3,18 @@
 Both local backends keep flat string entries: ``<profile>`` holds the bundle payload and
 ``<profile>#token`` the cached access token (``#`` cannot occur in a profile name). A subclass
 provides ``get`` and ``update`` (set and delete entries as one step where it can: the encrypted
-file rewrites itself once; the OS keyring goes entry by entry) and the session methods.
+file rewrites itself once; the OS keyring goes entry by entry), the session methods and
+``transaction`` (the home lock, so ``swap_token``'s read and write are one step).
+Local stores keep no versions and have no roles.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
+from contextlib import AbstractContextManager
+
+from alpaca_tui.core.store.access import Action, BundleVersion
 
 TOKEN_SUFFIX = "#token"
 
@@ -24,6 +29,10 @@ class KeyValueSecrets(ABC):
     @abstractmethod
     def get(self, key: str) -> str | None:
         """The entry ``key``; None when absent."""
+
+    @abstractmethod
+    def transaction(self) -> AbstractContextManager[object]:
+        """Hold off other writers (the home lock) for a read followed by a write."""
 
     @abstractmethod
     def update(self, sets: Mapping[str, str] | None = None, deletes: Iterable[str] = ()) -> None:
@@ -49,3 +58,16 @@ class KeyValueSecrets(ABC):
 
     def delete_token(self, name: str) -> None:
         self.update({}, (token_key(name),))
+
+    def swap_token(self, name: str, expected: str | None, payload: str) -> bool:
+        with self.transaction():
+            if self.get(token_key(name)) != expected:
+                return False
+            self.update({token_key(name): payload})
+            return True
+
+    def refusal(self, action: Action, name: str | None = None) -> str | None:
+        return None
+
+    def bundle_version(self, name: str) -> BundleVersion | None:
+        return None

@@ -14,9 +14,11 @@ registry name      IndexBackend                                SecretBackend
                                                                (secrets.enc, scrypt + AES-GCM)
 =================  ==========================================  =================================
 
-A shared KV v2 store (OpenBao / Vault) fits the same shapes: its index is one document
-written with check-and-set (``update`` re-reads and calls ``fn`` again on a conflict),
-secrets are one entry per profile, tokens one entry per profile.
+``vault``: :class:`.vault.index.VaultIndex` (one KV v2 document, check-and-set) with
+:class:`.vault.secrets.VaultSecrets` (one KV v2 entry per bundle and per cached token): a
+shared store, so ``update`` re-reads and calls ``fn`` again on a conflict, the token entry
+takes compare-and-swap claims (fleet-wide single flight), and a token's policies make roles
+(:meth:`SecretBackend.refusal`).
 
 Ordering that crash recovery (:mod:`.reconcile`) relies on: ``Store.commit`` writes the
 bundle from inside ``fn`` and the index after ``fn`` returns, so a kill between the two
@@ -29,6 +31,7 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar, runtime_checkable
 
+from alpaca_tui.core.store.access import Action, BundleVersion
 from alpaca_tui.core.store.index import IndexDoc
 
 T = TypeVar("T")
@@ -145,6 +148,22 @@ class SecretBackend(Protocol):
         ...
 
     def delete_token(self, name: str) -> None:
+        ...
+
+    def swap_token(self, name: str, expected: str | None, payload: str) -> bool:
+        """Compare-and-swap: store ``payload`` as ``name``'s token entry only if the entry is still
+        exactly ``expected`` (None: absent). True when stored. What a refresh claim is made of."""
+        ...
+
+    # -- roles and versions --------------------------------------------------------------------
+    def refusal(self, action: Action, name: str | None = None) -> str | None:
+        """None when this store's credentials allow ``action`` (on profile ``name``), else one
+        line naming the missing capability and where. Local backends allow everything."""
+        ...
+
+    def bundle_version(self, name: str) -> BundleVersion | None:
+        """The stored version of ``name``'s bundle (number, when, by whom); None when this backend
+        keeps no versions or ``name`` has none."""
         ...
 
 

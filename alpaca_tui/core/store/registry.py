@@ -29,6 +29,7 @@ from alpaca_tui.core.errors import BackendUnavailableError, UsageError
 
 if TYPE_CHECKING:
     from alpaca_tui.core.store.fsutil import HomeLock
+    from alpaca_tui.core.store.pin import Pin
     from alpaca_tui.core.store.protocols import IndexBackend, SecretBackend
     from alpaca_tui.core.store.system import KeyringProbe
 
@@ -46,6 +47,7 @@ class OpenContext:
     passphrase_provider: Callable[[bool], str] | None = None
     given_probe: KeyringProbe | None = None  # a probe result to reuse instead of probing (doctor)
     probe: KeyringProbe | None = None        # set by the OS keyring backend when it consulted one
+    pin: Pin | None = None                   # the home's store.json (a backend whose index is remote)
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,7 @@ class Reason:
     source: str | None  # "backend argument" / "$ALPACA_TUI_KEYRING"; None: the home's record
     profiles: int       # how many profiles the home has
     pinned: bool        # the home already records this backend
+    pin: str | None = None  # the home's store.json, described, when that is what pins it
 
     def chosen(self) -> str:
         return f"chosen by {self.source}" if self.source else self._home()
@@ -63,6 +66,8 @@ class Reason:
         return f"requested by {self.source}" if self.source else self._home()
 
     def _home(self) -> str:
+        if self.pin is not None:
+            return f"this home is pinned to {self.pin} by its store.json"
         return f"this home's {self.profiles} profile(s) are stored there"
 
 
@@ -140,13 +145,15 @@ def select_backend(ctx: OpenContext, want: str | None, source: str, recorded: st
                    profiles: int) -> tuple[Opened, str]:
     """The opened backend and the selection note (see the module doc)."""
     if want is not None and recorded is not None and want != recorded:
+        what = f"the secrets of its {profiles} profile(s)" if ctx.pin is None else "its profiles"
         raise BackendUnavailableError(
-            f"this home ({ctx.home}) keeps the secrets of its {profiles} profile(s) in the "
-            f"{backend_label(recorded)}, but {source} asks for {want}; "
-            f"unset {BACKEND_ENV} or use another {HOME_ENV}")
+            f"this home ({ctx.home}) keeps {what} in the {backend_label(recorded)}, but {source} asks "
+            f"for {want}; unset {BACKEND_ENV}, use another {HOME_ENV}, or move them: "
+            f"alpaca-tui store migrate --to {want}")
     target = want or recorded
     if target is not None:
-        reason = Reason(source if want else None, profiles, pinned=recorded == target)
+        reason = Reason(source if want else None, profiles, pinned=recorded == target,
+                        pin=ctx.pin.describe() if ctx.pin is not None and recorded == target else None)
         opened = backend_spec(target).open(ctx, reason)
         return opened, f"using {opened.where} ({reason.chosen()})"
     rejected: list[str] = []

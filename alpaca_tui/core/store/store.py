@@ -24,11 +24,19 @@ from typing import Any, TypeVar
 
 from alpaca_tui.core.clock import SYSTEM_CLOCK, Clock
 from alpaca_tui.core.credentials import Profile, SecretBundle, validate_name
-from alpaca_tui.core.errors import BackendUnavailableError, NotFoundError, StoreError, UsageError
+from alpaca_tui.core.errors import (
+    AccessDeniedError,
+    BackendUnavailableError,
+    NotFoundError,
+    StoreError,
+    UsageError,
+)
+from alpaca_tui.core.store.access import Action, BundleVersion
 from alpaca_tui.core.store.builtin import SECRETS_NAME
 from alpaca_tui.core.store.fileindex import INDEX_NAME
 from alpaca_tui.core.store.fsutil import HomeLock
-from alpaca_tui.core.store.index import IndexDoc, read_index
+from alpaca_tui.core.store.index import IndexDoc
+from alpaca_tui.core.store.pin import recorded_backend
 from alpaca_tui.core.store.protocols import Edit, IndexBackend, SecretBackend
 from alpaca_tui.core.store.reconcile import Repair, index_repairs
 from alpaca_tui.core.store.registry import (
@@ -42,6 +50,7 @@ from alpaca_tui.core.store.registry import (
     select_backend,
 )
 from alpaca_tui.core.store.system import KeyringProbe
+from alpaca_tui.core.store.tokencache import TokenEntries
 
 BACKEND_KINDS = backend_names()  # the built-ins, in auto order: ("system", "file")
 
@@ -68,8 +77,12 @@ class SecretLostError(StoreError):
     """A profile's secret is missing from its backend, or cannot be parsed."""
 
 
-class Store:
-    """Profiles (an IndexBackend) + secrets (a SecretBackend). All methods are synchronous."""
+class Store(TokenEntries):
+    """Profiles (an IndexBackend) + secrets (a SecretBackend). All methods are synchronous.
+
+    The access-token cache and its refresh claims (``load_token``, ``save_token``,
+    ``clear_token``, ``claim_token``, ``release_token_claim``) are :class:`.tokencache.TokenEntries`.
+    """
 
     home: Path
     index_path: Path
@@ -118,10 +131,10 @@ class Store:
         home = (home or default_home()).expanduser().absolute()
         lock = HomeLock(home)
         want, source = requested_backend(backend)
-        index = read_index(home / INDEX_NAME)  # the home's record of its backend
-        recorded = index.backend if index.profiles else None
-        ctx = OpenContext(home, lock, passphrase, passphrase_provider, given_probe=keyring_probe)
-        opened, note = select_backend(ctx, want, source, recorded, len(index.profiles))
+        # the home's record of its backend: store.json (a remote index), else index.json
+        recorded, count, pin = recorded_backend(home)
+        ctx = OpenContext(home, lock, passphrase, passphrase_provider, given_probe=keyring_probe, pin=pin)
+        opened, note = select_backend(ctx, want, source, recorded, count)
         return cls(home, opened, lock, notes=[note], clock=clock, keyring_probe=ctx.probe)
 
     # -- helpers -----------------------------------------------------------------------------
@@ -348,25 +361,23 @@ class Store:
 
         return self._transact(step)
 
-    # -- access-token cache -------------------------------------------------------------------
-    def load_token(self, name: str) -> dict[str, Any] | None:
-        raw = self.secret_backend.get_token(name)
-        if raw is None:
-            return None
-        try:
-            data = json.loads(raw)
-        except ValueError:
-            return None
-        return data if isinstance(data, dict) else None
+    # -- roles and versions (a shared store; see .access) ----------------------------------------
+    def refusal(self, action: Action, name: str | None = None) -> str | None:
+        return self.secret_backend.refusal(action, name)
 
-    def save_token(self, name: str, data: dict[str, Any]) -> None:
-        payload = json.dumps(data, separators=(",", ":"))
-        self._prepare()
-        self.secret_backend.put_token(name, payload)
+    def require(self, action: Action, name: str | None = None) -> None:
+        """AccessDeniedError (one line: the missing capability and where) unless allowed."""
+        why = self.refusal(action, name)
+        if why is not None:
+            raise AccessDeniedError(why)
 
-    def clear_token(self, name: str) -> None:
-        self._prepare()
-        self.secret_backend.delete_token(name)
+    def is_viewer(self) -> bool:
+        """True when this store's credentials may look but not change (a Vault viewer token)."""
+        return self.refusal(Action.CREATE) is not None
+
+    def bundle_version(self, name: str) -> BundleVersion | None:
+        """Version, time and writer of ``name``'s secret bundle, where the backend keeps versions."""
+        return self.secret_backend.bundle_version(name)
 
     # -- unlocking (encrypted file) -----------------------------------------------------------
     def needs_unlock(self) -> bool:

@@ -17,7 +17,7 @@ import secrets
 import sys
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -315,6 +315,9 @@ class SystemBackend(KeyValueSecrets):
         return None  # the Secret Service API cannot list one service's entries portably
 
     # -- entries -------------------------------------------------------------------------------
+    def transaction(self) -> AbstractContextManager[object]:
+        return self._lock.hold() if self._lock is not None else nullcontext()
+
     def update(self, sets: Mapping[str, str] | None = None, deletes: Iterable[str] = ()) -> None:
         with self._lock.hold() if self._lock is not None else nullcontext():
             for k, v in (sets or {}).items():

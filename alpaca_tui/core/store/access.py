@@ -1,0 +1,40 @@
+"""What a store's credentials allow: the actions a role may be refused, and a secret's version.
+
+Local stores (the OS keyring, the encrypted file) allow everything to whoever can open them. A
+shared store has roles: in OpenBao / Vault a token's policies decide, read from
+``sys/capabilities-self`` on the documented layout (``core/store/vault/roles.py``). A viewer
+sees every profile (the non-secret index) and is refused every action below but ``LIST``.
+
+:meth:`SecretBackend.refusal` answers None (allowed) or one line naming what is missing and
+where; :meth:`Store.require` raises it as :class:`~alpaca_tui.core.errors.AccessDeniedError`
+(exit 1) before anything is asked or changed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+
+class Action(StrEnum):
+    LIST = "list"        # list / show profiles (the index only)
+    CREATE = "create"    # add a profile
+    ROTATE = "rotate"    # rotate, stage, roll back, retire (writes the secret bundle)
+    DELETE = "delete"    # remove a profile and its secret
+    REVEAL = "reveal"    # show a secret, a private key's public half, an access token
+    CHECK = "check"      # authenticate with the secret: check, request
+    EXEC = "exec"        # hand the credential to a program
+    PROXY = "proxy"      # sign requests for other programs
+
+
+@dataclass(frozen=True)
+class BundleVersion:
+    """Where a versioned store is with one profile's secret bundle (``profiles show``)."""
+
+    version: int
+    written_at: datetime | None
+    written_by: str | None   # the writer's display name (a Vault token's), when recorded
+
+
+__all__ = ["Action", "BundleVersion"]
