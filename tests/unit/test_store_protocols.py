@@ -192,7 +192,8 @@ def test_swap_token_is_compare_and_swap(open_secrets: Callable[[], SecretBackend
     b.purge("s")
 
 
-def test_parallel_swaps_have_exactly_one_winner(home: Path, open_secrets: Callable[[], SecretBackend]) -> None:
+def test_parallel_swaps_have_exactly_one_winner(home: Path,
+                                                open_secrets: Callable[[], SecretBackend]) -> None:
     kind = open_secrets().kind
     outs = _workers("swap", kind, home, workers=6, count=1)
     assert sorted(outs) == ["lost"] * 5 + ["won"]
