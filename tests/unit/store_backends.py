@@ -41,12 +41,23 @@ def _registered_secrets(kind: str) -> Callable[[Path], SecretBackend]:
     return open_
 
 
+def _registered_index(kind: str) -> Callable[[Path], IndexBackend]:
+    def open_(home: Path) -> IndexBackend:
+        ctx = OpenContext(home, HomeLock(home), passphrase=TEST_PASSPHRASE)
+        return backend_spec(kind).open(ctx, Reason("the conformance suite", 0, pinned=False)).index
+    return open_
+
+
+# The shared store (OpenBao) reads its address, token and namespace from the environment
+# (the ``bao`` fixture of tests/vault_fixtures.py sets them; worker processes inherit them).
 INDEX_BACKENDS: dict[str, Callable[[Path], IndexBackend]] = {
     "file": lambda home: FileIndex(home, HomeLock(home)),
+    "vault": _registered_index("vault"),
 }
 SECRET_BACKENDS: dict[str, Callable[[Path], SecretBackend]] = {
     "file": _registered_secrets("file"),
     "system": _registered_secrets("system"),
+    "vault": _registered_secrets("vault"),
 }
 
 

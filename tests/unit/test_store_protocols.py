@@ -2,8 +2,9 @@
 
 Parametrised over the implementations in tests/unit/store_backends.py: the index as the local
 JSON file under the home lock; secrets in the encrypted file and in the real OS keyring (the
-Secret Service that ./dev test starts). A new backend (the shared Vault of issue 14) joins by
-adding its factory there and one param here; these tests are what it must pass.
+Secret Service that ./dev test starts); the index and secrets in a real OpenBao (``vault``: a
+dev server started by tests/vault_fixtures.py, one namespace per test). A new backend joins
+by adding its factory there and one param here; these tests are what it must pass.
 """
 
 from __future__ import annotations
@@ -20,10 +21,12 @@ from alpaca_tui.core.errors import StoreError
 from alpaca_tui.core.store import Edit, IndexBackend, IndexDoc, SecretBackend, backend_names
 from tests.conftest import subprocess_env
 from tests.unit.store_backends import COUNTER, INDEX_BACKENDS, SECRET_BACKENDS, bump, profile
+from tests.vault_fixtures import bao, bao_dev  # noqa: F401  (fixtures for the "vault" params)
 
 REPO = Path(__file__).resolve().parents[2]
-SECRET_PARAMS = ["file", pytest.param("system", marks=pytest.mark.system_keyring)]
-INDEX_PARAMS = ["file"]
+SECRET_PARAMS = ["file", pytest.param("system", marks=pytest.mark.system_keyring), "vault"]
+INDEX_PARAMS = ["file", "vault"]
+NEEDS = {"system": "system_keyring_home", "vault": "bao"}  # the fixture a backend runs against
 PEM_LIKE = ("-----BEGIN PRIVATE KEY-----\n" + "MIIEvQIBADANBgkqhkiG9w0BAQEFAASC" * 50
             + "\n-----END PRIVATE KEY-----\n")
 
@@ -38,14 +41,16 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def open_secrets(request: pytest.FixtureRequest, home: Path) -> Callable[[], SecretBackend]:
     """Opens the backend on ``home``; each call is a fresh instance (as another process would be)."""
     kind: str = request.param
-    if kind == "system":
-        request.getfixturevalue("system_keyring_home")  # a real Secret Service, or skip (fail in CI)
+    if kind in NEEDS:  # a real Secret Service (or skip; fail in CI), a real OpenBao
+        request.getfixturevalue(NEEDS[kind])
     return lambda: SECRET_BACKENDS[kind](home)
 
 
 @pytest.fixture(params=INDEX_PARAMS)
 def open_index(request: pytest.FixtureRequest, home: Path) -> Callable[[], IndexBackend]:
     kind: str = request.param
+    if kind in NEEDS:
+        request.getfixturevalue(NEEDS[kind])
     return lambda: INDEX_BACKENDS[kind](home)
 
 
@@ -325,7 +330,10 @@ def test_threads_sharing_one_index_lose_nothing(open_index: Callable[[], IndexBa
 
 
 @pytest.mark.parametrize("kind", INDEX_PARAMS)
-def test_parallel_processes_doing_read_modify_write_lose_nothing(home: Path, kind: str) -> None:
+def test_parallel_processes_doing_read_modify_write_lose_nothing(home: Path, kind: str,
+                                                                 request: pytest.FixtureRequest) -> None:
+    if kind in NEEDS:
+        request.getfixturevalue(NEEDS[kind])
     workers, count = 6, 8
     _workers("index", kind, home, workers, count)
     doc = INDEX_BACKENDS[kind](home).read()

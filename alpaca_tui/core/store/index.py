@@ -37,13 +37,16 @@ class IndexDoc:
     backend: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # unknown top-level keys, preserved
 
-    def to_json(self) -> bytes:
+    def to_dict(self) -> dict[str, Any]:
         doc: dict[str, Any] = dict(self.extra)
         doc["version"] = INDEX_VERSION
         if self.backend:
             doc["backend"] = self.backend
         doc["profiles"] = {name: p.to_dict() for name, p in sorted(self.profiles.items())}
-        return (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+        return doc
+
+    def to_json(self) -> bytes:
+        return (json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n").encode("utf-8")
 
 
 def _backup_corrupt(path: Path, raw: bytes) -> Path:
@@ -100,17 +103,31 @@ def read_index(path: Path) -> IndexDoc:
         raise _corrupt(path, raw, "not UTF-8 text") from None
     except json.JSONDecodeError as exc:
         raise _corrupt(path, raw, f"invalid JSON at line {exc.lineno} column {exc.colno}") from None
+    if isinstance(doc, dict):
+        version = doc.get("version")
+        if isinstance(version, int) and version > INDEX_VERSION:
+            raise StoreError(f"profile index {path} has version {version}, written by a newer alpaca-tui; "
+                             "upgrade alpaca-tui")
+    try:
+        return parse_index(doc)
+    except BadIndexError as exc:
+        raise _corrupt(path, raw, str(exc)) from None
+
+
+class BadIndexError(ValueError):
+    """What is wrong with a document that is not a profile index (one line)."""
+
+
+def parse_index(doc: Any) -> IndexDoc:
+    """An index document (parsed JSON) -> IndexDoc. BadIndexError says why it is not one."""
     if not isinstance(doc, dict):
-        raise _corrupt(path, raw, "top level is not an object")
+        raise BadIndexError("top level is not an object")
     version = doc.get("version")
-    if isinstance(version, int) and version > INDEX_VERSION:
-        raise StoreError(f"profile index {path} has version {version}, written by a newer alpaca-tui; "
-                         "upgrade alpaca-tui")
     if version != INDEX_VERSION:
-        raise _corrupt(path, raw, f"unknown version {version!r}")
+        raise BadIndexError(f"unknown version {version!r}")
     profiles_raw = doc.get("profiles")
     if not isinstance(profiles_raw, dict):
-        raise _corrupt(path, raw, "'profiles' is not an object")
+        raise BadIndexError("'profiles' is not an object")
     profiles: dict[str, Profile] = {}
     for name, pdata in profiles_raw.items():
         try:
@@ -120,11 +137,11 @@ def read_index(path: Path) -> IndexDoc:
             if profile.name != name:
                 raise ValueError(f"entry named {profile.name!r}")
         except (AlpacaTuiError, KeyError, TypeError, ValueError) as exc:
-            raise _corrupt(path, raw, f"bad entry for profile {name!r}: {exc}") from None
+            raise BadIndexError(f"bad entry for profile {name!r}: {exc}") from None
         profiles[name] = profile
     backend = doc.get("backend")
     if backend is not None and (not isinstance(backend, str) or backend not in BACKENDS):
-        raise _corrupt(path, raw, f"unknown backend {backend!r}")
+        raise BadIndexError(f"unknown backend {backend!r}")
     extra = {k: v for k, v in doc.items() if k not in ("version", "backend", "profiles")}
     return IndexDoc(profiles, backend, extra)
 
