@@ -202,7 +202,8 @@ def bao_raft(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BaoServer]:
     workdir = tmp_path_factory.mktemp("bao-raft")
     (workdir / "data").mkdir()
     port = free_port_pair()
-    (workdir / "server.hcl").write_text(RAFT_CONFIG.format(data=workdir / "data", port=port, cluster=port + 1))
+    config = RAFT_CONFIG.format(data=workdir / "data", port=port, cluster=port + 1)
+    (workdir / "server.hcl").write_text(config)
     argv = [bao_binary(), "server", f"-config={workdir / 'server.hcl'}"]
     server = BaoServer(f"http://127.0.0.1:{port}", "", workdir, argv, _server_env(workdir)).start()
     init = _http("PUT", f"{server.addr}/v1/sys/init", body={"secret_shares": 1, "secret_threshold": 1},
