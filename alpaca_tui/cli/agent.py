@@ -17,7 +17,7 @@ encrypted store yet, agent could not start; 2 usage error (bad duration).
 
 JSON (``--json``; stable, keys only ever added)::
 
-    {"home": str, "backend": "file"|"system", "locked": bool, "agent_pid": int|null,
+    {"home": str, "backend": "file"|"system"|"vault", "locked": bool, "agent_pid": int|null,
      "expires_at": ISO-8601|null}
 """
 
@@ -85,13 +85,13 @@ def run_unlock(args: argparse.Namespace) -> int:
 
 def run_lock(args: argparse.Namespace) -> int:
     from alpaca_tui.core.errors import StoreError
-    from alpaca_tui.core.store import INDEX_NAME, agent, default_home
-    from alpaca_tui.core.store.index import read_index
+    from alpaca_tui.core.store import agent, default_home
+    from alpaca_tui.core.store.pin import recorded_backend
 
     home = default_home().expanduser().absolute()
     stopped = agent.stop(home)
-    try:  # what the home records; a home with no profiles yet would use the file when locked
-        backend = read_index(home / INDEX_NAME).backend or "file"
+    try:  # what the home records (store.json, index.json); a new home would use the file when locked
+        backend = recorded_backend(home)[0] or "file"
     except StoreError:
         backend = "file"
     text = ("alpaca-tui: locked; the session agent is gone" if stopped

@@ -71,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
     from alpaca_tui.core.engine import CheckResult
     from alpaca_tui.core.errors import UsageError
     from alpaca_tui.core.expiry import ExpiryState, describe_expiry, expiry_state
+    from alpaca_tui.core.store.access import Action
 
     if args.all and args.names:
         raise UsageError("give profile names or --all, not both")
@@ -84,6 +85,8 @@ def run(args: argparse.Namespace) -> int:
         selected = [known[n] for n in dict.fromkeys(args.names)]
     else:
         selected = profiles
+    for p in selected:  # a viewer's Vault token may not use secrets: say so before anything is sent
+        store.require(Action.CHECK, p.name)
     if not selected:
         if args.json:
             print_json({"ok": False, "results": [], "warnings": ["no profiles to check"]})

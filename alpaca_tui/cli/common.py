@@ -101,6 +101,36 @@ def read_secret(from_stdin: bool, prompt: str = "Secret: ") -> str:
                      "(secrets are never accepted as command-line arguments)")
 
 
+def store_role(store: Store) -> str | None:
+    """"viewer" / "superuser" for a store with roles (a Vault token's policies), None for local ones."""
+    if store.backend_kind in ("system", "file"):
+        return None
+    return "viewer" if store.is_viewer() else "superuser"
+
+
+def secret_version(store: Store, name: str) -> tuple[dict[str, Any] | None, str]:
+    """The secret bundle's version in a versioned store (JSON, text); (None, "") for local stores.
+    A token that may not see it (a viewer) gets (None, why)."""
+    from alpaca_tui.core.redact import scrub
+    from alpaca_tui.core.store.access import Action
+
+    if store.backend_kind in ("system", "file"):
+        return None, ""
+    if store.refusal(Action.REVEAL, name) is not None:
+        return None, "not visible to this token (viewer)"
+    try:
+        v = store.bundle_version(name)
+    except StoreError as exc:
+        return None, f"unknown ({exc.message})"
+    if v is None:
+        return None, "none stored"
+    when = v.written_at.strftime("%Y-%m-%d %H:%M:%S UTC") if v.written_at else "at an unknown time"
+    by = " ".join(scrub(v.written_by).split())[:80] if v.written_by else None
+    data = {"version": v.version, "written_at": v.written_at.isoformat() if v.written_at else None,
+            "written_by": by}
+    return data, f"{v.version}, written {when} by {by or 'an unrecorded writer'}"
+
+
 def warn(message: str) -> None:
     print(f"warning: {message}", file=sys.stderr)
 

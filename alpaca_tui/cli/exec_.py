@@ -103,6 +103,7 @@ def run(args: argparse.Namespace) -> int:
     from alpaca_tui.core.clock import SYSTEM_CLOCK
     from alpaca_tui.core.engine import expired_error
     from alpaca_tui.core.errors import UsageError
+    from alpaca_tui.core.store.access import Action
 
     active = os.environ.get(EXEC_PROFILE_VAR)
     if active:
@@ -125,6 +126,7 @@ def run(args: argparse.Namespace) -> int:
 
     store = open_cli_store()
     profile = store.get_profile(args.name)
+    store.require(Action.EXEC, profile.name)
     refusal = expired_error(profile, SYSTEM_CLOCK.now())
     if refusal is not None:
         raise refusal

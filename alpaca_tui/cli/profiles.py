@@ -31,9 +31,11 @@ warnings are printed as ``warning: ...`` on stderr and do not block.
 
 JSON (``--json``; stable, keys only ever added)::
 
-    profiles list --json   -> {"backend": "system"|"file",
+    profiles list --json   -> {"backend": "system"|"file"|"vault",
+                               "role": "viewer"|"superuser",        # only for a store with roles
                                "profiles": [PROFILE, ...]}          # sorted by name
     profiles show --json   -> {"backend": ..., "profile": PROFILE,
+                               "secret_version": VERSION | null,    # only for a versioned store
                                "public_key": PUBLIC_KEY}            # only with --public-key
     profiles add --json    -> {"backend": ..., "profile": PROFILE, "warnings": [str, ...],
                                "public_key": PUBLIC_KEY | null}     # set for private-key-jwt
@@ -44,6 +46,8 @@ JSON (``--json``; stable, keys only ever added)::
                  public_key_fingerprint, rotation_state, previous_retire_at,
                  pending_key_id_masked, note
     PUBLIC_KEY = {"alg": "ES256"|"RS256", "pem": str, "jwk": {...}, "fingerprint": str}
+    VERSION    = {"version": int, "written_at": ISO-8601 | null, "written_by": str | null}
+                 (the secret bundle's KV version, when and by whom: the token's display name)
 
 ``profiles list`` reads only the index: it never touches a secret or asks for a passphrase.
 """
@@ -53,7 +57,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -106,7 +109,9 @@ def run(args: argparse.Namespace) -> int:
     if action is None:
         args._profiles_parser.print_help(sys.stderr)
         return EXIT_USAGE
-    handler = {"add": _add, "list": _list, "show": _show, "remove": _remove}[action]
+    from alpaca_tui.cli.profiles_view import list_profiles, show_profile
+
+    handler = {"add": _add, "list": list_profiles, "show": show_profile, "remove": _remove}[action]
     return handler(args)
 
 
@@ -148,6 +153,7 @@ def _print_public_key(info: dict[str, Any], client_id_masked: str) -> None:
 
 def _add(args: argparse.Namespace) -> int:
     from alpaca_tui.cli.common import open_store, print_json, profile_json, read_secret, warn
+    from alpaca_tui.cli.profiles_view import expiry_text
     from alpaca_tui.core import keys
     from alpaca_tui.core.clock import SYSTEM_CLOCK
     from alpaca_tui.core.credentials import (
@@ -165,6 +171,7 @@ def _add(args: argparse.Namespace) -> int:
     from alpaca_tui.core.expiry import parse_expiry
     from alpaca_tui.core.redact import mask
     from alpaca_tui.core.scopes import AccessMatrix
+    from alpaca_tui.core.store.access import Action
 
     clock = SYSTEM_CLOCK
     now = clock.now()
@@ -205,6 +212,7 @@ def _add(args: argparse.Namespace) -> int:
 
     # 2. The store (may probe the keyring); fail on a duplicate before asking for a secret.
     store = open_store()
+    store.require(Action.CREATE, name)  # a viewer's Vault token: one line, before the secret is asked for
     if store.has_profile(name):
         raise UsageError(f"profile {name!r} already exists")
 
@@ -240,145 +248,10 @@ def _add(args: argparse.Namespace) -> int:
                     "warnings": warnings, "public_key": pub})
         return EXIT_OK
     print(f"added profile {name!r}: {env.value}, {flow.label}, key {profile.key_id_masked}, "
-          f"expires {_expiry_text(profile, now)}; secret stored in the {store.backend_label}")
+          f"expires {expiry_text(profile, now)}; secret stored in the {store.backend_label}")
     if pub is not None:
         if args.generate_key:
             print(f"generated an {alg} key pair; the private key is kept only in the secret store.")
-        _print_public_key(pub, profile.key_id_masked)
-    return EXIT_OK
-
-
-# -- list / show -------------------------------------------------------------------------------
-
-
-def _expiry_text(profile: Any, now: datetime, *, short: bool = False) -> str:
-    from alpaca_tui.core.expiry import ExpiryState, describe_expiry, expiry_state, humanize_delta
-
-    text = describe_expiry(profile.expires_at, now)
-    if short and profile.expires_at is not None:  # one unit: "in 6d", "expired 2d ago"
-        if profile.expires_at > now:
-            text = f"in {humanize_delta(profile.expires_at - now).split(' ')[0]}"
-        else:
-            text = f"expired {humanize_delta(now - profile.expires_at).split(' ')[0]} ago"
-    state = expiry_state(profile.expires_at, now)
-    if state is ExpiryState.EXPIRING:
-        text += " (expiring)"
-    return text
-
-
-def _verified_text(profile: Any, now: datetime) -> str:
-    from alpaca_tui.core.expiry import humanize_delta
-
-    if profile.last_verified_at is None:
-        return "never"
-    delta = now - profile.last_verified_at
-    when = "just now" if delta.total_seconds() < 60 else f"{humanize_delta(delta).split(' ')[0]} ago"
-    if profile.last_check_ok is False:
-        return f"failed {when}"
-    return f"ok {when}" if profile.last_check_ok else when
-
-
-def _access_text(profile: Any) -> str:
-    return str(profile.access.summary()) if profile.env.is_broker else "full (trading)"
-
-
-def _table(rows: list[list[str]]) -> str:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(r)).rstrip() for r in rows]
-    return "\n".join(lines)
-
-
-def _list(args: argparse.Namespace) -> int:
-    from alpaca_tui.cli.common import open_store, print_json, profile_json
-    from alpaca_tui.core.clock import SYSTEM_CLOCK
-
-    now = SYSTEM_CLOCK.now()
-    store = open_store()
-    profiles = store.list_profiles()
-    if args.json:
-        print_json({"backend": store.backend_kind, "profiles": [profile_json(p, now) for p in profiles]})
-        return EXIT_OK
-    if not profiles:
-        print("no profiles yet; add one with: alpaca-tui profiles add NAME --env paper --flow legacy "
-              "--key-id ID --secret-stdin")
-        return EXIT_OK
-    rows = [["NAME", "ENV", "FLOW", "KEY ID", "ACCESS", "EXPIRES", "VERIFIED"]]
-    for p in profiles:
-        access = _access_text(p)
-        if len(access) > 20:
-            access = access[:19] + "…"
-        rows.append([p.name, p.env.value, p.flow.value, p.key_id_masked, access,
-                     _expiry_text(p, now, short=True), _verified_text(p, now)])
-    print(_table(rows))
-    print(f"{len(profiles)} profile(s); secrets in the {store.backend_label}")
-    return EXIT_OK
-
-
-def _show(args: argparse.Namespace) -> int:
-    from alpaca_tui.cli.common import open_store, print_json, profile_json
-    from alpaca_tui.core.clock import SYSTEM_CLOCK
-    from alpaca_tui.core.credentials import Flow
-    from alpaca_tui.core.environments import resolve_endpoints
-
-    now = SYSTEM_CLOCK.now()
-    store = open_store()
-    profile = store.get_profile(args.name)
-    pub: dict[str, Any] | None = None
-    if args.public_key:
-        if profile.flow is not Flow.PRIVATE_KEY_JWT:
-            raise UsageError(f"profile {profile.name!r} uses {profile.flow.value}; only private-key-jwt "
-                             "profiles have a public key")
-        bundle = store.load_bundle(profile.name)
-        if not bundle.active.private_key_pem:
-            raise UsageError(f"profile {profile.name!r} has no private key in the secret store")
-        pub = _public_key_info(bundle.active.private_key_pem, bundle.active.key_id)
-    if args.json:
-        out: dict[str, Any] = {"backend": store.backend_kind, "profile": profile_json(profile, now)}
-        if pub is not None:
-            out["public_key"] = pub
-        print_json(out)
-        return EXIT_OK
-
-    def ts(dt: datetime | None) -> str:
-        return dt.strftime("%Y-%m-%d %H:%M UTC") if dt else "-"
-
-    custom = profile.env.is_broker and profile.access.preset_name == "custom"
-    lines = [
-        ("name", profile.name),
-        ("environment", f"{profile.env.value} ({profile.env.label}"
-                        f"{', real money' if profile.env.is_live else ''})"),
-        ("flow", f"{profile.flow.value} ({profile.flow.label})"),
-        ("key ID", profile.key_id_masked),
-        ("access", "custom (see scopes below)" if custom else _access_text(profile)),
-        ("expires", f"{ts(profile.expires_at)}, {_expiry_text(profile, now)}" if profile.expires_at
-         else "never"),
-        ("created", ts(profile.created_at)),
-        ("rotated", ts(profile.rotated_at)),
-        ("last check", _verified_text(profile, now)
-         + (f": {profile.last_check_error}" if profile.last_check_error else "")),
-    ]
-    if profile.alg:
-        lines.append(("algorithm", profile.alg))
-    if profile.public_key_fingerprint:
-        lines.append(("public key", f"sha256 {profile.public_key_fingerprint}"))
-    if profile.rotation_state:
-        lines.append(("rotation", profile.rotation_state
-                      + (f", old secret kept until {ts(profile.previous_retire_at)}"
-                         if profile.previous_retire_at else "")))
-    for api, url in resolve_endpoints(profile.env, profile.endpoints).items():
-        mark = " (override)" if api in profile.endpoints else ""
-        lines.append((f"{api.value} URL", url + mark))
-    if profile.note:
-        lines.append(("note", profile.note))
-    lines.append(("secret store", store.backend_label))
-    width = max(len(k) for k, _ in lines)
-    for k, v in lines:
-        print(f"{k.ljust(width)}  {v}")
-    if custom:
-        print("scopes:")
-        for scope, level in profile.access.levels.items():
-            print(f"  {scope.label.ljust(12)} {level.label}")
-    if pub is not None:
         _print_public_key(pub, profile.key_id_masked)
     return EXIT_OK
 
@@ -388,9 +261,11 @@ def _show(args: argparse.Namespace) -> int:
 
 def _remove(args: argparse.Namespace) -> int:
     from alpaca_tui.cli.common import confirm, have_tty, open_store
+    from alpaca_tui.core.store.access import Action
 
     store = open_store()
     profile = store.get_profile(args.name)
+    store.require(Action.DELETE, profile.name)
     if not args.yes:
         if not have_tty():
             raise UsageError(f"refusing to remove {profile.name!r} without confirmation: pass --yes")

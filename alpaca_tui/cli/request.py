@@ -147,6 +147,7 @@ def run(args: argparse.Namespace) -> int:
     from alpaca_tui.cli.enginecli import make_engine, open_cli_store, run_engine
     from alpaca_tui.core.environments import parse_api
     from alpaca_tui.core.errors import UsageError
+    from alpaca_tui.core.store.access import Action
 
     method = args.method.strip().upper()
     if method not in ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"):
@@ -171,6 +172,7 @@ def run(args: argparse.Namespace) -> int:
 
     store = open_cli_store()
     profile = store.get_profile(args.name)
+    store.require(Action.CHECK, profile.name)
     if profile.env.is_live and method in WRITE_METHODS:
         _confirm_live_write(profile, method, path, args.yes, args.repeat)
     engine = make_engine(store, no_cache=args.no_cache, timeout=args.timeout)

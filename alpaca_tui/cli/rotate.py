@@ -79,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
     from alpaca_tui.core.credentials import Flow
     from alpaca_tui.core.errors import UsageError
     from alpaca_tui.core.expiry import parse_expiry
+    from alpaca_tui.core.store.access import Action
 
     actions = [a for a in ("rollback", "retire_now", "pending") if getattr(args, a)]
     material = bool(args.secret_stdin or args.generate_key or args.private_key_file)
@@ -93,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
 
     store = open_cli_store()
     profile = store.get_profile(args.name)
+    store.require(Action.ROTATE, profile.name)
     engine = make_engine(store)
     if args.rollback:
         return _rollback(engine, args)

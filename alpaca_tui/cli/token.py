@@ -43,9 +43,11 @@ def run(args: argparse.Namespace) -> int:
     from alpaca_tui.cli.enginecli import make_engine, open_cli_store, run_engine
     from alpaca_tui.core.clock import SYSTEM_CLOCK, utc_from_ts
     from alpaca_tui.core.errors import UsageError
+    from alpaca_tui.core.store.access import Action
 
     store = open_cli_store()
     profile = store.get_profile(args.name)
+    store.require(Action.REVEAL, profile.name)
     if not profile.flow.is_oauth:
         raise UsageError(f"profile {profile.name!r} uses key ID + secret; there is no access token "
                          f"(use: alpaca-tui exec {profile.name} -- CMD)")
