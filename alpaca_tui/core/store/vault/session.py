@@ -200,7 +200,10 @@ class VaultSession:
             return StoreError(f"{where} is unavailable (503: {_server_errors(exc) or 'no reason given'})")
         if isinstance(exc, hx.VaultNotInitialized):
             return StoreError(f"{where} is not initialized (bao operator init)")
-        if isinstance(exc, hx.Forbidden | hx.Unauthorized) and login:
+        if isinstance(exc, hx.Forbidden | hx.Unauthorized | hx.InvalidRequest) and login:
+            if cfg.tokens.kind == "approle":
+                return StoreError(f"{where} refused the {cfg.tokens.describe()}: "
+                                  f"{_server_errors(exc) or 'permission denied'}")
             return StoreError(f"{where} refused the token from {cfg.tokens.describe()} (expired, revoked or "
                               "wrong): log in again (bao login) or set VAULT_TOKEN")
         if isinstance(exc, hx.Forbidden):
