@@ -14,7 +14,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -208,7 +207,8 @@ def test_pin_holds_a_home_to_its_store(bao: Bao, home: Path, capsys: Cap,
 def test_a_corrupted_team_index_is_left_alone(bao: Bao, home: Path, capsys: Cap) -> None:
     bao.api("POST", "secret/data/alpaca-tui/index", {"data": {"index": "{not json"}})
     err = one_line_error(capsys, "profiles", "list")
-    assert "the team index" in err and "secret/data/alpaca-tui/index (version 1) is not an alpaca-tui index" in err
+    assert "the team index" in err
+    assert "secret/data/alpaca-tui/index (version 1) is not an alpaca-tui index" in err
     code, _out, err = cli(capsys, "profiles", "add", "x", "--env", "paper", "--flow", "legacy", "--key-id",
                           "PKX0000000000000001", "--secret-stdin")
     assert code != 0

@@ -34,8 +34,8 @@ def test_viewer_sees_everything_and_is_refused_every_secret_action(bao: Bao, emu
     viewer = laptop(bao, tmp_path, "viewer", bao.token("viewer", display_name="vic"))
     admin.add(emu, "paper")
     admin.run("profiles", "add", "jwt", "--env", "broker-sandbox", "--flow", "private-key-jwt",
-              "--key-id", "CKJWT000000000000001", "--generate-key", "--expires", "90d", "--access", "read-only",
-              *endpoint_args(emu, Env.BROKER_SANDBOX))
+              "--key-id", "CKJWT000000000000001", "--generate-key", "--expires", "90d",
+              "--access", "read-only", *endpoint_args(emu, Env.BROKER_SANDBOX))
     assert emu.token_requests() == 0
 
     listed = json.loads(viewer.run("profiles", "list", "--json").stdout)

@@ -57,7 +57,8 @@ def test_two_homes_see_the_same_profiles_and_rotations(bao: Bao, emu: Emulator, 
         assert json.loads((home / "store.json").read_text())["backend"] == "vault"
 
 
-def test_twenty_concurrent_adds_from_twenty_homes_lose_nothing(bao: Bao, emu: Emulator, tmp_path: Path) -> None:
+def test_twenty_concurrent_adds_from_twenty_homes_lose_nothing(bao: Bao, emu: Emulator,
+                                                               tmp_path: Path) -> None:
     homes = [laptop(bao, tmp_path, f"h{i:02d}") for i in range(N)]
     secrets = {f"p{i:02d}": f"parallel-secret-{i:02d}-" + "v" * 24 for i in range(N)}
     t0 = time.monotonic()
@@ -74,7 +75,8 @@ def test_twenty_concurrent_adds_from_twenty_homes_lose_nothing(bao: Bao, emu: Em
     doc = json.loads(homes[0].run("profiles", "list", "--json").stdout)
     assert [p["name"] for p in doc["profiles"]] == sorted(secrets), f"lost profiles after {elapsed:.1f} s"
     for name, secret in secrets.items():
-        assert json.loads(bao.kv(f"alpaca-tui/secrets/{name}")["data"]["bundle"])["active"]["secret"] == secret
+        bundle = json.loads(bao.kv(f"alpaca-tui/secrets/{name}")["data"]["bundle"])
+        assert bundle["active"]["secret"] == secret
     print(f"{N} concurrent adds from {N} homes: {elapsed:.1f} s")
 
 
