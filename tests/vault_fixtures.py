@@ -72,8 +72,12 @@ def _http(method: str, url: str, token: str | None = None, body: Any = None, nam
         req.add_header("X-Vault-Token", token)
     if namespace:
         req.add_header("X-Vault-Namespace", namespace)
-    with urllib.request.urlopen(req, timeout=timeout) as resp:
-        raw = resp.read()
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            raw = resp.read()
+    except urllib.error.HTTPError as exc:
+        exc.msg = f"{exc.msg}: {exc.read()[:500]!r} ({method} {url})"
+        raise
     return json.loads(raw) if raw else None
 
 
@@ -121,14 +125,18 @@ class BaoServer:
         return _http(method, f"{self.addr}/v1/{path}", token or self.root_token, body, namespace)
 
     def wait_active(self) -> None:
+        """Until this node leads (raft elects itself after an unseal) and serves requests."""
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             try:
-                self.api("GET", "sys/mounts")
-                return
-            except (urllib.error.URLError, OSError):
-                time.sleep(0.05)
-        raise RuntimeError("bao never became active")
+                leader = _http("GET", f"{self.addr}/v1/sys/leader", timeout=2.0)
+                if not leader.get("ha_enabled") or leader.get("is_self"):
+                    self.api("GET", "sys/mounts")
+                    return
+            except (urllib.error.URLError, OSError, ValueError):
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"bao never became active: {self.log.read_text()[-2000:]}")
 
     def seal(self) -> None:
         self.api("PUT", "sys/seal")
