@@ -105,8 +105,8 @@ def test_sealed_mid_session_one_line_then_recovers_after_unseal(raft: Bao, tmp_p
                  lambda: store.update_profile("p", note="x")):
         with pytest.raises(StoreError) as exc:
             call()
-        assert exc.value.message == f"OpenBao / Vault at {raft.addr} is sealed: unseal it (bao operator unseal) " \
-                                    "and try again"
+        assert exc.value.message == (f"OpenBao / Vault at {raft.addr} is sealed: unseal it "
+                                     "(bao operator unseal) and try again")
     assert store.index_stamp() is not None  # a poll keeps the last known stamp, never raises
     server.unseal()
     assert [p.name for p in store.list_profiles()] == ["p"]
