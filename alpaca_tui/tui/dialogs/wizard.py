@@ -45,7 +45,7 @@ from alpaca_tui.tui.widgets import focus_now
 from alpaca_tui.tui.widgets.scope_matrix import ScopeMatrix
 
 if TYPE_CHECKING:
-    from alpaca_tui.tui.app import AlpacaTuiApp
+    from alpaca_tui.tui.session import DemoIssuer, Session
 
 STEPS: tuple[tuple[str, str], ...] = (
     ("step-env", "Environment"),
@@ -77,33 +77,34 @@ class WizardScreen(TypeAheadFields, ModalScreen[Profile | None]):
     """New credential. Keys: enter picks/next, ctrl+n next, escape back (cancel on step 1)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("ctrl+n", "next", "Next", priority=True, tooltip="Next step (enter also picks and moves on)"),
-        Binding("escape", "back", "Back / cancel", tooltip="Previous step; cancels on the first"),
-        Binding("ctrl+r", "reveal", "Reveal secret", show=False, tooltip="Show / hide the typed secret"),
+        Binding("ctrl+n", "next", "Next", priority=True, tooltip="Next step (enter also picks and moves on)",
+                id="wizard.next"),
+        Binding("escape", "back", "Back / cancel", tooltip="Previous step; cancels on the first",
+                id="wizard.back"),
+        Binding("ctrl+r", "reveal", "Reveal secret", show=False, tooltip="Show / hide the typed secret",
+                id="wizard.reveal"),
         Binding("ctrl+g", "generate", "Generate key pair", show=False,
-                tooltip="ES256 key pair for private key JWT"),
+                tooltip="ES256 key pair for private key JWT", id="wizard.generate"),
         Binding("f2", "toggle_jwk", "PEM / JWK", show=False,
-                tooltip="Show the public key as PEM or as a JWK (kid = the client ID)"),
+                tooltip="Show the public key as PEM or as a JWK (kid = the client ID)",
+                id="wizard.toggle-jwk"),
         Binding("ctrl+y", "copy_public", "Copy public key", show=False,
-                tooltip="Copy the public key PEM (OSC 52, works over SSH)"),
+                tooltip="Copy the public key PEM (OSC 52, works over SSH)", id="wizard.copy-public"),
         *FIELD_BINDINGS,
     ]
     FIELD_IDS = frozenset({"name", "key-id", "secret"})
 
-    def __init__(self, *, env: Env | None = None) -> None:
+    def __init__(self, session: Session, *, env: Env | None = None) -> None:
         super().__init__(classes="dialog-screen")
+        self.session = session
         self.draft = Draft(env=env)
         self.public_format = "pem"
         self.step = 0
         self.saving = False
 
     @property
-    def tui(self) -> AlpacaTuiApp:
-        return self.app  # type: ignore[return-value]
-
-    @property
-    def demo(self) -> Any:
-        return self.tui.demo
+    def demo(self) -> DemoIssuer | None:
+        return self.session.demo
 
     # -- layout ------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -231,7 +232,7 @@ class WizardScreen(TypeAheadFields, ModalScreen[Profile | None]):
         assert env is not None and flow is not None
         short = {"legacy": "key", "client-secret": "oauth", "private-key-jwt": "jwt"}[flow.value]
         base = f"{env.value}-{short}"
-        taken = {p.name for p in self.tui.profiles}
+        taken = {p.name for p in self.session.profiles}
         n, name = 1, base
         while name in taken:
             n += 1
@@ -358,7 +359,7 @@ class WizardScreen(TypeAheadFields, ModalScreen[Profile | None]):
         name = self.query_one("#name", Input).value.strip()
         try:
             validate_name(name)
-            if name in {p.name for p in self.tui.profiles}:
+            if name in {p.name for p in self.session.profiles}:
                 raise UsageError(f"a profile named {name!r} already exists")
             if self.demo is None:
                 self.draft.key_id = validate_key_id(self.query_one("#key-id", Input).value)
@@ -441,7 +442,7 @@ class WizardScreen(TypeAheadFields, ModalScreen[Profile | None]):
             focus_now(date_in)
             return
         self.draft.expiry_spec = key
-        self.draft.expires_at = parse_expiry(key, self.tui.clock.now())
+        self.draft.expires_at = parse_expiry(key, self.session.clock.now())
         self._advance()
 
     @on(Input.Submitted, "#expiry-date")
@@ -454,7 +455,7 @@ class WizardScreen(TypeAheadFields, ModalScreen[Profile | None]):
         try:
             if not value.strip():
                 raise UsageError("enter a date as YYYY-MM-DD")
-            expires_at = parse_expiry(value, self.tui.clock.now())
+            expires_at = parse_expiry(value, self.session.clock.now())
             if expires_at is None:
                 raise UsageError("enter a date as YYYY-MM-DD")
         except UsageError as exc:
@@ -498,7 +499,7 @@ class WizardScreen(TypeAheadFields, ModalScreen[Profile | None]):
     def _review_text(self) -> Text:
         d = self.draft
         assert d.env is not None and d.flow is not None
-        now = self.tui.clock.now()
+        now = self.session.clock.now()
         access = self._final_access()
         t = Text()
 
@@ -523,7 +524,7 @@ class WizardScreen(TypeAheadFields, ModalScreen[Profile | None]):
         row("Expires", "never" if d.expires_at is None
             else f"{stamp(d.expires_at)} ({describe_expiry(d.expires_at, now)})")
         row("Access", access_brief(access) if d.env.is_broker else "full (trading keys have no scopes)")
-        row("Secret store", self.tui.backend_label)
+        row("Secret store", self.session.backend_label)
         warnings: list[str] = []
         if self.demo is None and d.key_id:
             warnings += key_id_warnings(d.key_id, d.env)
@@ -547,7 +548,7 @@ class WizardScreen(TypeAheadFields, ModalScreen[Profile | None]):
         d = self.draft
         assert d.env is not None and d.flow is not None
         access = self._final_access()
-        now = self.tui.clock.now()
+        now = self.session.clock.now()
         endpoints: dict[Any, str] = {}
         alg = fp = None
         if d.keypair is not None:
@@ -571,7 +572,7 @@ class WizardScreen(TypeAheadFields, ModalScreen[Profile | None]):
         try:
             profile, bundle = self._build()
             self.post_message(Progress("saving to the secret store…"))
-            store = self.tui.require_store()
+            store = self.session.require_store()
             store.add_profile(profile, bundle)
         except Exception as exc:
             self.post_message(OperationFailed("save", services.one_line(exc)))
