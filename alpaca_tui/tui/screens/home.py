@@ -20,12 +20,10 @@ from alpaca_tui.core.environments import Env
 from alpaca_tui.tui.format import (
     ENV_ORDER,
     FLOW_SHORT,
-    access_brief,
     env_style,
     expiry_badge,
-    expiry_words,
     profile_search_text,
-    stamp,
+    profile_summary,
     token_summary,
     verified_badge,
 )
@@ -281,25 +279,7 @@ class HomeScreen(AppScreen):
                 summary.update(Text.assemble((env.label, env_style(env)),
                                              "  n: new credential here", style=""))
             return
-        now = self.session.clock.now()
-        t = Text()
-        t.append(p.name, style="bold")
-        t.append(f"  {p.env.label} · {p.flow.label} · {p.key_id_masked}\n",
-                 style="orange1" if p.env.is_live else "")
-        t.append("access ", style="dim")
-        t.append(access_brief(p.access) if p.env.is_broker else "full (trading key)")
-        t.append("  expires ", style="dim")
-        t.append(expiry_words(p.expires_at, now))
-        t.append("\nverified ", style="dim")
-        if p.last_verified_at is None:
-            t.append("never")
-        else:
-            t.append(f"{stamp(p.last_verified_at)} ")
-            t.append("ok" if p.last_check_ok else f"failed: {p.last_check_error or ''}",
-                     style="green" if p.last_check_ok else "red")
-        if p.rotation_state:
-            t.append(f"  rotation: {p.rotation_state}", style="yellow")
-        summary.update(t)
+        summary.update(profile_summary(p, self.session.clock.now()))
 
     def _update_status(self) -> None:
         app = self.session
