@@ -282,22 +282,22 @@ class HomeScreen(AppScreen):
         summary.update(profile_summary(p, self.session.clock.now()))
 
     def _update_status(self) -> None:
-        app = self.session
+        session = self.session
         status = self.query_one("#status", Static)
-        if app.store is None:
-            status.update(Text(f"✗ {app.store_error}", style="bold red") if app.store_error
+        if session.store is None:
+            status.update(Text(f"✗ {session.store_error}", style="bold red") if session.store_error
                           else Text("opening the secret store…", style="dim"))
             return
-        if not app.profiles_loaded:
+        if not session.profiles_loaded:
             status.update(Text("loading credentials…", style="dim"))
             return
-        n = len(app.profiles)
+        n = len(session.profiles)
         shown = len(self.visible_profiles())
         text = f"{n} credential{'s' if n != 1 else ''}" if n else "no credentials yet — press n to add one"
         if self.filter_text.strip():
             text += f" · {shown} match “{self.filter_text.strip()}”"
-        text += f" · secrets in {app.backend_label}"
-        if app.engine is None:
+        text += f" · secrets in {session.backend_label}"
+        if session.engine is None:
             text += " · loading auth engine…"
         status.update(Text(text, style="dim"))
 
