@@ -8,8 +8,8 @@ Time comes from the injected ``clock`` so countdowns are testable and snapshots 
 
 The app owns the :class:`~alpaca_tui.tui.session.Session` (store, engine, demo issuer,
 clock, the profile list) and is its only writer; every screen gets the same session in its
-constructor. Screens call the app's shared actions below (``open_wizard``, ``run_check``,
-...) to navigate or start app-wide work.
+constructor. Screens call the app's shared actions (``tui/actions.py``: ``open_wizard``,
+``run_check``, ...) to navigate or start app-wide work.
 """
 
 from __future__ import annotations
