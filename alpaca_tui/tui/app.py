@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import work
 from textual.app import App
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.screen import Screen
 
 from alpaca_tui.core.clock import SYSTEM_CLOCK, Clock
@@ -30,6 +30,7 @@ from alpaca_tui.core.errors import AlpacaTuiError
 from alpaca_tui.tui import services
 from alpaca_tui.tui.actions import AppActions
 from alpaca_tui.tui.commands import AlpacaCommands
+from alpaca_tui.tui.keys import APP_BINDINGS
 from alpaca_tui.tui.messages import (
     CheckFinished,
     EngineReady,
@@ -65,10 +66,7 @@ class AlpacaTuiApp(AppActions):
     CSS_PATH = "app.tcss"
     TITLE = "alpaca-tui"
     COMMANDS: ClassVar[set[Any]] = {*App.COMMANDS, AlpacaCommands}
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("f1", "help", "Help", key_display="F1", id="app.help"),
-        Binding("question_mark", "help", "Help", show=False, id="app.help-question-mark"),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = [*APP_BINDINGS]
 
     def __init__(self, *, store: Store | None = None, store_opener: StoreOpener | None = None,
                  demo: DemoIssuer | None = None, demo_factory: Callable[[], DemoSession] | None = None,

@@ -11,6 +11,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import Static
 
+from alpaca_tui.tui.keys import APP_BINDINGS
 from alpaca_tui.tui.screens.base import AppScreen
 from alpaca_tui.tui.widgets.scope_matrix import ScopeMatrix
 
@@ -36,7 +37,6 @@ def _key(binding: Binding) -> str:
 
 
 def binding_sections() -> list[tuple[str, list[Binding]]]:
-    from alpaca_tui.tui.app import AlpacaTuiApp
     from alpaca_tui.tui.dialogs.confirm import ConfirmDialog
     from alpaca_tui.tui.dialogs.wizard import WizardScreen
     from alpaca_tui.tui.screens.details import DetailsScreen
@@ -47,7 +47,7 @@ def binding_sections() -> list[tuple[str, list[Binding]]]:
     def only(bs: list[BindingType]) -> list[Binding]:
         return [b for b in bs if isinstance(b, Binding)]
 
-    app_bindings = [*only(AlpacaTuiApp.BINDINGS),
+    app_bindings = [*only(APP_BINDINGS),
         Binding("ctrl+p", "command_palette", "Command palette (env:, credential:, token:, request:)"),
         Binding("ctrl+q", "quit", "Quit from anywhere"),
     ]
