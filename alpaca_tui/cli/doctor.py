@@ -16,6 +16,10 @@ the bundle is what authenticates — and reported; no secret is ever dropped. A 
 whose secret is missing or unreadable is reported with a fix. Secrets kept in the
 encrypted file for a name that has no profile (an add that was interrupted) are listed.
 
+Shared store (OpenBao / Vault): when this home uses it, one more check (:mod:`.doctor_vault`)
+adds a ``backends`` entry ``{"kind": "vault", ...}``: address, server version, sealed state,
+token TTL and policies, capabilities on the layout's paths, the role, the mount type.
+
 Exit codes: 0 a usable secret backend exists for this home; 1 otherwise (forced backend
 unavailable, the home's recorded backend unavailable, corrupted index, unreadable or
 wrong passphrase file, corrupted secrets file, a profile whose secret is missing or
@@ -27,7 +31,7 @@ JSON (``--json``; stable, keys only ever added)::
      "home": str, "home_exists": bool,
      "index": {"path": str, "exists": bool, "profiles": int | null,
                "recorded_backend": "system" | "file" | null, "error": str | null},
-     "backend": {"kind": "system" | "file", "label": str} | null,    # the one in use
+     "backend": {"kind": "system" | "file" | "vault", "label": str} | null,    # the one in use
      "error": str | null,                                            # why none could be used
      "selection_notes": [str],
      "backends": [
@@ -37,7 +41,8 @@ JSON (``--json``; stable, keys only ever added)::
        {"kind": "file", "path": str, "exists": bool, "usable": bool, "reason": str,
         "passphrase_source": "ALPACA_TUI_PASSPHRASE_FILE" | "prompt" | null,
         "passphrase_file": str | null, "passphrase_ok": bool | null,
-        "session_agent": {"running": bool, "pid": int | null, "expires_at": ISO-8601 | null}}],
+        "session_agent": {"running": bool, "pid": int | null, "expires_at": ISO-8601 | null}},
+       {"kind": "vault", ...}],                                  # only when this home uses it
      "consistency": {"checked": bool, "reason": str,             # why not checked, or what was
                      "profiles": int, "repaired": [str],         # one note per repaired profile
                      "errors": [str], "orphans": [str]},         # names with a secret, no profile
@@ -77,10 +82,15 @@ def register(subparsers: Any) -> None:
 
 
 # -- running and reporting ---------------------------------------------------------------------
-def diagnose(checks: tuple[Check, ...] = CHECKS) -> list[Row]:
+def diagnose(checks: tuple[Check, ...] | None = None) -> list[Row]:
+    """Run ``checks`` (default: :data:`CHECKS`, and the shared store's check when this home uses
+    it, :mod:`.doctor_vault`) in order over one :class:`Facts`."""
+    from alpaca_tui.cli import doctor_vault
     from alpaca_tui.core.store import PASSPHRASE_FILE_ENV, default_home
 
     facts = Facts(default_home().expanduser().absolute(), os.environ.get(PASSPHRASE_FILE_ENV) or None)
+    if checks is None:
+        checks = (*CHECKS, doctor_vault.check_vault) if doctor_vault.applies(facts) else CHECKS
     for check in checks:
         row = check(facts)
         facts.rows[row.name] = row

@@ -246,7 +246,16 @@ def _consistency(store: Any, index: dict[str, Any], *, usable: bool) -> dict[str
     if store is None or not usable or index["error"]:
         out["reason"] = "not checked: the secret store cannot be opened"
         return out
-    if not index["profiles"] and (store.backend_kind == "system" or not store.secrets_path.exists()):
+    if store.backend_kind == "vault":
+        try:
+            viewer = store.is_viewer()
+        except AlpacaTuiError as exc:
+            out["reason"] = f"not checked: {exc.message}"
+            return out
+        if viewer:
+            out["reason"] = "not checked: this token is a viewer (it may not read secrets)"
+            return out
+    elif not index["profiles"] and (store.backend_kind == "system" or not store.secrets_path.exists()):
         out.update(checked=True, reason="no profiles yet")
         return out
     try:
@@ -296,6 +305,8 @@ def _perm(path: Path, expected: int) -> dict[str, Any]:
 def check_permissions(f: Facts) -> Row:
     perms = [_perm(f.home, 0o700), _perm(f.index_path, 0o600), _perm(f.secrets_path, 0o600),
              _perm(f.home / ".lock", 0o600)]
+    if (f.home / "store.json").exists():  # the pin of a home whose index is shared (OpenBao / Vault)
+        perms.append(_perm(f.home / "store.json", 0o600))
     if f.pass_env:
         perms.append(_perm(Path(f.pass_env).expanduser(), 0o600))
     bad = [p for p in perms if not p["ok"]]
@@ -316,6 +327,8 @@ def check_backend_fixes(f: Facts) -> Row:
     fixes: list[str] = []
     backend = f.value("selection", "backend")
     error = f.value("selection", "error")
+    if backend is not None and backend["kind"] not in ("system", "file"):
+        return Row("backend-fixes")  # a shared store's own check gives its fixes
     on_file = backend is not None and backend["kind"] == "file"
     if not f.probe.viable:
         if sys.platform.startswith("linux"):

@@ -95,7 +95,10 @@ def test_killed_mid_rotation_old_or_new_active_and_both_recoverable(raft: Bao, e
     assert shown["rotation_state"] == "overlap" and shown["key_id_masked"].endswith(new.key_id[-4:])
 
 
-def test_sealed_mid_session_one_line_then_recovers_after_unseal(raft: Bao, tmp_path: Path) -> None:
+def test_sealed_mid_session_one_line_then_recovers_after_unseal(raft: Bao, tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from alpaca_tui.cli import doctor
+
     server = raft.server
     store = Store.open(tmp_path / "home", backend="vault")
     store.add_profile(Profile("p", Env.PAPER, Flow.LEGACY, "PKSE…0001"),
@@ -108,6 +111,11 @@ def test_sealed_mid_session_one_line_then_recovers_after_unseal(raft: Bao, tmp_p
         assert exc.value.message == (f"OpenBao / Vault at {raft.addr} is sealed: unseal it "
                                      "(bao operator unseal) and try again")
     assert store.index_stamp() is not None  # a poll keeps the last known stamp, never raises
+    monkeypatch.setenv("ALPACA_TUI_HOME", str(tmp_path / "home"))
+    doc, code = doctor.collect()
+    (row,) = [b for b in doc["backends"] if b["kind"] == "vault"]
+    assert code == 1 and row["sealed"] is True and row["server_version"] and not row["usable"]
+    assert "unseal the server: bao operator unseal (an operator with the unseal key)" in doc["fixes"]
     server.unseal()
     assert [p.name for p in store.list_profiles()] == ["p"]
     assert store.update_profile("p", note="after unseal").note == "after unseal"

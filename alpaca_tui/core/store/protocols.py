@@ -158,7 +158,8 @@ class SecretBackend(Protocol):
     # -- roles and versions --------------------------------------------------------------------
     def refusal(self, action: Action, name: str | None = None) -> str | None:
         """None when this store's credentials allow ``action`` (on profile ``name``), else one
-        line naming the missing capability and where. Local backends allow everything."""
+        line naming the missing capability and where. Local backends allow everything.
+        StoreError when the answer cannot be had (a shared store unreachable or sealed)."""
         ...
 
     def bundle_version(self, name: str) -> BundleVersion | None:

@@ -21,7 +21,6 @@ import threading
 import time
 from typing import Any
 
-from alpaca_tui.core.errors import StoreError
 from alpaca_tui.core.store.access import Action
 from alpaca_tui.core.store.vault.session import VaultSession
 
@@ -81,10 +80,7 @@ class Roles:
     def refusal(self, action: Action, name: str | None = None) -> str | None:
         paths = self.paths(name)
         needs = [(paths[kind], cap) for kind, cap in NEEDS[action]]
-        try:
-            caps = self.capabilities(sorted({p for p, _ in needs}))
-        except StoreError as exc:
-            return exc.message
+        caps = self.capabilities(sorted({p for p, _ in needs}))  # unreachable, sealed: StoreError
         for path, cap in needs:
             have = caps.get(path, frozenset())
             if "root" in have or (cap in have and "deny" not in have):
