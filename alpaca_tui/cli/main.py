@@ -29,6 +29,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "alpaca_tui.cli.exec_",
     "alpaca_tui.cli.rotate",
     "alpaca_tui.cli.agent",
+    "alpaca_tui.cli.storecmd",
     "alpaca_tui.cli.doctor",
     "alpaca_tui.cli.emulator",
     "alpaca_tui.cli.demo",
@@ -36,9 +37,10 @@ COMMAND_MODULES: tuple[str, ...] = (
 
 EPILOG = """\
 exit codes: 0 ok, 1 failure (auth, network, store), 2 usage error, 130 interrupted
-environment: ALPACA_TUI_HOME (data dir), ALPACA_TUI_KEYRING=system|file,
+environment: ALPACA_TUI_HOME (data dir), ALPACA_TUI_KEYRING=system|file|vault,
              ALPACA_TUI_PASSPHRASE_FILE (encrypted-file passphrase for scripts),
-             ALPACA_TUI_KEYRING_TIMEOUT (seconds per OS keyring call, default 3)
+             ALPACA_TUI_KEYRING_TIMEOUT (seconds per OS keyring call, default 3),
+             vault: VAULT_ADDR, VAULT_TOKEN, VAULT_NAMESPACE, VAULT_CACERT, ALPACA_TUI_VAULT_*
 run without arguments to open the terminal UI."""
 
 
