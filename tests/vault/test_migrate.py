@@ -56,8 +56,8 @@ def migrate_cmd(target: str, env: dict[str, str], *, stall: str | None = None,
     if stall is not None:
         env = {**env, "ALPACA_TUI_MIGRATE_STALL": stall, "ALPACA_TUI_MIGRATE_READY": str(ready)}
         argv = [sys.executable, "-c", BOOT, *argv[3:]]
-    return subprocess.Popen(argv, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            stdin=subprocess.DEVNULL, start_new_session=True)
+    return subprocess.Popen(argv, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, stdin=subprocess.DEVNULL, start_new_session=True)
 
 
 def kill_at(target: str, env: dict[str, str], stall: str, tmp_path: Path) -> None:
@@ -134,7 +134,8 @@ def test_vault_to_file_and_back(file_home: tuple[Path, dict[str, str]], bao: Bao
     assert "nothing to move" in finish("file", env)
 
 
-def test_a_conflict_stops_before_anything_is_switched(file_home: tuple[Path, dict[str, str]], bao: Bao) -> None:
+def test_a_conflict_stops_before_anything_is_switched(file_home: tuple[Path, dict[str, str]],
+                                                      bao: Bao) -> None:
     home, env = file_home
     before = seed(Store.open(home, backend="file"))
     bao.api("POST", "secret/data/alpaca-tui/secrets/p02", {"data": {"bundle": "someone else's"}})
