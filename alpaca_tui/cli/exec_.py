@@ -27,7 +27,8 @@ OAuth profiles (client-secret, private-key-jwt)
     ``ALPACA_TUI_TOKEN_EXPIRES_IN`` (seconds). The token lives 899 s; long-running
     children should call ``alpaca-tui token NAME`` to refresh.
 
-Nesting is refused: inside an ``exec`` (``ALPACA_TUI_EXEC_PROFILE`` set) another ``exec``
+The secret store's own credentials (``VAULT_TOKEN``, ``BAO_TOKEN``) are removed from the
+child's environment. Nesting is refused: inside an ``exec`` (``ALPACA_TUI_EXEC_PROFILE`` set) another ``exec``
 exits 2 naming the active profile. Expired credentials are refused.
 
 Exit codes: the child's exit code; 127 CMD not found; 126 CMD not executable; 1 token
@@ -50,6 +51,11 @@ MANAGED_VARS: tuple[str, ...] = (
     "ALPACA_DATA_URL", "DATA_API_URL", "ALPACA_BROKER_BASE_URL", "ALPACA_TUI_TOKEN_EXPIRES_AT",
     "ALPACA_TUI_TOKEN_EXPIRES_IN", EXEC_PROFILE_VAR, EXEC_ENV_VAR,
 )
+
+
+# The secret store's own credentials: the child gets one profile's credential, never the token
+# that opens every profile of a shared store (OpenBao / Vault).
+WITHHELD_VARS: tuple[str, ...] = ("VAULT_TOKEN", "BAO_TOKEN")
 
 
 def register(subparsers: Any) -> None:
@@ -137,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
         secret = None
     else:
         secret = store.load_bundle(profile.name).active
-    child_env = {k: v for k, v in os.environ.items() if k not in MANAGED_VARS}
+    child_env = {k: v for k, v in os.environ.items() if k not in MANAGED_VARS and k not in WITHHELD_VARS}
     child_env.update(credential_environment(profile, secret, token, SYSTEM_CLOCK.time()))
     sys.stdout.flush()
     sys.stderr.flush()

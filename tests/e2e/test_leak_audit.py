@@ -1,5 +1,10 @@
-"""Leak audit: a whole session with known, distinctive secrets, on both secret backends, then
+"""Leak audit: a whole session with known, distinctive secrets, on every secret backend, then
 proof that those secrets appear nowhere except inside the secret store.
+
+Backends: the encrypted file, the OS keyring, and the shared OpenBao store (``vault``: a real
+dev server, tests/vault_fixtures.py), where a second home ("laptop") on the same server also
+lists, checks, fetches a token and runs doctor, so the local files of both homes are scanned
+and the Vault token itself is one more needle (``exec`` children never get it).
 
 The scenario (real ``python -m alpaca_tui`` processes, real loopback HTTP to the emulator):
 ``profiles add`` for every flow (legacy key + secret for paper and live, OAuth client secret
@@ -73,6 +78,7 @@ from alpaca_tui.core.environments import Api, Env
 from alpaca_tui.core.redact import MASK, mask
 from alpaca_tui.emulator import Emulator
 from tests.conftest import TEST_PASSPHRASE, cli_argv, subprocess_env
+from tests.vault_fixtures import Bao, bao, bao_dev  # noqa: F401  (fixtures for the "vault" param)
 
 MASK_RE = re.compile(r"^[A-Za-z0-9]{2,4}" + MASK + r"[A-Za-z0-9]{2,4}$")
 JWT_RE = re.compile(rb"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}")  # a client assertion / any JWT
@@ -225,7 +231,7 @@ class Output:
 
 @dataclass
 class Ctx:
-    kind: str                 # "file" | "system"
+    kind: str                 # "file" | "system" | "vault"
     root: Path                # the test's temp dir: everything under it is scanned
     home: Path
     emu: Emulator
@@ -273,10 +279,25 @@ def _mkdirs(root: Path, *names: str) -> dict[str, Path]:
     return out
 
 
-@pytest.fixture(params=["file", pytest.param("system", marks=pytest.mark.system_keyring)])
+@pytest.fixture(params=["file", pytest.param("system", marks=pytest.mark.system_keyring), "vault"])
 def audit_home(request: pytest.FixtureRequest) -> tuple[str, Path]:
+    if request.param == "vault":
+        return "vault", _vault_home(request)
     fixture = "alpaca_home" if request.param == "file" else "system_keyring_home"
     return request.param, request.getfixturevalue(fixture)
+
+
+def _vault_home(request: pytest.FixtureRequest) -> Path:
+    """A home on the shared store: a namespace of the dev server, a superuser token from the
+    shipped policy (this process's and the children's VAULT_* variables)."""
+    b: Bao = request.getfixturevalue("bao")
+    monkeypatch: pytest.MonkeyPatch = request.getfixturevalue("monkeypatch")
+    home = request.getfixturevalue("tmp_path") / "home"
+    monkeypatch.setenv("ALPACA_TUI_HOME", str(home))
+    monkeypatch.setenv("ALPACA_TUI_KEYRING", "vault")
+    monkeypatch.delenv("ALPACA_TUI_PASSPHRASE_FILE", raising=False)
+    monkeypatch.setenv("VAULT_TOKEN", b.token("superuser", display_name="auditor"))
+    return home
 
 
 @pytest.fixture
@@ -297,6 +318,8 @@ def ctx(audit_home: tuple[str, Path], tmp_path: Path, monkeypatch: pytest.Monkey
         if kind == "file":
             c.secrets["passphrase"] = TEST_PASSPHRASE
             c.allowed_files[Path(os.environ["ALPACA_TUI_PASSPHRASE_FILE"])] = frozenset({"passphrase"})
+        if kind == "vault":
+            c.secrets["vault-token"] = os.environ["VAULT_TOKEN"]
         try:
             yield c
         finally:
@@ -456,6 +479,20 @@ def scenario_cli(c: Ctx) -> None:
     c.run("check", "live", *tx, code=1)
     emu.revoke(c.key_ids["bl"])
     c.run("token", "bl", "--no-cache", code=1, env={"ALPACA_TUI_DEBUG": "1"})
+
+
+def scenario_second_home(c: Ctx) -> None:
+    """Another laptop on the same Vault: lists, checks, takes the shared token, runs doctor."""
+    home_b = c.root / "laptop-b" / "home"
+    env = {"ALPACA_TUI_HOME": str(home_b)}
+    proc = c.run("profiles", "list", "--json", env=env)
+    assert {p["name"] for p in json.loads(proc.stdout)["profiles"]} >= {"paper", "bx", "jwt-file"}
+    c.run("check", "paper", "bx", env=env)
+    proc = c.run("token", "bx", stdout_allow={"token:bx"}, env=env)
+    c.token_outs.append(("bx", proc.stdout))
+    c.run("doctor", env=env)
+    c.run("profiles", "show", "paper", env=env)
+    assert (home_b / "store.json").is_file()  # the check recorded its result: the home is pinned
 
 
 async def scenario_tui(c: Ctx) -> dict[str, str]:
@@ -676,8 +713,13 @@ def audit(c: Ctx) -> list[str]:
         for hit in scan(data, ndl, c.allowed_files.get(path, frozenset())):
             found.append(f"file {path.relative_to(c.root)}: {hit}")
     assert nfiles >= 8, "the scan saw too few files"
-    assert (c.home / "index.json").is_file()
-    assert (c.home / "secrets.enc").is_file() == (c.kind == "file")
+    if c.kind == "vault":  # both homes hold their pin and nothing else of the store
+        for home in (c.home, c.root / "laptop-b" / "home"):
+            assert (home / "store.json").is_file(), home
+            assert not (home / "index.json").exists() and not (home / "secrets.enc").exists()
+    else:
+        assert (c.home / "index.json").is_file()
+        assert (c.home / "secrets.enc").is_file() == (c.kind == "file")
     # outputs of every command, the clipboard, the keyring's metadata
     for out in [*c.outputs, *keyring_items(c)]:
         found += [f"{out.where}: {hit}" for hit in scan(out.data, ndl, out.allow)]
@@ -705,10 +747,15 @@ async def test_no_secret_leaves_the_store(ctx: Ctx) -> None:
     scenario_cli(ctx)
     texts = await scenario_tui(ctx)
     # removing a profile deletes its secret and its cached token from the store, too
+    if ctx.kind == "vault":
+        scenario_second_home(ctx)
     assert Store.open(ctx.home).load_token("bx") is not None
     ctx.run("profiles", "remove", "bx", "--yes")
     store = Store.open(ctx.home)
-    assert store.load_token("bx") is None and store._backend.get("bx") is None
+    if ctx.kind == "vault":
+        assert store.load_token("bx") is None and store.secret_backend.get_bundle("bx") is None
+    else:
+        assert store.load_token("bx") is None and store._backend.get("bx") is None
 
     found = audit(ctx)
     assert not found, "secret material outside the secret store:\n" + "\n".join(found)
