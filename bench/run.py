@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SCRIPTS = ["engine_bench.py", "first_paint.py", "store_bench.py"]
+SCRIPTS = ["engine_bench.py", "first_paint.py", "store_bench.py", "vault_bench.py"]
 TARGETS = {
     "token_requests_per_1000_calls": "4-5",
     "single_flight_token_requests": "1",
@@ -24,6 +24,7 @@ TARGETS = {
     "idle_cpu_pct": "near 0",
     "idle_tui_peak_rss_mib": "",
     "cli_check_unlocked_vs_httpx_ratio": "<= 1.5",
+    "cli_check_vault_vs_file_ratio": "",
 }
 
 # first_paint.py prints prose; these patterns lift its figures into the table.
