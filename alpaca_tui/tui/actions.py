@@ -39,10 +39,20 @@ class AppActions(App[int]):
         for screen in self.screen_stack:
             screen.post_message(message_cls())
 
+    def _refused(self, action: str) -> bool:
+        """A viewer asked for ``action`` (a key typed ahead, a stale palette): say why, once."""
+        if self.session.allows(action):
+            return False
+        self.notify(self.session.viewer or "not allowed", title="Viewer: read-only", severity="warning",
+                    timeout=6)
+        return True
+
     # -- screens -------------------------------------------------------------------------
     def open_wizard(self, env: Env | None = None) -> None:
         from alpaca_tui.tui.dialogs.wizard import WizardScreen
 
+        if self._refused("new"):
+            return
         if self.session.store is None:
             self.notify(self.session.store_error or "the secret store is still opening", severity="warning")
             return
@@ -77,6 +87,8 @@ class AppActions(App[int]):
                     path: str | None = None) -> None:
         from alpaca_tui.tui.screens.tester import TesterScreen
 
+        if self._refused("tester"):
+            return
         if self.session.store is None:
             self.notify("the secret store is still opening", severity="warning")
             return
@@ -85,7 +97,7 @@ class AppActions(App[int]):
     def open_rotation(self, name: str) -> None:
         from alpaca_tui.tui.screens.rotation import RotationScreen
 
-        if self.session.profile(name) is not None:
+        if not self._refused("rotate") and self.session.profile(name) is not None:
             self.push_screen(RotationScreen(self.session, name))
 
     # -- delete --------------------------------------------------------------------------
@@ -93,7 +105,7 @@ class AppActions(App[int]):
         from alpaca_tui.tui.dialogs.confirm import ConfirmDialog
 
         profile = self.session.profile(name)
-        if profile is None:
+        if profile is None or self._refused("delete"):
             return
         live = "\n\n⚠ This is a LIVE (real money) credential." if profile.env.is_live else ""
         body = (f"Delete {name} ({profile.env.label}, {profile.key_id_masked})?\n\n"
@@ -129,6 +141,8 @@ class AppActions(App[int]):
 
     # -- engine work -----------------------------------------------------------------------
     def refresh_token(self, name: str) -> None:
+        if self._refused("refresh_token"):
+            return
         if self.session.engine is None:
             self.notify("the auth engine is still loading", severity="warning")
             return
@@ -146,6 +160,8 @@ class AppActions(App[int]):
                     title="Token refreshed")
 
     def run_check(self, name: str) -> None:
+        if self._refused("check"):
+            return
         if self.session.engine is None:
             self.notify("the auth engine is still loading; try again in a moment", severity="warning")
             return

@@ -27,6 +27,7 @@ from textual.screen import Screen
 from alpaca_tui.core.clock import SYSTEM_CLOCK, Clock
 from alpaca_tui.core.credentials import Profile
 from alpaca_tui.core.errors import AlpacaTuiError
+from alpaca_tui.core.store.fileindex import FileIndex
 from alpaca_tui.tui import services
 from alpaca_tui.tui.actions import AppActions
 from alpaca_tui.tui.commands import AlpacaCommands
@@ -37,6 +38,7 @@ from alpaca_tui.tui.messages import (
     OperationFailed,
     ProfilesChanged,
     ProfilesLoaded,
+    RoleKnown,
     StoreFailed,
     StoreReady,
     StoreRepaired,
@@ -84,6 +86,7 @@ class AlpacaTuiApp(AppActions):
         self._demo_offered = False
         self._pending_answers: list[Future[str | None]] = []  # prompts a worker thread waits on
         self._index_watch: IndexWatch | None = None  # changes other processes make to the store
+        self._index_is_local = True                  # index.json: polled with one stat per tick
         self._reload_lock = threading.Lock()  # profile lists arrive in the order they were read
 
     # -- the session, read-only here (tests and scripts read these) ----------------------
@@ -128,6 +131,8 @@ class AlpacaTuiApp(AppActions):
 
     def _update_subtitle(self) -> None:
         badge = f"🔒 {self.session.backend_label}"
+        if self.session.viewer is not None:
+            badge += " · viewer"
         if self.session.demo is not None:
             badge += " · DEMO (local emulator)"
         self.sub_title = badge
@@ -209,12 +214,37 @@ class AlpacaTuiApp(AppActions):
             self.post_message(StoreRepaired(note))
 
         store.on_repair = repaired
-        self._index_watch = IndexWatch(store.index_path)
+        self._index_watch = IndexWatch(store.index_stamp)
+        self._index_is_local = isinstance(store.index_backend, FileIndex)
         self.reload_profiles()
+        self._load_role()
         if self.session.engine is None:
             self._load_engine()
         else:
             self._broadcast(ProfilesChanged)
+
+    @work(thread=True, exclusive=True, group="role", exit_on_error=False)
+    def _load_role(self) -> None:
+        """A shared store's token may be a viewer's (asks the server, so off the UI thread)."""
+        from alpaca_tui.core.store.access import Action
+
+        try:
+            viewer = self.session.require_store().refusal(Action.CREATE)
+        except Exception as exc:  # unreachable: the list's own error says so; offer what it can
+            del exc
+            return
+        self.post_message(RoleKnown(viewer))
+
+    def on_role_known(self, message: RoleKnown) -> None:
+        if message.viewer == self.session.viewer:
+            return
+        self.session.viewer = message.viewer
+        self._update_subtitle()
+        for screen in self.screen_stack:
+            screen.refresh_bindings()
+        self._broadcast(ProfilesChanged)
+        if message.viewer is not None:
+            self.notify(message.viewer, title="Viewer: read-only", timeout=8)
 
     def on_store_repaired(self, message: StoreRepaired) -> None:
         self.notify(message.note, title="Secret store repaired", severity="warning", timeout=10)
@@ -261,12 +291,22 @@ class AlpacaTuiApp(AppActions):
             self.post_message(ProfilesLoaded(list(profiles)))
 
     def poll_store(self) -> None:
-        """Reload the list (in the worker above) when the index changed on disk since it was
-        last read: another alpaca-tui, ``alpaca-tui profiles add/remove``, the CLI. The screens
-        call this on their tick; it costs one stat(2)."""
+        """Reload the list (in the worker above) when the index changed since it was last read:
+        another alpaca-tui, ``alpaca-tui profiles add/remove``, the CLI, another machine on the
+        shared store. The screens call this on their tick; for the local index it costs one
+        stat(2), the shared store's is asked in a worker (a network round trip)."""
         watch = self._index_watch
-        if watch is not None and self.session.store is not None and watch.changed():
+        if watch is None or self.session.store is None:
+            return
+        if not self._index_is_local:
+            self._poll_remote(watch)
+        elif watch.changed():
             self.reload_profiles()
+
+    @work(thread=True, exclusive=True, group="poll", exit_on_error=False)
+    def _poll_remote(self, watch: IndexWatch) -> None:
+        if watch.changed():
+            self.call_from_thread(self.reload_profiles)
 
     def on_profiles_loaded(self, message: ProfilesLoaded) -> None:
         session = self.session

@@ -33,6 +33,9 @@ class AlpacaCommands(Provider):
 
     def commands(self) -> Iterator[Command]:
         app = self.tui
+        if not app.session.allows("new"):
+            yield from self._viewer_commands()
+            return
         yield ("credential: new…", "Open the creation wizard", partial(app.open_wizard, None))
         for env in ENV_ORDER:
             yield (f"env: new credential in {env.label}", f"Wizard with {env.label} preselected",
@@ -58,6 +61,17 @@ class AlpacaCommands(Provider):
             api, path = default_request(p.env)
             yield (f"request: GET {path} as {p.name}", f"Open the tester on the {api.value} API",
                    partial(app.open_tester, p.name, method="GET", path=path))
+
+    def _viewer_commands(self) -> Iterator[Command]:
+        """A viewer's palette: looking only (nothing that needs a secret)."""
+        app = self.tui
+        for env in ENV_ORDER:
+            yield (f"env: show only {env.label}", "Filter the home list to this environment",
+                   partial(self._filter, env.label))
+        yield ("env: show all environments", "Clear the home filter", partial(self._filter, ""))
+        for p in app.session.profiles:
+            yield (f"credential: {p.name} — details", f"{p.env.label}, {p.flow.label}",
+                   partial(app.open_details, p.name))
 
     def _filter(self, text: str) -> None:
         from alpaca_tui.tui.screens.home import HomeScreen

@@ -22,6 +22,14 @@ if TYPE_CHECKING:  # the engine pulls in httpx: never imported on the way to the
     from alpaca_tui.tui.session import DemoIssuer
 
 
+class RoleKnown(Message):
+    """What the store's credentials may do: ``viewer`` is why they may only look, or None."""
+
+    def __init__(self, viewer: str | None) -> None:
+        super().__init__()
+        self.viewer = viewer
+
+
 class StoreReady(Message):
     """The secret store is open (and unlocked)."""
 

@@ -50,13 +50,21 @@ class DemoIssuer(Protocol):
     def endpoints_for(self, env: Env) -> dict[Api, str]: ...
 
 
+# What a viewer is never offered (footer, palette, keys): every action that needs a secret.
+VIEWER_HIDES = frozenset({"new", "check", "tester", "rotate", "delete", "reveal", "refresh_token", "exec",
+                          "proxy"})
+
+
 @dataclass(eq=False)
 class Session:
     """Services (store, engine, demo issuer, clock) and what the screens show from them.
 
     ``store`` is None until the store worker opened it (``store_error`` says why when it
     failed); ``engine`` is None until its heavy imports finished; ``demo`` is set in demo
-    mode only. ``profiles`` is the app's last read of the index (``profiles_loaded`` once
+    mode only. ``viewer`` is set (to the one line saying why) once the store turned out to
+    be a shared one whose token may only look (an OpenBao / Vault viewer): screens then leave
+    the actions that need a secret out of their footer and the palette (:meth:`allows`).
+    ``profiles`` is the app's last read of the index (``profiles_loaded`` once
     it read it at all); the app replaces the list, screens never edit it.
     """
 
@@ -67,6 +75,7 @@ class Session:
     refresh_ahead: float = 60.0   # the token panel asks for a new token this long before expiry
     tick_seconds: float = 1.0     # the screens' tick (countdowns, polling the index)
     store_error: str | None = None
+    viewer: str | None = None     # why this store's token may only look (a Vault viewer), else None
     profiles: list[Profile] = field(default_factory=list)
     profiles_loaded: bool = False
     check_results: dict[str, CheckFinished] = field(default_factory=dict)
@@ -78,6 +87,10 @@ class Session:
         if self.store is None:
             return "secret store: opening…" if self.store_error is None else "secret store: unavailable"
         return self.store.backend_label
+
+    def allows(self, action: str) -> bool:
+        """Whether the screens offer ``action`` (a name in :data:`VIEWER_HIDES`) to this session."""
+        return self.viewer is None or action not in VIEWER_HIDES
 
     def require_store(self) -> Store:
         if self.store is None:
@@ -96,4 +109,4 @@ class Session:
         return {p.name for p in self.profiles}
 
 
-__all__ = ["DemoIssuer", "Issued", "Session"]
+__all__ = ["VIEWER_HIDES", "DemoIssuer", "Issued", "Session"]

@@ -1,37 +1,45 @@
 """Noticing changes other processes make to the store: a second alpaca-tui on the same home,
-``alpaca-tui profiles add/remove``, a rotation or check run from the CLI.
+``alpaca-tui profiles add/remove``, a rotation or check run from the CLI, or — with the shared
+OpenBao / Vault store — someone on another machine.
 
-The profile index (``<home>/index.json``) is rewritten by an atomic rename on every change,
-so its ``(st_mtime_ns, st_size, st_ino)`` stamp changes with it (``core.store.index.index_stamp``,
-which the engine uses too). Polling costs one ``stat(2)`` of a local file per tick and
-never reads the file; only a changed stamp makes the app re-read the list, in a worker.
+The store says when its index changed: ``Store.index_stamp()`` (the local ``index.json``:
+its ``(st_mtime_ns, st_size, st_ino)``, one ``stat(2)``, the file is not read; the shared
+store: the index's KV version, asked for at most once a second). Only a changed stamp makes
+the app re-read the list, in a worker.
 
 No Textual here: the app polls on the screens' tick timer and reloads in its worker.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable
 from pathlib import Path
 
-from alpaca_tui.core.store.index import IndexStamp as Stamp
-from alpaca_tui.core.store.index import index_stamp
+from alpaca_tui.core.store.index import IndexStamp, index_stamp
+
+Stamp = Hashable
 
 
 class IndexWatch:
     """Tells when the index differs from the one the app last read.
 
-    ``loaded(stamp)`` is called by the reader with the stamp taken *before* it read the file
+    ``source`` is the store's ``index_stamp`` (or, as before, the path of an ``index.json``).
+    ``loaded(stamp)`` is called by the reader with the stamp taken *before* it read the index
     (from any thread), so a change made while it was reading is noticed on the next poll.
     Until the first ``loaded`` nothing counts as a change (the first read is on its way).
     """
 
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
+    def __init__(self, source: Path | Callable[[], Hashable]) -> None:
+        if callable(source):
+            self._stamp = source
+        else:
+            path = Path(source)
+            self._stamp = lambda: index_stamp(path)
         self._known = False
         self._seen: Stamp = None
 
     def stamp(self) -> Stamp:
-        return index_stamp(self.path)
+        return self._stamp()
 
     def loaded(self, stamp: Stamp) -> None:
         self._seen = stamp
@@ -48,4 +56,4 @@ class IndexWatch:
         return True
 
 
-__all__ = ["IndexWatch", "Stamp", "index_stamp"]
+__all__ = ["IndexStamp", "IndexWatch", "Stamp", "index_stamp"]

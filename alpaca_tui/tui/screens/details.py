@@ -52,7 +52,7 @@ class DetailsScreen(ProfileScreen):
 
     def compose_body(self) -> ComposeResult:
         p = self.profile
-        if p is not None and p.flow.is_oauth:
+        if p is not None and p.flow.is_oauth and self.session.allows("refresh_token"):
             yield TokenPanel(p.name, engine=self.session.engine, clock=self.session.clock,
                              refresh_ahead=self.session.refresh_ahead, interval=self.session.tick_seconds,
                              id="token-panel")
@@ -68,6 +68,8 @@ class DetailsScreen(ProfileScreen):
             self.query_one("#facts", Static).border_subtitle = "key + secret: no access token (f n/a)"
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if not self.session.allows(action):
+            return False  # a viewer: out of the footer
         if action == "refresh_token":
             p = self.profile
             return bool(p and p.flow.is_oauth)
@@ -87,6 +89,9 @@ class DetailsScreen(ProfileScreen):
     def on_profiles_changed(self, message: ProfilesChanged) -> None:
         if self.leave_if_deleted():
             return
+        if not self.session.allows("refresh_token"):
+            for viewer_panel in self.query(TokenPanel):
+                viewer_panel.remove()  # a viewer has no access token to show
         if self.revealed is not None and _key_state(self.profile) != self._revealed_for:
             self.revealed = None  # rotated (here or elsewhere): never show a stale secret
         for panel in self.query(TokenPanel):
@@ -117,6 +122,9 @@ class DetailsScreen(ProfileScreen):
                 row("Secret", self.revealed.active.secret, "bold yellow")
             if self.revealed.active.private_key_pem:
                 row("Private key", "PEM in the secret store (not shown)")
+        elif not self.session.allows("reveal"):
+            row("Key ID", p.key_id_masked)
+            row("Secret", "in the shared store (not readable with a viewer's token)", "dim")
         else:
             row("Key ID", p.key_id_masked)
             row("Secret", "•••••• (v reveals)" if p.flow.value != "private-key-jwt" else

@@ -310,7 +310,7 @@ class HomeScreen(AppScreen):
         # the box has focus the key is the character "/" again.
         if action == "filter" and self.query_one("#filter", Input).has_focus:
             return False
-        return True
+        return self.session.allows(action)  # a viewer is not offered what needs a secret
 
     def action_filter(self) -> None:
         box = self.query_one("#filter", Input)
