@@ -79,28 +79,29 @@ def list_profiles(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _public_key(store: Any, profile: Any) -> dict[str, Any]:
+    from alpaca_tui.cli.profiles import _public_key_info
+    from alpaca_tui.core.credentials import Flow
+    from alpaca_tui.core.store.access import Action
+
+    if profile.flow is not Flow.PRIVATE_KEY_JWT:
+        raise UsageError(f"profile {profile.name!r} uses {profile.flow.value}; only private-key-jwt "
+                         "profiles have a public key")
+    store.require(Action.REVEAL, profile.name)
+    bundle = store.load_bundle(profile.name)
+    if not bundle.active.private_key_pem:
+        raise UsageError(f"profile {profile.name!r} has no private key in the secret store")
+    return _public_key_info(bundle.active.private_key_pem, bundle.active.key_id)
+
+
 def show_profile(args: argparse.Namespace) -> int:
     from alpaca_tui.cli.common import open_store, print_json, profile_json, secret_version
     from alpaca_tui.core.clock import SYSTEM_CLOCK
-    from alpaca_tui.core.credentials import Flow
-    from alpaca_tui.core.environments import resolve_endpoints
-    from alpaca_tui.core.store.access import Action
 
     now = SYSTEM_CLOCK.now()
     store = open_store()
     profile = store.get_profile(args.name)
-    pub: dict[str, Any] | None = None
-    if args.public_key:
-        from alpaca_tui.cli.profiles import _print_public_key, _public_key_info
-
-        if profile.flow is not Flow.PRIVATE_KEY_JWT:
-            raise UsageError(f"profile {profile.name!r} uses {profile.flow.value}; only private-key-jwt "
-                             "profiles have a public key")
-        store.require(Action.REVEAL, profile.name)
-        bundle = store.load_bundle(profile.name)
-        if not bundle.active.private_key_pem:
-            raise UsageError(f"profile {profile.name!r} has no private key in the secret store")
-        pub = _public_key_info(bundle.active.private_key_pem, bundle.active.key_id)
+    pub = _public_key(store, profile) if args.public_key else None
     version, version_text = secret_version(store, profile.name)
     if args.json:
         out: dict[str, Any] = {"backend": store.backend_kind, "profile": profile_json(profile, now)}
@@ -110,6 +111,26 @@ def show_profile(args: argparse.Namespace) -> int:
             out["public_key"] = pub
         print_json(out)
         return EXIT_OK
+    lines = _show_lines(profile, now)
+    lines.append(("secret store", store.backend_label))
+    if version_text:
+        lines.append(("secret version", version_text))
+    width = max(len(k) for k, _ in lines)
+    for k, v in lines:
+        print(f"{k.ljust(width)}  {v}")
+    if profile.env.is_broker and profile.access.preset_name == "custom":
+        print("scopes:")
+        for scope, level in profile.access.levels.items():
+            print(f"  {scope.label.ljust(12)} {level.label}")
+    if pub is not None:
+        from alpaca_tui.cli.profiles import _print_public_key
+
+        _print_public_key(pub, profile.key_id_masked)
+    return EXIT_OK
+
+
+def _show_lines(profile: Any, now: datetime) -> list[tuple[str, str]]:
+    from alpaca_tui.core.environments import resolve_endpoints
 
     def ts(dt: datetime | None) -> str:
         return dt.strftime("%Y-%m-%d %H:%M UTC") if dt else "-"
@@ -142,18 +163,4 @@ def show_profile(args: argparse.Namespace) -> int:
         lines.append((f"{api.value} URL", url + mark))
     if profile.note:
         lines.append(("note", profile.note))
-    lines.append(("secret store", store.backend_label))
-    if version_text:
-        lines.append(("secret version", version_text))
-    width = max(len(k) for k, _ in lines)
-    for k, v in lines:
-        print(f"{k.ljust(width)}  {v}")
-    if custom:
-        print("scopes:")
-        for scope, level in profile.access.levels.items():
-            print(f"  {scope.label.ljust(12)} {level.label}")
-    if pub is not None:
-        from alpaca_tui.cli.profiles import _print_public_key
-
-        _print_public_key(pub, profile.key_id_masked)
-    return EXIT_OK
+    return lines

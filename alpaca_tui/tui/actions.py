@@ -20,7 +20,7 @@ from alpaca_tui.core.credentials import Profile
 from alpaca_tui.core.environments import Env
 from alpaca_tui.core.errors import NotFoundError
 from alpaca_tui.tui import services
-from alpaca_tui.tui.messages import CheckFinished, OperationFailed, ProfileDeleted, ProfilesChanged
+from alpaca_tui.tui.messages import CheckFinished, OperationFailed, ProfileDeleted, ProfilesChanged, RoleKnown
 
 if TYPE_CHECKING:
     from alpaca_tui.tui.session import Session
@@ -46,6 +46,34 @@ class AppActions(App[int]):
         self.notify(self.session.viewer or "not allowed", title="Viewer: read-only", severity="warning",
                     timeout=6)
         return True
+
+    # -- the store's role (a shared store's viewer) -----------------------------------------
+    @work(thread=True, exclusive=True, group="role", exit_on_error=False)
+    def _load_role(self) -> None:
+        """A shared store's token may be a viewer's (asks the server, so off the UI thread)."""
+        from alpaca_tui.core.store.access import Action
+
+        try:
+            viewer = self.session.require_store().refusal(Action.CREATE)
+        except Exception as exc:  # unreachable: the list's own error says so; offer what it can
+            del exc
+            return
+        self.post_message(RoleKnown(viewer))
+
+    def on_role_known(self, message: RoleKnown) -> None:
+        if message.viewer == self.session.viewer:
+            return
+        self.session.viewer = message.viewer
+        self._update_subtitle()
+        for screen in self.screen_stack:
+            screen.refresh_bindings()
+        self._broadcast(ProfilesChanged)
+        if message.viewer is not None:
+            self.notify(message.viewer, title="Viewer: read-only", timeout=8)
+
+    def _update_subtitle(self) -> None:
+        """The header's badge (implemented by the app)."""
+        raise NotImplementedError
 
     # -- screens -------------------------------------------------------------------------
     def open_wizard(self, env: Env | None = None) -> None:

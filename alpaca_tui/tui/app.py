@@ -38,7 +38,6 @@ from alpaca_tui.tui.messages import (
     OperationFailed,
     ProfilesChanged,
     ProfilesLoaded,
-    RoleKnown,
     StoreFailed,
     StoreReady,
     StoreRepaired,
@@ -222,29 +221,6 @@ class AlpacaTuiApp(AppActions):
             self._load_engine()
         else:
             self._broadcast(ProfilesChanged)
-
-    @work(thread=True, exclusive=True, group="role", exit_on_error=False)
-    def _load_role(self) -> None:
-        """A shared store's token may be a viewer's (asks the server, so off the UI thread)."""
-        from alpaca_tui.core.store.access import Action
-
-        try:
-            viewer = self.session.require_store().refusal(Action.CREATE)
-        except Exception as exc:  # unreachable: the list's own error says so; offer what it can
-            del exc
-            return
-        self.post_message(RoleKnown(viewer))
-
-    def on_role_known(self, message: RoleKnown) -> None:
-        if message.viewer == self.session.viewer:
-            return
-        self.session.viewer = message.viewer
-        self._update_subtitle()
-        for screen in self.screen_stack:
-            screen.refresh_bindings()
-        self._broadcast(ProfilesChanged)
-        if message.viewer is not None:
-            self.notify(message.viewer, title="Viewer: read-only", timeout=8)
 
     def on_store_repaired(self, message: StoreRepaired) -> None:
         self.notify(message.note, title="Secret store repaired", severity="warning", timeout=10)

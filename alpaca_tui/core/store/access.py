@@ -15,6 +15,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import TYPE_CHECKING
+
+from alpaca_tui.core.errors import AccessDeniedError
+
+if TYPE_CHECKING:
+    from alpaca_tui.core.store.protocols import SecretBackend
 
 
 class Action(StrEnum):
@@ -37,4 +43,27 @@ class BundleVersion:
     written_by: str | None   # the writer's display name (a Vault token's), when recorded
 
 
-__all__ = ["Action", "BundleVersion"]
+class StoreAccess:
+    """The roles-and-versions methods of :class:`~.store.Store` (its secret backend answers)."""
+
+    secret_backend: SecretBackend
+
+    def refusal(self, action: Action, name: str | None = None) -> str | None:
+        return self.secret_backend.refusal(action, name)
+
+    def require(self, action: Action, name: str | None = None) -> None:
+        """AccessDeniedError (one line: the missing capability and where) unless allowed."""
+        why = self.refusal(action, name)
+        if why is not None:
+            raise AccessDeniedError(why)
+
+    def is_viewer(self) -> bool:
+        """True when this store's credentials may look but not change (a Vault viewer token)."""
+        return self.refusal(Action.CREATE) is not None
+
+    def bundle_version(self, name: str) -> BundleVersion | None:
+        """Version, time and writer of ``name``'s secret bundle, where the backend keeps versions."""
+        return self.secret_backend.bundle_version(name)
+
+
+__all__ = ["Action", "BundleVersion", "StoreAccess"]

@@ -24,14 +24,8 @@ from typing import Any, TypeVar
 
 from alpaca_tui.core.clock import SYSTEM_CLOCK, Clock
 from alpaca_tui.core.credentials import Profile, SecretBundle, validate_name
-from alpaca_tui.core.errors import (
-    AccessDeniedError,
-    BackendUnavailableError,
-    NotFoundError,
-    StoreError,
-    UsageError,
-)
-from alpaca_tui.core.store.access import Action, BundleVersion
+from alpaca_tui.core.errors import BackendUnavailableError, NotFoundError, StoreError, UsageError
+from alpaca_tui.core.store.access import StoreAccess
 from alpaca_tui.core.store.builtin import SECRETS_NAME
 from alpaca_tui.core.store.fileindex import INDEX_NAME
 from alpaca_tui.core.store.fsutil import HomeLock
@@ -77,11 +71,13 @@ class SecretLostError(StoreError):
     """A profile's secret is missing from its backend, or cannot be parsed."""
 
 
-class Store(TokenEntries):
+class Store(TokenEntries, StoreAccess):
     """Profiles (an IndexBackend) + secrets (a SecretBackend). All methods are synchronous.
 
     The access-token cache and its refresh claims (``load_token``, ``save_token``,
-    ``clear_token``, ``claim_token``, ``release_token_claim``) are :class:`.tokencache.TokenEntries`.
+    ``clear_token``, ``claim_token``, ``release_token_claim``) are :class:`.tokencache.TokenEntries`;
+    roles and versions (``refusal``, ``require``, ``is_viewer``, ``bundle_version``) are
+    :class:`.access.StoreAccess`.
     """
 
     home: Path
@@ -360,24 +356,6 @@ class Store(TokenEntries):
             return Edit(updated)
 
         return self._transact(step)
-
-    # -- roles and versions (a shared store; see .access) ----------------------------------------
-    def refusal(self, action: Action, name: str | None = None) -> str | None:
-        return self.secret_backend.refusal(action, name)
-
-    def require(self, action: Action, name: str | None = None) -> None:
-        """AccessDeniedError (one line: the missing capability and where) unless allowed."""
-        why = self.refusal(action, name)
-        if why is not None:
-            raise AccessDeniedError(why)
-
-    def is_viewer(self) -> bool:
-        """True when this store's credentials may look but not change (a Vault viewer token)."""
-        return self.refusal(Action.CREATE) is not None
-
-    def bundle_version(self, name: str) -> BundleVersion | None:
-        """Version, time and writer of ``name``'s secret bundle, where the backend keeps versions."""
-        return self.secret_backend.bundle_version(name)
 
     # -- unlocking (encrypted file) -----------------------------------------------------------
     def needs_unlock(self) -> bool:
