@@ -59,7 +59,8 @@ def test_processes_sharing_a_home_make_one_token_request(alpaca_home: Path) -> N
     with Emulator() as emu:
         secret = add_profile(emu, "bx", Env.BROKER_SANDBOX, Flow.CLIENT_SECRET)
         procs = [subprocess.Popen(cli_argv("token", "bx", "--json"), env=subprocess_env(),
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(6)]
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for _ in range(6)]
         tokens = set()
         for p in procs:
             out, err = p.communicate(timeout=120)
