@@ -181,7 +181,7 @@ class TokenBroker:
         name = self._subject.profile.name
         held = await cache.claim(name)
         if held is None:
-            return await self._recheck(cache, name)
+            return await self._recheck(cache, name, current)
         if self._policy.usable(current, self._clock.time()):
             return current
         deadline = time.monotonic() + max(0.0, min(held - time.time(), FLEET_WAIT_MAX))
@@ -191,13 +191,13 @@ class TokenBroker:
             if served is not None:
                 return served
             if await cache.claim(name) is None:  # released, expired or its owner died: ours now
-                return await self._recheck(cache, name)
+                return await self._recheck(cache, name, None)
         return None  # it never delivered: ask ourselves
 
-    async def _recheck(self, cache: TokenCache, name: str) -> AccessToken | None:
+    async def _recheck(self, cache: TokenCache, name: str, current: AccessToken | None) -> AccessToken | None:
         """The claim is ours; a token another process saved between our look and our claim
         is served instead (and the claim given back)."""
-        served, _ = await self._consult(cache, None)
+        served, _ = await self._consult(cache, current)
         if served is not None:
             await cache.release(name)
         return served

@@ -8,7 +8,6 @@ seams), :mod:`.registry` (backends by name), :mod:`.builtin`, :mod:`.fileindex`,
 
 from __future__ import annotations
 
-from alpaca_tui.core.store import vault  # noqa: F401  (registers the "vault" backend; no hvac import)
 from alpaca_tui.core.store.filecrypt import LOCKED_MESSAGE, PASSPHRASE_FILE_ENV, FileBackend
 from alpaca_tui.core.store.fileindex import FileIndex
 from alpaca_tui.core.store.index import INDEX_VERSION, IndexDoc

@@ -1,4 +1,5 @@
-"""The built-in backends, registered by name: ``system`` (OS keyring) and ``file`` (encrypted file).
+"""The built-in backends, registered by name: ``system`` (OS keyring), ``file`` (encrypted file)
+and, after them, ``vault`` (the shared OpenBao / Vault store, :mod:`.vault`; by name only).
 
 Both keep the index in the home's ``index.json`` (:class:`.fileindex.FileIndex`) and share the
 home's one lock object with it. Auto selection tries ``system`` first (a real round trip,
@@ -64,3 +65,7 @@ SYSTEM = register_backend(BackendSpec("system", "OS keyring", _open_system, _aut
                                       aliases=("keyring", "os")))
 FILE = register_backend(BackendSpec("file", "encrypted file", _open_file, _auto_file,
                                     aliases=("encrypted-file", "encrypted")))
+
+# The shared store registers after the local ones (by name only, never auto): OpenBao / Vault.
+# Importing it imports no hvac.
+from alpaca_tui.core.store import vault  # noqa: E402, F401
