@@ -186,6 +186,32 @@ def test_token_renewed_past_two_thirds_of_its_ttl(bao: Bao, home: Path,
     assert [p.name for p in store.list_profiles()] == ["p"]  # past the first 4 s: alive, renewed
 
 
+def test_an_expired_token_says_so_and_approle_logs_in_again(bao: Bao, home: Path, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    bao.api("POST", "sys/auth/approle", {"type": "approle"})
+    bao.api("POST", "auth/approle/role/short", {"token_policies": ["alpaca-tui-superuser"], "token_ttl": "2s",
+                                               "token_max_ttl": "2s"})
+    role_id = bao.api("GET", "auth/approle/role/short/role-id")["data"]["role_id"]
+    (tmp_path / "secret-id").write_text(bao.api("POST", "auth/approle/role/short/secret-id", {})["data"]
+                                        ["secret_id"] + "\n")
+    short = bao.token("superuser", ttl="2s", renewable=False)
+    monkeypatch.setenv("VAULT_TOKEN", short)
+    by_token = Store.open(tmp_path / "a")
+    by_token.add_profile(*profile("p"))
+    monkeypatch.delenv("VAULT_TOKEN")
+    monkeypatch.setenv("ALPACA_TUI_VAULT_ROLE_ID", role_id)
+    monkeypatch.setenv("ALPACA_TUI_VAULT_SECRET_ID_FILE", str(tmp_path / "secret-id"))
+    by_role = Store.open(tmp_path / "b")
+    assert [p.name for p in by_role.list_profiles()] == ["p"]
+    time.sleep(2.5)
+    with pytest.raises(StoreError) as exc:
+        by_token.list_profiles()
+    assert "the token from $VAULT_TOKEN has expired (its TTL ran out): log in again" in exc.value.message
+    assert short not in exc.value.message
+    assert [p.name for p in by_role.list_profiles()] == ["p"]  # a new AppRole login, transparently
+    assert by_role.load_bundle("p").active.secret == "e" * 40
+
+
 def test_pin_holds_a_home_to_its_store(bao: Bao, home: Path, capsys: Cap,
                                        monkeypatch: pytest.MonkeyPatch) -> None:
     Store.open().add_profile(*profile())

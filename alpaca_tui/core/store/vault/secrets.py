@@ -102,6 +102,9 @@ class VaultSecrets:
         try:
             version = self.kv.write(key, {"bundle": payload}, cas=current.version)
         except CasConflict:
+            if new:
+                raise StoreError(f"someone is adding a profile named {name!r} to {self.kv.config.where()} "
+                                 "right now; try again in a minute") from None
             raise self._changed(name, "while it was being written") from None
         self._note(name, version, wrote=True)
         self._record_writer(key, version)

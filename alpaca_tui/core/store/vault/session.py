@@ -151,10 +151,26 @@ class VaultSession:
     # -- calling -----------------------------------------------------------------------------
     def call(self, fn: Callable[[Any], T], path: str, capability: str) -> T:
         """``fn(client)``; a renewal first when due; every failure one line (see :meth:`failure`).
-        CasConflict passes through (a check-and-set write lost the race)."""
+        CasConflict passes through (a check-and-set write lost the race). An AppRole token
+        that ran out is replaced by logging in again, once."""
         client = self.client()
-        self._renew_if_due(client)
+        try:
+            self._renew_if_due(client)
+            return self._guard(lambda: fn(client), path, capability)
+        except StoreError:
+            if not (self.expired() and self.config.tokens.kind == "approle"):
+                raise
+        with self._lock:
+            if self._client is client:
+                self._client = None
+        client = self.client()
         return self._guard(lambda: fn(client), path, capability)
+
+    def expired(self) -> bool:
+        """True once our token's TTL has run out (by the lookup's count)."""
+        info = self.token
+        left = info.remaining(time.monotonic()) if info is not None else None
+        return left is not None and left <= 0
 
     def _guard(self, fn: Callable[[], T], path: str, capability: str, *, login: bool = False) -> T:
         try:
@@ -206,6 +222,9 @@ class VaultSession:
                                   f"{_server_errors(exc) or 'permission denied'}")
             return StoreError(f"{where} refused the token from {cfg.tokens.describe()} (expired, revoked or "
                               "wrong): log in again (bao login) or set VAULT_TOKEN")
+        if isinstance(exc, hx.Forbidden) and self.expired():
+            return StoreError(f"{where}: the token from {cfg.tokens.describe()} has expired (its TTL ran "
+                              "out): log in again (bao login) or set VAULT_TOKEN")
         if isinstance(exc, hx.Forbidden):
             return StoreError(f"permission denied by {where}: {self._who()} lacks the '{capability}' "
                               f"capability on {path}")
