@@ -22,6 +22,7 @@ Routes (all JSON; errors are ``{"error": message}`` with 400/404/409):
     POST   /admin/faults/drop                     {role, n}
     POST   /admin/faults/clock-skew               {seconds}
     POST   /admin/faults/rate-limit               {role, per_minute}
+    POST   /admin/faults/retry-after              {enabled: bool}   (Retry-After on 429s)
     POST   /admin/faults/reset
 
 ``role`` may be ``"*"`` for every API role. The admin port binds to loopback like the rest
@@ -229,6 +230,14 @@ def fault_rate_limit(ctx: Ctx) -> Reply:
     return _ok(ctx)
 
 
+def fault_retry_after(ctx: Ctx) -> Reply:
+    enabled = _body(ctx).get("enabled")
+    if not isinstance(enabled, bool):
+        raise UsageError("enabled must be true or false")
+    _emu(ctx).set_retry_after(enabled)
+    return _ok(ctx)
+
+
 def fault_reset(ctx: Ctx) -> Reply:
     _body(ctx)
     _emu(ctx).reset_faults()
@@ -263,6 +272,7 @@ ROUTES: tuple[Route, ...] = (
     R("POST", "/admin/faults/drop",         fault_drop),
     R("POST", "/admin/faults/clock-skew",   fault_clock_skew),
     R("POST", "/admin/faults/rate-limit",   fault_rate_limit),
+    R("POST", "/admin/faults/retry-after",  fault_retry_after),
     R("POST", "/admin/faults/reset",        fault_reset),
     R("POST", "/admin/faults/{name}",       unknown_fault),
 )
