@@ -59,6 +59,15 @@ def lookup(kind: str, method: str, path: str) -> tuple[list[str], str | None]:
             if m == want:
                 found.append(template)
     return sorted(set(methods)), min(found, key=lambda t: t.count("{")) if found else None
+
+
+def shadowed(kind: str, method: str, path: str, template: str) -> bool:
+    """Whether a route of ours with ``template`` matched ``path`` that the spec documents under a
+    more literal template (``/v1/accounts/{account_id}`` vs ``/v1/accounts/positions``)."""
+    if "{" not in template:
+        return False
+    _methods, documented = lookup(kind, method, path)
+    return documented is not None and documented.count("{") < template.count("{")
 '''
 
 
@@ -68,7 +77,8 @@ def main() -> None:
     for kind, name, _title in DOCS:
         doc = json.loads((ASSETS / name).read_text("utf-8"))
         base = re.sub(r"^https?://[^/]+", "", doc.get("servers", [{}])[0].get("url", "")).rstrip("/")
-        lines = [f"{m.upper()} {base}{path}" for path, item in doc["paths"].items() for m in METHODS if m in item]
+        lines = [f"{m.upper()} {base}{path}" for path, item in doc["paths"].items()
+                 for m in METHODS if m in item]
         out.append(f'    "{kind}": """\\')
         out.extend(lines)
         out.append('""",')

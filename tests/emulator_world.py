@@ -87,7 +87,8 @@ _SINCE = {"since": "2027-01-01"}
 # (kind, "METHOD /template") -> the query a route needs.
 QUERIES: dict[tuple[str, str], dict[str, str]] = {
     ("trading", "GET /v2/orders:by_client_order_id"): {"client_order_id": COID},
-    **{("trading", f"{m} /v2/watchlists:by_name"): {"name": "walk"} for m in ("GET", "POST", "PUT", "DELETE")},
+    **{("trading", f"{m} /v2/watchlists:by_name"): {"name": "walk"}
+       for m in ("GET", "POST", "PUT", "DELETE")},
     ("trading", "GET /v2/orders"): {"status": "all"},
     **{("data", f"GET /v2/stocks/{p}"): {"symbols": "AAPL,MSFT"} for p in (
         "bars/latest", "quotes/latest", "trades/latest", "trades", "quotes", "snapshots")},
@@ -169,7 +170,8 @@ class World:
         wants = set(route.params) | ({"watchlist_id"} if ":by_name" in route.path else set())
         if kind in ("trading", "broker") and ({"order_id", "symbol"} & wants or "activit" in route.path
                                              or ":by_client" in route.path or "events" in route.path):
-            out["order_id"] = self.ok(role, "POST", base + "/orders", {**ORDER, "client_order_id": COID})["id"]
+            placed = self.ok(role, "POST", base + "/orders", {**ORDER, "client_order_id": COID})
+            out["order_id"] = placed["id"]
             bought = self.ok(role, "POST", base + "/orders", BUY)
             assert bought["status"] == "filled", bought
         if "watchlist_id" in wants:
@@ -189,10 +191,11 @@ class World:
                 "transfer_type": "ach", "amount": "5", "direction": "OUTGOING"})["id"]
         if "journal_id" in route.params or "events" in route.path:
             other = self.ok(role, "POST", "/v1/accounts", {"contact": {"email_address": "j@example.com"}})
+            note = PENDING if "journal_id" in route.params else ""
             out["journal_id"] = self.ok(role, "POST", "/v1/journals", {
                 "entry_type": "JNLC", "amount": "5", "from_account": out["account_id"],
-                "to_account": other["id"], "description": PENDING if "journal_id" in route.params else ""})["id"]
-        if "events" in route.path:
+                "to_account": other["id"], "description": note})["id"]
+        if "events" in route.path or "activities" in route.path:
             self.ok(role, "POST", acct + "/transfers", {"transfer_type": "ach", "amount": "7",
                                                         "direction": "INCOMING"})
 

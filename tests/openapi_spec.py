@@ -126,8 +126,20 @@ def schema_errors(op: Operation, status: int, body: Any, content_type: str = "ap
     if pointer is None:
         return [f"{op.key}: the spec documents no {content_type} schema for {status}"]
     validator = _validator_for(op.kind, pointer)
-    out = []
+    out: list[str] = []
     for err in sorted(validator.iter_errors(body), key=lambda e: list(e.absolute_path)):
-        where = "/".join(str(p) for p in err.absolute_path) or "(body)"
-        out.append(f"{where}: {err.message[:300]}")
+        out.extend(_leaves(err))
     return out
+
+
+def _leaves(err: Any) -> list[str]:
+    """One line per leaf error: the path in the body and what is wrong there (for a ``oneOf`` /
+    ``anyOf`` that no alternative meets, the errors of the alternative that came closest)."""
+    from jsonschema.exceptions import best_match
+
+    if err.context:
+        return _leaves(best_match(err.context))
+    where = "/".join(str(p) for p in err.absolute_path) or "(body)"
+    if err.validator == "oneOf" and "is valid under each of" in err.message:
+        return [f"{where}: oneOf: valid under more than one alternative"]
+    return [f"{where}: {err.message[:300]}"]

@@ -22,7 +22,7 @@ from alpaca_tui.emulator import market
 from alpaca_tui.emulator.market import NY, asset, previous_close, price, rfc3339
 from alpaca_tui.emulator.orders import OPEN_STATUSES, OrderError, dec_str, money, new_order, replacement
 
-Emit = Callable[[str, dict[str, Any], float], None]
+Emit = Callable[[str, dict[str, Any], float], object]
 
 DEFAULT_CONFIGURATIONS: dict[str, Any] = {
     "dtbp_check": "entry", "trade_confirm_email": "all", "suspend_trade": False, "no_shorting": False,
@@ -117,7 +117,8 @@ class Account:
             "side": "long" if holding.qty > 0 else "short", "market_value": _dec(mv, "0.01"),
             "cost_basis": _dec(holding.cost, "0.01"), "unrealized_pl": _dec(upl, "0.01"),
             "unrealized_plpc": _dec(plpc), "unrealized_intraday_pl": _dec(upl, "0.01"),
-            "unrealized_intraday_plpc": _dec(plpc), "current_price": dec_str(p), "lastday_price": dec_str(last),
+            "unrealized_intraday_plpc": _dec(plpc), "current_price": dec_str(p),
+            "lastday_price": dec_str(last),
             "change_today": _dec((p - last) / last if last else Decimal(0)),
         }
 
@@ -156,8 +157,8 @@ class Account:
         self.activities.append({
             "id": activity_id(now, len(self.activities)), "activity_type": "FILL", "type": "fill",
             "transaction_time": ts, "price": dec_str(p), "qty": dec_str(fill_qty), "side": order["side"],
-            "symbol": order["symbol"], "leaves_qty": "0", "cum_qty": dec_str(fill_qty), "order_id": order["id"],
-            "order_status": "filled"})
+            "symbol": order["symbol"], "leaves_qty": "0", "cum_qty": dec_str(fill_qty),
+            "order_id": order["id"], "order_status": "filled"})
         self._event("fill", order, now, price=dec_str(p), qty=dec_str(fill_qty), position_qty=dec_str(h.qty))
 
     def place_order(self, body: Any, now: float, market_open: bool) -> dict[str, Any]:
@@ -200,12 +201,14 @@ class Account:
             self._event("new", new, now)
             return dict(new)
 
-    def find_order(self, order_id: str | None = None, client_order_id: str | None = None) -> dict[str, Any] | None:
+    def find_order(self, order_id: str | None = None,
+                   client_order_id: str | None = None) -> dict[str, Any] | None:
         with self.lock:
             if order_id is not None:
                 order = self.orders.get(order_id)
             else:
-                order = next((o for o in self.orders.values() if o["client_order_id"] == client_order_id), None)
+                order = next((o for o in self.orders.values() if o["client_order_id"] == client_order_id),
+                             None)
             return dict(order) if order else None
 
     def list_orders(self, status: str, limit: int, symbols: set[str] | None, direction: str,
@@ -251,7 +254,8 @@ class Account:
                 out.append({"id": oid, "status": 200, "body": dict(self.orders[oid])})
             return out
 
-    def close(self, sym: str, now: float, market_open: bool, fraction: Decimal = Decimal(1)) -> dict[str, Any]:
+    def close(self, sym: str, now: float, market_open: bool,
+              fraction: Decimal = Decimal(1)) -> dict[str, Any]:
         """A market order that closes ``fraction`` of the position in ``sym`` (held: see find_position)."""
         with self.lock:
             h = self.holdings[sym]

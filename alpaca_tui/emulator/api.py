@@ -27,6 +27,7 @@ decided in :mod:`.authn`.
 from __future__ import annotations
 
 from functools import partial
+from typing import Any
 
 from alpaca_tui.core.scopes import Scope
 from alpaca_tui.emulator import activities as act
@@ -36,7 +37,7 @@ from alpaca_tui.emulator import events as ev
 from alpaca_tui.emulator import funding as f
 from alpaca_tui.emulator import trading as t
 from alpaca_tui.emulator import watchlists as w
-from alpaca_tui.emulator.routing import Route
+from alpaca_tui.emulator.routing import Handler, Route
 
 S = Scope
 T = partial(Route, kind="trading")
@@ -106,7 +107,7 @@ DATA: tuple[Route, ...] = (
         ("/snapshots", d.crypto_snapshots))),
 )
 
-def _trading_on_behalf() -> tuple[tuple[str, str, object, dict[str, object]], ...]:
+def _trading_on_behalf() -> tuple[tuple[str, str, Handler, dict[str, Any]], ...]:
     """The Broker API's trading routes for one account (``/v1/trading/accounts/{account_id}...``),
     served by the Trading API's handlers. The configurations GET is not in the Broker spec (only
     its PATCH is), but alpaca-py's ``get_trade_configuration_for_account`` calls it."""

@@ -26,7 +26,8 @@ DEMO_CONTACT: dict[str, Any] = {
 }
 DEMO_IDENTITY: dict[str, Any] = {
     "given_name": "Emulated", "family_name": "Customer", "date_of_birth": "1990-01-01",
-    "country_of_tax_residence": "USA", "funding_source": ["employment_income"],
+    "tax_id_type": "NOT_SPECIFIED", "country_of_tax_residence": "USA",
+    "funding_source": ["employment_income"],
 }
 
 
@@ -89,5 +90,12 @@ def broker_account(book: Book, acct: Account, *, extended: bool = True) -> dict[
         "identity": {**DEMO_IDENTITY, **profile.get("identity", {})},
     }
     if extended:
-        out["trading_configurations"] = dict(acct.configurations)
+        out["trading_configurations"] = broker_configurations(acct)
     return out
+
+
+def broker_configurations(acct: Account) -> dict[str, Any]:
+    """The account's configurations as the Broker API shows them: its ``AccountConfigurations``
+    types ``ptp_no_exception_entry`` as a string where the Trading API's is a boolean, so the
+    Broker views leave that one field out."""
+    return {k: v for k, v in acct.configurations.items() if k != "ptp_no_exception_entry"}

@@ -12,7 +12,7 @@ from typing import Any
 
 from alpaca_tui.emulator import market, trading
 from alpaca_tui.emulator.book import broker_account
-from alpaca_tui.emulator.common import account, bad_request, json_body, not_found, unprocessable
+from alpaca_tui.emulator.common import account, bad_request, json_body, unprocessable
 from alpaca_tui.emulator.context import Ctx
 from alpaca_tui.emulator.history import QueryError, parse_time
 from alpaca_tui.emulator.wire import Reply
@@ -34,10 +34,12 @@ def list_accounts(ctx: Ctx) -> Reply:
     words = [w.lower() for w in (ctx.arg("query") or "").split() if w]
     statuses = {s.strip().upper() for s in (ctx.arg("status") or "").split(",") if s.strip()}
     out = []
-    for acct in sorted(ctx.book.broker[ctx.role].values(), key=lambda a: a.created_at, reverse=sort == "desc"):
+    accounts = sorted(ctx.book.broker[ctx.role].values(), key=lambda a: a.created_at, reverse=sort == "desc")
+    for acct in accounts:
         view = broker_account(ctx.book, acct)
-        text = " ".join([acct.number, view["contact"].get("email_address", ""),
-                         view["identity"].get("given_name", ""), view["identity"].get("family_name", "")]).lower()
+        who = view["identity"]
+        text = " ".join([acct.number, view["contact"].get("email_address", ""), who.get("given_name", ""),
+                         who.get("family_name", "")]).lower()
         if (statuses and acct.status not in statuses) or not after <= acct.created_at <= before:
             continue
         if all(w in text for w in words):
@@ -53,8 +55,8 @@ def create_account(ctx: Ctx) -> Reply:
     if not isinstance(contact, dict) or not isinstance(contact.get("email_address"), str):
         return unprocessable("contact.email_address is required")
     identity = body.get("identity") if isinstance(body.get("identity"), dict) else {}
-    known = {k: identity[k] for k in ("given_name", "family_name", "date_of_birth", "country_of_tax_residence")
-             if isinstance(identity.get(k), str)}
+    names = ("given_name", "family_name", "date_of_birth", "country_of_tax_residence")
+    known = {k: identity[k] for k in names if isinstance(identity.get(k), str)}
     acct = ctx.book.open_account(ctx.role, contact, ctx.now, extra={"identity": known})
     return Reply.json(200, broker_account(ctx.book, acct, extended=False))
 

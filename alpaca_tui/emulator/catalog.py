@@ -293,3 +293,12 @@ def lookup(kind: str, method: str, path: str) -> tuple[list[str], str | None]:
             if m == want:
                 found.append(template)
     return sorted(set(methods)), min(found, key=lambda t: t.count("{")) if found else None
+
+
+def shadowed(kind: str, method: str, path: str, template: str) -> bool:
+    """Whether a route of ours with ``template`` matched ``path`` that the spec documents under a
+    more literal template (``/v1/accounts/{account_id}`` vs ``/v1/accounts/positions``)."""
+    if "{" not in template:
+        return False
+    _methods, documented = lookup(kind, method, path)
+    return documented is not None and documented.count("{") < template.count("{")

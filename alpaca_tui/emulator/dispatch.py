@@ -113,6 +113,9 @@ class Dispatcher:
         anon_ident = f"ip:{req.client}"
         match = table.match(req.method, req.path)
         route = match.route
+        path = table.normalize(req.path)
+        if route is not None and catalog.shadowed(table.kind, req.method, path, route.path):
+            route = None   # a documented literal path our template caught: not emulated
         if route is None:
             _ok, lim, rem, reset = state.consume(role, anon_ident, limit, now, spend=False)
             reply = unmatched(table.kind, req.method, table.normalize(req.path), match.known)

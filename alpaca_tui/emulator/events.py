@@ -27,6 +27,7 @@ from alpaca_tui.emulator.history import QueryError, parse_time
 from alpaca_tui.emulator.market import rfc3339
 from alpaca_tui.emulator.wire import Reply, alpaca_error
 
+
 # -- the queries ----------------------------------------------------------------------------------
 def _bound(raw: str | None, end: bool) -> float | None:
     """``since`` / ``until``: a date is the whole day (``until`` includes it)."""

@@ -221,10 +221,11 @@ def create_journal(ctx: Ctx) -> Reply:
     ts = rfc3339(ctx.now)
     journal: dict[str, Any] = {
         "id": str(uuid.uuid4()), "entry_type": entry, "from_account": src.id, "to_account": dst.id,
-        "status": "queued", "settle_date": ny_date(ctx.now).isoformat(), "system_date": ny_date(ctx.now).isoformat(),
+        "status": "queued", "settle_date": ny_date(ctx.now).isoformat(),
+        "system_date": ny_date(ctx.now).isoformat(),
         "description": str(body.get("description", "")), "created_at": ts}
-    if entry == "JNLC":
-        journal["net_amount"] = dec_str(amount)
+    if entry == "JNLC":   # as Alpaca's example: no symbol / qty (null), so it reads as a JNLC only
+        journal.update(net_amount=dec_str(amount), symbol=None, qty=None, price="0")
     else:
         journal.update(symbol=str(body["symbol"]).upper(), qty=dec_str(qty), price="0")
     with ctx.book.lock:
@@ -249,8 +250,9 @@ def _move_cash(ctx: Ctx, src: Account, dst: Account, amount: Decimal, journal: d
 def _journal_status(ctx: Ctx, journal: dict[str, Any], new: str) -> None:
     old = journal["status"]
     journal["status"] = new
-    ctx.book.events[ctx.role].emit("journals", {"journal_id": journal["id"], "entry_type": journal["entry_type"],
-                                                "status_from": old, "status_to": new}, ctx.now)
+    ctx.book.events[ctx.role].emit("journals", {
+        "journal_id": journal["id"], "entry_type": journal["entry_type"], "status_from": old,
+        "status_to": new}, ctx.now)
 
 
 def list_journals(ctx: Ctx) -> Reply:

@@ -72,7 +72,7 @@ def _grid(start: float, end: float, step: int, crypto: bool, offset: int = 0) ->
             if ts >= start and _session(ts, crypto, step):
                 yield ts
             day += timedelta(days=step // 86400)
-    t = (int(start - offset) // step) * step + offset
+    t = float((int(start - offset) // step) * step + offset)
     if t < start:
         t += step
     while t <= end:
@@ -155,7 +155,8 @@ def page(symbols: list[str], series: Series, query: dict[str, str | None],
     start = parse_time(query.get("start"), day_start.timestamp())
     end = min(parse_time(query.get("end"), now), now)
     desc = (query.get("sort") or "asc") == "desc"
-    resume = _untoken(query["page_token"]) if query.get("page_token") else None
+    token = query.get("page_token")
+    resume = _untoken(token) if token else None
     out: dict[str, list[dict[str, Any]]] = {}
     count = 0
     for sym in sorted(symbols):

@@ -126,9 +126,9 @@ def crypto_quote(symbol: str, now: float) -> dict[str, Any]:
     return {"ap": q["ap"], "as": q["as"] / 10, "bp": q["bp"], "bs": q["bs"] / 10, "t": q["t"]}
 
 
-CRYPTO_BASES = frozenset({"AAVE", "AVAX", "BAT", "BCH", "BTC", "CRV", "DOGE", "DOT", "ETH", "GRT", "LINK", "LTC",
-                          "MKR", "PEPE", "SHIB", "SOL", "SUSHI", "TRUMP", "UNI", "USDC", "USDT", "XRP", "XTZ",
-                          "YFI"})
+CRYPTO_BASES = frozenset({"AAVE", "AVAX", "BAT", "BCH", "BTC", "CRV", "DOGE", "DOT", "ETH", "GRT", "LINK",
+                          "LTC", "MKR", "PEPE", "SHIB", "SOL", "SUSHI", "TRUMP", "UNI", "USDC", "USDT", "XRP",
+                          "XTZ", "YFI"})
 CRYPTO_QUOTES = ("USDT", "USDC", "USD", "BTC")
 
 
@@ -186,7 +186,8 @@ SAMPLE_SYMBOLS = ("AAPL", "MSFT", "AMZN", "NVDA", "TSLA", "SPY", "BTC/USD", "ETH
 
 
 def trading_days(start: date, end: date) -> list[date]:
-    out, d = [], start
+    out: list[date] = []
+    d = start
     while d <= end and len(out) < 5000:
         if _trading_day(d):
             out.append(d)

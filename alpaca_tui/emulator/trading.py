@@ -9,6 +9,8 @@ import re
 from decimal import Decimal, InvalidOperation
 
 from alpaca_tui.emulator import market
+from alpaca_tui.emulator.accounts import Account
+from alpaca_tui.emulator.book import broker_configurations
 from alpaca_tui.emulator.common import (
     account,
     bad_request,
@@ -30,12 +32,19 @@ def get_account(ctx: Ctx) -> Reply:
     acct = account(ctx)
     if isinstance(acct, Reply):
         return acct
-    return Reply.json(200, acct.trade_account(ctx.now, broker="account_id" in ctx.params))
+    out = acct.trade_account(ctx.now, broker="account_id" in ctx.params)
+    if "account_id" in ctx.params:
+        out["user_configurations"] = broker_configurations(acct)
+    return Reply.json(200, out)
+
+
+def _configurations(ctx: Ctx, acct: Account) -> dict[str, object]:
+    return broker_configurations(acct) if "account_id" in ctx.params else dict(acct.configurations)
 
 
 def get_configurations(ctx: Ctx) -> Reply:
     acct = account(ctx)
-    return acct if isinstance(acct, Reply) else Reply.json(200, dict(acct.configurations))
+    return acct if isinstance(acct, Reply) else Reply.json(200, _configurations(ctx, acct))
 
 
 _CONFIG_TYPES = {"dtbp_check": str, "trade_confirm_email": str, "suspend_trade": bool, "no_shorting": bool,
@@ -58,7 +67,7 @@ def patch_configurations(ctx: Ctx) -> Reply:
             return unprocessable(f"invalid {key}")
     with acct.lock:
         acct.configurations.update({k: v for k, v in body.items() if v is not None})
-        return Reply.json(200, dict(acct.configurations))
+        return Reply.json(200, _configurations(ctx, acct))
 
 
 def get_clock(ctx: Ctx) -> Reply:
@@ -139,7 +148,8 @@ def close_all_positions(ctx: Ctx) -> Reply:
     is_open = market.market_clock(ctx.now)["is_open"]
     with acct.lock:
         held = [s for s, h in acct.holdings.items() if h.qty != 0]
-    out = [{"symbol": s.replace("/", ""), "status": 200, "body": acct.close(s, ctx.now, is_open)} for s in held]
+    out = [{"symbol": s.replace("/", ""), "status": 200, "body": acct.close(s, ctx.now, is_open)}
+           for s in held]
     return Reply.json(207, out)
 
 

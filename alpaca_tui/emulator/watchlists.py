@@ -64,7 +64,7 @@ def create_watchlist(ctx: Ctx) -> Reply:
     with acct.lock:
         if any(w["name"] == name for w in acct.watchlists.values()):
             return unprocessable("watchlist name must be unique")
-        wl = {"id": str(uuid.uuid4()), "name": name, "symbols": syms, "created_at": ctx.now,
+        wl: dict[str, Any] = {"id": str(uuid.uuid4()), "name": name, "symbols": syms, "created_at": ctx.now,
               "updated_at": ctx.now}
         acct.watchlists[wl["id"]] = wl
         return Reply.json(200, _view(acct, wl))
@@ -150,4 +150,5 @@ def delete_watchlist(ctx: Ctx) -> Reply:
         if wl is None:
             return not_found("watchlist")
         del acct.watchlists[wl["id"]]
-    return Reply(204, b"", None)
+    # the Trading API answers 204; the Broker API documents a bodiless 200
+    return Reply(200 if "account_id" in ctx.params else 204, b"", None)
