@@ -80,6 +80,7 @@ BODIES: dict[tuple[str, str], Any] = {
     ("admin", "POST /admin/faults/clock-skew"): {"seconds": 0},
     ("admin", "POST /admin/faults/rate-limit"): {"role": "data", "per_minute": 500},
     ("admin", "POST /admin/faults/retry-after"): {"enabled": True},
+    ("admin", "POST /admin/faults/revoked-error"): {"error": "token_inactive"},
     ("admin", "POST /admin/faults/reset"): {},
     ("admin", "POST /admin/faults/{name}"): {},
 }

@@ -39,6 +39,9 @@ def register(subparsers: Any) -> None:
                         "off by default so clients fall back on X-RateLimit-Reset)")
     p.add_argument("--token-lifetime", type=int, default=None, metavar="S",
                    help="access tokens live S seconds (default 899, Alpaca's; 1..86400)")
+    p.add_argument("--revoked-error", choices=("invalid_client", "token_inactive"), default="invalid_client",
+                   help="AuthX's answer to a revoked client (default invalid_client; UNCONFIRMED which "
+                        "one Alpaca sends)")
     p.add_argument("--verbose", "-v", action="store_true", help="log each request line to stderr")
     p.set_defaults(func=run)
 
@@ -65,7 +68,8 @@ def run(args: argparse.Namespace) -> int:
         stop.set()
 
     emulator = Emulator(host=args.host, port_base=args.port_base, state_dir=args.state,
-                        retry_after=args.retry_after, token_lifetime=lifetime)
+                        retry_after=args.retry_after, token_lifetime=lifetime,
+                        revoked_error=args.revoked_error)
     if args.verbose:
         emulator.log = lambda line: print(line, file=sys.stderr, flush=True)
     # Ctrl-C and SIGTERM just set the stop flag, wherever they land, so shutdown is always clean.

@@ -23,6 +23,7 @@ Routes (all JSON; errors are ``{"error": message}`` with 400/404/409):
     POST   /admin/faults/clock-skew               {seconds}
     POST   /admin/faults/rate-limit               {role, per_minute}
     POST   /admin/faults/retry-after              {enabled: bool}   (Retry-After on 429s)
+    POST   /admin/faults/revoked-error            {error: invalid_client | token_inactive}
     POST   /admin/faults/reset
 
 ``role`` may be ``"*"`` for every API role. The admin port binds to loopback like the rest
@@ -238,6 +239,11 @@ def fault_retry_after(ctx: Ctx) -> Reply:
     return _ok(ctx)
 
 
+def fault_revoked_error(ctx: Ctx) -> Reply:
+    _emu(ctx).set_revoked_error(str(_body(ctx).get("error")))
+    return _ok(ctx)
+
+
 def fault_reset(ctx: Ctx) -> Reply:
     _body(ctx)
     _emu(ctx).reset_faults()
@@ -273,6 +279,7 @@ ROUTES: tuple[Route, ...] = (
     R("POST", "/admin/faults/clock-skew",   fault_clock_skew),
     R("POST", "/admin/faults/rate-limit",   fault_rate_limit),
     R("POST", "/admin/faults/retry-after",  fault_retry_after),
+    R("POST", "/admin/faults/revoked-error", fault_revoked_error),
     R("POST", "/admin/faults/reset",        fault_reset),
     R("POST", "/admin/faults/{name}",       unknown_fault),
 )

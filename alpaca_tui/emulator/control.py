@@ -10,8 +10,9 @@ Faults (per role, ``"*"`` for every API role): added latency, the next *n* reque
 with a status, the next *n* connections dropped without an answer, a clock skew (the server's
 clock runs ahead by *s* seconds: token lifetimes and assertion checks use it), per-role
 rate limits, and whether 429s carry ``Retry-After``. :mod:`.dispatch` applies them.
-Switches fixed at construction: ``retry_after`` (the Retry-After default) and
-``token_lifetime`` (seconds an access token lives; Alpaca's is 899).
+Switches fixed at construction: ``retry_after`` (the Retry-After default),
+``token_lifetime`` (seconds an access token lives; Alpaca's is 899) and ``revoked_error`` (what
+AuthX answers a revoked client; :meth:`Control.set_revoked_error` changes it later).
 """
 
 from __future__ import annotations
@@ -46,12 +47,15 @@ class Control:
 
     def __init__(self, *, state_dir: Path | None = None, clock: Clock | None = None,
                  rate_limit_per_min: int = 200, broker_rate_limit_per_min: int = BROKER_DEFAULT_RATE,
-                 retry_after: bool = False, token_lifetime: int = TOKEN_LIFETIME) -> None:
+                 retry_after: bool = False, token_lifetime: int = TOKEN_LIFETIME,
+                 revoked_error: str = "invalid_client") -> None:
         if not 1 <= token_lifetime <= 86400:
             raise ValueError("token_lifetime must be between 1 and 86400 seconds")
+        _check_revoked_error(revoked_error)
         self.clock: Clock = clock if clock is not None else SYSTEM_CLOCK
         self.state_dir = Path(state_dir) if state_dir is not None else None
-        self.state = State(self.state_dir, token_lifetime=int(token_lifetime), retry_after=retry_after)
+        self.state = State(self.state_dir, token_lifetime=int(token_lifetime), retry_after=retry_after,
+                           revoked_error=revoked_error)
         self.book = Book(self.clock.time())
         self.default_rate = {r: (broker_rate_limit_per_min if ROLE_KIND[r] in ("broker", "authx")
                                  else rate_limit_per_min) for r in API_ROLES}
@@ -174,6 +178,13 @@ class Control:
         with self.state.lock:
             self.state.retry_after = bool(enabled)
 
+    def set_revoked_error(self, code: str) -> None:
+        """What AuthX answers a revoked client: ``invalid_client`` (RFC 6749) or ``token_inactive``
+        (both in AuthX's vocabulary; which one Alpaca sends is UNCONFIRMED)."""
+        _check_revoked_error(code)
+        with self.state.lock:
+            self.state.revoked_error = code
+
     @property
     def token_lifetime(self) -> int:
         return self.state.token_lifetime
@@ -182,3 +193,8 @@ class Control:
         """Clear latency, pending failures/drops, clock skew, rate limits and rate windows; the
         Retry-After switch returns to the emulator's setting."""
         self.state.reset_faults()
+
+
+def _check_revoked_error(code: str) -> None:
+    if code not in ("invalid_client", "token_inactive"):
+        raise ValueError("revoked_error must be invalid_client or token_inactive")
