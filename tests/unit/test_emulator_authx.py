@@ -51,7 +51,8 @@ def url(emu: Emulator) -> str:
 
 
 def form(client_id: str, secret: str | None, **extra: str) -> dict[str, str]:
-    return {"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret or "", **extra}
+    return {"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret or "",
+            **extra}
 
 
 def failure(r: httpx.Response, status: int, error: str, fields: list[str] | None = None) -> None:
@@ -156,7 +157,8 @@ def _assertion(pem: str, client_id: str, aud: str, now: float, jti: str | None =
 
 def test_assertion_errors_jti_known_and_token_signature_mismatch(emu: Emulator, http: httpx.Client) -> None:
     pem = keys.generate_private_key("ES256")
-    cred = emu.create_credential(Env.BROKER_SANDBOX, Flow.PRIVATE_KEY_JWT, public_key=keys.public_key_pem(pem))
+    cred = emu.create_credential(Env.BROKER_SANDBOX, Flow.PRIVATE_KEY_JWT,
+                                 public_key=keys.public_key_pem(pem))
 
     def jwt_form(token: str) -> dict[str, str]:
         return {"grant_type": "client_credentials", "client_id": cred.key_id,
