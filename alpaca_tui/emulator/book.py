@@ -96,6 +96,8 @@ def broker_account(book: Book, acct: Account, *, extended: bool = True) -> dict[
 
 def broker_configurations(acct: Account) -> dict[str, Any]:
     """The account's configurations as the Broker API shows them: its ``AccountConfigurations``
-    types ``ptp_no_exception_entry`` as a string where the Trading API's is a boolean, so the
-    Broker views leave that one field out."""
-    return {k: v for k, v in acct.configurations.items() if k != "ptp_no_exception_entry"}
+    types ``ptp_no_exception_entry`` as a string (``"false"``) where the Trading API's is a boolean
+    (alpaca-py reads either)."""
+    out = dict(acct.configurations)
+    out["ptp_no_exception_entry"] = str(bool(out.get("ptp_no_exception_entry"))).lower()
+    return out

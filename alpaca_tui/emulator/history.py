@@ -3,7 +3,9 @@ Market Data API's pagination (``limit`` per page over all symbols, ``page_token`
 ``next_page_token``, ``sort``).
 
 Stocks trade 09:30-16:00 New York time on weekdays (intraday bars and ticks only then; daily
-bars stamped at midnight New York); crypto trades around the clock. Ticks (trades, quotes) are
+bars stamped at midnight New York); crypto trades around the clock. ``start`` / ``end`` are
+inclusive, a date alone is midnight New York (UNCONFIRMED: Alpaca's docs say only "the beginning
+of the day"); only complete bars are served. Ticks (trades, quotes) are
 one a minute: enough for clients to page through, small enough to stay fast.
 """
 
@@ -118,16 +120,18 @@ def quote_at(symbol: str, ts: float) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Series:
-    """What to generate for one query: an item maker and the grid step / offset."""
+    """What to generate for one query: an item maker, the grid step / offset, and whether an item
+    only exists once its interval is over (bars: a bar still open is not served)."""
 
     make: Callable[[str, float], dict[str, Any]]
     step: int
     offset: int = 0
+    complete: bool = False
 
 
 def bars_series(timeframe: str | None) -> Series:
     step = timeframe_seconds(timeframe)
-    return Series(lambda sym, ts: bar_at(sym, ts, step), step)
+    return Series(lambda sym, ts: bar_at(sym, ts, step), step, complete=True)
 
 
 TRADES = Series(trade_at, TICK, 7)
@@ -153,7 +157,7 @@ def page(symbols: list[str], series: Series, query: dict[str, str | None],
     limit = _limit(query.get("limit"))
     day_start = datetime.combine(datetime.fromtimestamp(now, NY).date(), datetime.min.time(), NY)
     start = parse_time(query.get("start"), day_start.timestamp())
-    end = min(parse_time(query.get("end"), now), now)
+    end = min(parse_time(query.get("end"), now), now - series.step if series.complete else now)
     desc = (query.get("sort") or "asc") == "desc"
     token = query.get("page_token")
     resume = _untoken(token) if token else None
