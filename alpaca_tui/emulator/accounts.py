@@ -76,8 +76,7 @@ class Account:
         free = money(max(cash, Decimal(0)))
         margin = money(max(cash, Decimal(0)) * 2)
         out: dict[str, Any] = {
-            "id": self.id, "admin_configurations": {}, "user_configurations": dict(self.configurations),
-            "account_number": self.number, "status": self.status, "crypto_status": "ACTIVE",
+            "id": self.id, "account_number": self.number, "status": self.status, "crypto_status": "ACTIVE",
             "options_approved_level": 2, "options_trading_level": 2, "currency": "USD",
             "buying_power": margin, "regt_buying_power": margin, "daytrading_buying_power": "0",
             "effective_buying_power": margin, "non_marginable_buying_power": free,
@@ -91,6 +90,7 @@ class Account:
             "maintenance_margin": "0", "last_maintenance_margin": "0", "sma": money(equity),
             "daytrade_count": 0, "balance_asof": datetime.fromtimestamp(now, NY).date().isoformat(),
             "crypto_tier": 1, "intraday_adjustments": "0", "pending_reg_taf_fees": "0",
+            "admin_configurations": {}, "user_configurations": dict(self.configurations),
         }
         if broker:
             out.update({
