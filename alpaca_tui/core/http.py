@@ -22,8 +22,10 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from alpaca_tui.core.credentials import Flow, Profile
+from alpaca_tui.core.environments import Env
 from alpaca_tui.core.errors import AlpacaTuiError
-from alpaca_tui.core.redact import redact, scrub
+from alpaca_tui.core.redact import mask, redact, scrub
 
 MAX_MESSAGE = 300
 RATE_LIMIT_HEADERS = ("x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset")
@@ -274,4 +276,26 @@ def server_message(body: Any, text: str, secrets: Iterable[str | None]) -> str |
 def oauth_error_code(body: Any) -> str | None:
     if isinstance(body, dict) and isinstance(body.get("error"), str):
         return str(body["error"])
+    return None
+
+
+def env_mismatch_hint(profile: Profile, key_id: str, server_text: str) -> str | None:
+    """Key-shape heuristics (alpaca-auth.md §5) for a 401: is this key from another environment?"""
+    env = profile.env
+    k = key_id.upper()
+    if env is Env.LIVE and k.startswith("PK"):
+        return (f"this looks like a paper key ({mask(key_id)}) used against live — "
+                f"add it as a paper profile (--env paper)")
+    if env is Env.PAPER and k.startswith("AK"):
+        return (f"this looks like a live key ({mask(key_id)}) used against paper — "
+                f"add it as a live profile (--env live)")
+    if env.is_broker and profile.flow is Flow.LEGACY and k[:2] in ("PK", "AK"):
+        kind = "paper" if k.startswith("PK") else "live"
+        return f"this looks like a {kind} trading key ({mask(key_id)}) used against the Broker API"
+    if not env.is_broker and k.startswith("CK"):
+        # CK prefix for broker sandbox is third-party evidence only (UNCONFIRMED)
+        return f"this looks like a broker key ({mask(key_id)}) used against {env.label}"
+    low = server_text.lower()
+    if "environment" in low or ("paper" in low and "live" in low) or "sandbox" in low:
+        return f"the server says the credential belongs to another environment than {env.label}"
     return None

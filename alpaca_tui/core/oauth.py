@@ -1,5 +1,9 @@
 """OAuth2 client credentials for AuthX (alpaca-auth.md §2): the token request and its answer.
 
+The request is signed in :mod:`alpaca_tui.core.auth.signing` (``token_form``,
+``build_assertion``); this module holds the protocol's constants, the token and the
+parsing of the answer.
+
 * client secret: ``POST {authx}/v1/oauth2/token`` form-encoded with ``grant_type=
   client_credentials``, ``client_id`` and ``client_secret`` in the body. Only
   ``client_secret_post`` is supported, so there is never an ``Authorization`` header.
@@ -18,12 +22,9 @@ The answer is ``{"access_token", "expires_in": 899, "token_type": "Bearer"}``.
 from __future__ import annotations
 
 import math
-import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
-from alpaca_tui.core.credentials import Flow, Secret
-from alpaca_tui.core.errors import UsageError
 from alpaca_tui.core.redact import mask
 
 GRANT_TYPE = "client_credentials"
@@ -63,39 +64,6 @@ class AccessToken:
 
     def authorization(self) -> str:
         return f"Bearer {self.value}"
-
-
-def build_assertion(client_id: str, private_key_pem: str, audience: str, *, now: float,
-                    alg: str | None = None, lifetime: int = ASSERTION_LIFETIME,
-                    jti: str | None = None) -> str:
-    """A signed RFC 7523 client assertion (see the module doc for the claims)."""
-    import jwt
-
-    from alpaca_tui.core.keys import load_private_key
-
-    key, key_alg = load_private_key(private_key_pem, alg)
-    iat = int(now)
-    claims = {"iss": client_id, "sub": client_id, "aud": audience, "jti": jti or secrets.token_hex(16),
-              "iat": iat, "exp": iat + min(int(lifetime), ASSERTION_LIFETIME)}
-    return jwt.encode(claims, key, algorithm=key_alg, headers={"kid": client_id, "typ": "JWT"})
-
-
-def token_form(flow: Flow, secret: Secret, token_url: str, *, now: float) -> dict[str, str]:
-    """The form body for the token request (no secret ever goes into a header)."""
-    form = {"grant_type": GRANT_TYPE, "client_id": secret.key_id}
-    if flow is Flow.CLIENT_SECRET:
-        if not secret.secret:
-            raise UsageError("this client-secret credential has no client secret stored")
-        form["client_secret"] = secret.secret
-    elif flow is Flow.PRIVATE_KEY_JWT:
-        if not secret.private_key_pem:
-            raise UsageError("this private-key-jwt credential has no private key stored")
-        form["client_assertion_type"] = ASSERTION_TYPE
-        form["client_assertion"] = build_assertion(secret.key_id, secret.private_key_pem, token_url,
-                                                   now=now, alg=secret.alg)
-    else:
-        raise UsageError("profile uses key ID + secret; there is no access token")
-    return form
 
 
 def parse_token_response(body: Any, *, now: float, token_url: str) -> AccessToken | None:

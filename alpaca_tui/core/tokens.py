@@ -1,25 +1,15 @@
-"""Per-credential token bookkeeping: the snapshot the UI reads, and the cross-process cache.
+"""Per-credential token bookkeeping the UI reads, and the two time margins every reader shares.
 
 :class:`TokenState` is an immutable snapshot (``Engine.token_state(name)``) with epoch
-times from the engine's injected clock; ``remaining(now)`` is what a countdown shows.
-
-The cross-process cache keeps the access token (never the client secret or key) in the
-secret store (``Store.save_token``) together with the token URL and a fingerprint of the
-credential it was issued to, so a rotated key or a changed endpoint never reuses a stale
-token, and back-to-back CLI runs share one token instead of minting one each.
+times from the engine's injected clock; ``remaining(now)`` is what a countdown shows. The
+live state behind it is :class:`alpaca_tui.core.auth.state.BrokerState`; the cross-process
+cache is :mod:`alpaca_tui.core.auth.cache`.
 """
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
-from typing import Any
 
-from alpaca_tui.core.credentials import Secret
-from alpaca_tui.core.oauth import AccessToken
-from alpaca_tui.core.redact import mask
-
-CACHE_VERSION = 1
 CLOCK_BACK_TOLERANCE = 5.0  # seconds the clock may step back before a token's issue time is distrusted
 MIN_TOKEN_LEFT = 5.0  # a token with less than this left is never sent (it could expire in flight)
 
@@ -65,44 +55,3 @@ class TokenState:
         if self.expires_at is None or self.issued_at is None:
             return None
         return self.expires_at - self.issued_at
-
-
-def secret_fingerprint(secret: Secret) -> str:
-    """A one-way fingerprint of the credential (key ID + secret material) for cache matching."""
-    h = hashlib.sha256()
-    h.update(secret.key_id.encode())
-    h.update(b"\0")
-    h.update((secret.secret or secret.private_key_pem or "").encode())
-    return h.hexdigest()[:32]
-
-
-def token_to_cache(token: AccessToken, secret: Secret) -> dict[str, Any]:
-    return {
-        "v": CACHE_VERSION,
-        "access_token": token.value,
-        "token_type": token.token_type,
-        "issued_at": token.issued_at,
-        "expires_at": token.expires_at,
-        "token_url": token.token_url,
-        "key_fingerprint": secret_fingerprint(secret),
-        "key_id_masked": mask(secret.key_id),
-    }
-
-
-def token_from_cache(data: dict[str, Any] | None, secret: Secret, token_url: str) -> AccessToken | None:
-    """The cached token when it belongs to this exact credential and endpoint, else None."""
-    if not isinstance(data, dict) or data.get("v") != CACHE_VERSION:
-        return None
-    if data.get("token_url") != token_url or data.get("key_fingerprint") != secret_fingerprint(secret):
-        return None
-    value = data.get("access_token")
-    try:
-        issued_at = float(data["issued_at"])
-        expires_at = float(data["expires_at"])
-    except (KeyError, TypeError, ValueError):
-        return None
-    if not isinstance(value, str) or not value or expires_at <= issued_at:
-        return None
-    token_type = str(data.get("token_type") or "Bearer")
-    return AccessToken(value=value, expires_at=expires_at, issued_at=issued_at, token_type=token_type,
-                       source="cache", token_url=token_url)

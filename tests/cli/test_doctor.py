@@ -248,7 +248,7 @@ def test_doctor_reports_a_lost_secret_and_an_orphan(run, alpaca_home: Path) -> N
 
     _add(run)
     store = Store.open()
-    store._set({"ghost": json.dumps(_bundle("PKGHOST0000000000001", "g" * 40).to_dict())}, ("p",))
+    store._backend.update({"ghost": json.dumps(_bundle("PKGHOST0000000000001", "g" * 40).to_dict())}, ("p",))
     code, out, _ = run("doctor", "--json")
     doc = json.loads(out)
     assert code == 1 and doc["ok"] is False

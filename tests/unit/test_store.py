@@ -25,7 +25,7 @@ from alpaca_tui.core.errors import (
 from alpaca_tui.core.redact import mask
 from alpaca_tui.core.scopes import AccessMatrix, Level, Scope
 from alpaca_tui.core.store import LOCKED_MESSAGE, Store, filecrypt, service_name
-from alpaca_tui.core.store import store as store_mod
+from alpaca_tui.core.store import fileindex as store_mod
 from tests.conftest import TEST_PASSPHRASE
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)

@@ -115,7 +115,7 @@ def test_reconcile_rotating_only(alpaca_home: Path) -> None:
 def test_a_repair_that_cannot_be_saved_still_gives_the_repaired_view(
         alpaca_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from alpaca_tui.core.errors import StoreError
-    from alpaca_tui.core.store import store as store_mod
+    from alpaca_tui.core.store import fileindex as store_mod
 
     store = Store.open()
     store.add_profile(paper(), SecretBundle(OLD))

@@ -37,6 +37,7 @@ from typing import Any
 
 from alpaca_tui.core.errors import StoreError, WrongPassphraseError
 from alpaca_tui.core.store.fsutil import HomeLock, atomic_write
+from alpaca_tui.core.store.kvsecrets import KeyValueSecrets
 
 MAGIC = b"ATUISEC\x01"
 _HEAD = struct.Struct(">8sBBB16s12s")
@@ -128,8 +129,11 @@ def read_passphrase_file(path_str: str) -> str:
     return value
 
 
-class FileBackend:
-    """Secret entries in one AES-GCM encrypted file, modified under the home lock."""
+class FileBackend(KeyValueSecrets):
+    """Secret entries in one AES-GCM encrypted file, modified under the home lock.
+
+    A :class:`~.protocols.SecretBackend`; ``lock`` must be the lock object the index uses.
+    """
 
     kind = "file"
     label = "encrypted file"
@@ -282,6 +286,15 @@ class FileBackend:
                 self._new_key()
             else:
                 self._open_existing(raw)
+
+    def creating_new_store(self) -> bool:
+        return not self.exists()
+
+    def ensure_reachable(self, name: str) -> None:
+        pass  # opened (and decrypted) by prepare(): nothing more to prove
+
+    def bundle_names(self) -> list[str] | None:
+        return sorted(k for k in self.read_all() if "#" not in k)  # "#": token entries
 
     def read_all(self) -> dict[str, str]:
         raw = self._read()

@@ -3,11 +3,12 @@
 Schema (version 1)::
 
     {"version": 1,
-     "backend": "system" | "file",         # where this home's secrets live (set by the first add)
+     "backend": "system" | "file",         # where this home's secrets live (set by the first add;
+                                           # any name in the backend registry, .registry)
      "profiles": {"<name>": Profile.to_dict(), ...}}
 
 It never holds a secret: key IDs are stored masked. Writes are atomic and made under
-the home lock by :class:`alpaca_tui.core.store.Store`. A file that cannot be parsed is
+the home lock by :class:`.fileindex.FileIndex`. A file that cannot be parsed is
 never dropped or overwritten: reading it raises a one-line StoreError naming the file,
 and a byte-for-byte copy is kept as ``index.json.corrupt-<UTC timestamp>``.
 """
@@ -25,6 +26,7 @@ from typing import Any
 from alpaca_tui.core.credentials import Profile
 from alpaca_tui.core.errors import AlpacaTuiError, StoreError
 from alpaca_tui.core.store.fsutil import atomic_write
+from alpaca_tui.core.store.registry import BACKENDS
 
 INDEX_VERSION = 1
 
@@ -121,7 +123,7 @@ def read_index(path: Path) -> IndexDoc:
             raise _corrupt(path, raw, f"bad entry for profile {name!r}: {exc}") from None
         profiles[name] = profile
     backend = doc.get("backend")
-    if backend not in (None, "system", "file"):
+    if backend is not None and (not isinstance(backend, str) or backend not in BACKENDS):
         raise _corrupt(path, raw, f"unknown backend {backend!r}")
     extra = {k: v for k, v in doc.items() if k not in ("version", "backend", "profiles")}
     return IndexDoc(profiles, backend, extra)

@@ -1,16 +1,16 @@
-"""The secret store: a non-secret profile index plus a secret backend.
+"""The secret store: one :class:`~.protocols.IndexBackend` + one :class:`~.protocols.SecretBackend`.
 
-Backend choice, in order:
+:class:`Store` holds the rules that do not depend on where things live: the profile contract
+(names, fields, duplicates), a home pinned to its first backend, the order of the two writes
+(bundle, then index, in one index transaction: what :mod:`.reconcile` relies on), the repair
+of an index entry from its bundle, the token cache's JSON. Where things live is the two
+backends it composes, opened by name from :mod:`.registry` (built-ins: :mod:`.builtin`).
 
-1. ``backend=`` given to :meth:`Store.open` (``"system"`` or ``"file"``);
-2. ``$ALPACA_TUI_KEYRING`` (``system`` | ``file``);
-3. the backend this home already keeps its secrets in (recorded in the index), so a
-   home never ends up split across two backends;
-4. auto: the OS keyring when :func:`probe_system_keyring` says it is viable (a real
-   round trip, 3 s max), else the encrypted file — noted in ``selection_notes``.
-
-Forcing a backend that is unavailable, or one different from where this home's
-secrets already are, raises :class:`BackendUnavailableError` with the reason and a fix.
+Backend choice (named by ``backend=`` or ``$ALPACA_TUI_KEYRING``, else the one this home's
+index records, else auto: the OS keyring when a real round trip works, else the encrypted
+file) is :func:`.registry.select_backend`; why is kept in ``selection_notes``. Forcing a
+backend that is unavailable, or one different from where this home's secrets already are,
+raises :class:`BackendUnavailableError` with the reason and a fix.
 """
 
 from __future__ import annotations
@@ -18,32 +18,35 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Hashable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from alpaca_tui.core.clock import SYSTEM_CLOCK, Clock
 from alpaca_tui.core.credentials import Profile, SecretBundle, validate_name
 from alpaca_tui.core.errors import BackendUnavailableError, NotFoundError, StoreError, UsageError
-from alpaca_tui.core.store.filecrypt import FileBackend
-from alpaca_tui.core.store.fsutil import HomeLock, ensure_private_dir, remove_stale_temps
-from alpaca_tui.core.store.index import IndexDoc, read_index, write_index
+from alpaca_tui.core.store.builtin import SECRETS_NAME
+from alpaca_tui.core.store.fileindex import INDEX_NAME
+from alpaca_tui.core.store.fsutil import HomeLock
+from alpaca_tui.core.store.index import IndexDoc, read_index
+from alpaca_tui.core.store.protocols import Edit, IndexBackend, SecretBackend
 from alpaca_tui.core.store.reconcile import Repair, index_repairs
-from alpaca_tui.core.store.system import KeyringProbe, SystemBackend, probe_keyring_detail
+from alpaca_tui.core.store.registry import (
+    BACKEND_ENV,
+    HOME_ENV,
+    OpenContext,
+    Opened,
+    backend_label,
+    backend_names,
+    requested_backend,
+    select_backend,
+)
+from alpaca_tui.core.store.system import KeyringProbe
 
-HOME_ENV = "ALPACA_TUI_HOME"
-BACKEND_ENV = "ALPACA_TUI_KEYRING"
-INDEX_NAME = "index.json"
-SECRETS_NAME = "secrets.enc"
-BACKEND_KINDS = ("system", "file")
-BACKEND_LABELS = {"system": "OS keyring", "file": "encrypted file"}
-
-KEYRING_FIX = ("run inside a D-Bus session with an unlocked keyring: dbus-run-session -- sh -c "
-               "'printf \"\\n\" | gnome-keyring-daemon --unlock --components=secrets; alpaca-tui ...'")
-FILE_FIX = "or use the encrypted file: export ALPACA_TUI_KEYRING=file"
+BACKEND_KINDS = backend_names()  # the built-ins, in auto order: ("system", "file")
 
 _PROFILE_FIELDS = frozenset(f.name for f in dataclasses.fields(Profile))
+T = TypeVar("T")
 
 
 def default_home() -> Path:
@@ -56,29 +59,9 @@ def default_home() -> Path:
     return Path(platformdirs.user_data_dir("alpaca-tui", appauthor=False))
 
 
-def requested_backend(backend: str | None = None) -> tuple[str | None, str]:
-    """(kind or None for auto, where the request came from)."""
-    if backend is not None:
-        value, source = backend, "backend argument"
-    else:
-        value, source = os.environ.get(BACKEND_ENV, ""), BACKEND_ENV
-    v = value.strip().lower()
-    if v in ("", "auto"):
-        return None, "auto"
-    aliases = {"keyring": "system", "os": "system", "encrypted-file": "file", "encrypted": "file"}
-    v = aliases.get(v, v)
-    if v not in BACKEND_KINDS:
-        raise UsageError(f"{source}: unknown secret backend {value!r} (use system or file)")
-    return v, source
-
-
 def bundle_payload(bundle: SecretBundle) -> str:
     """How a secret bundle is stored in the backend (compact JSON)."""
     return json.dumps(bundle.to_dict(), separators=(",", ":"))
-
-
-def token_key(name: str) -> str:
-    return f"{name}#token"
 
 
 class SecretLostError(StoreError):
@@ -86,7 +69,7 @@ class SecretLostError(StoreError):
 
 
 class Store:
-    """Profiles (index) + secrets (OS keyring or encrypted file). All methods are synchronous."""
+    """Profiles (an IndexBackend) + secrets (a SecretBackend). All methods are synchronous."""
 
     home: Path
     index_path: Path
@@ -95,23 +78,30 @@ class Store:
     backend_label: str
     selection_notes: list[str]
     keyring_probe: KeyringProbe | None
+    index_backend: IndexBackend
+    secret_backend: SecretBackend
     repair_notes: list[str]                       # index entries repaired from their bundles
     on_repair: Callable[[str], None] | None       # told each repair note once (the CLI warns)
 
-    def __init__(self, home: Path, backend: SystemBackend | FileBackend, lock: HomeLock, *,
-                 notes: list[str], clock: Clock, keyring_probe: KeyringProbe | None) -> None:
+    def __init__(self, home: Path, opened: Opened, lock: HomeLock, *, notes: list[str], clock: Clock,
+                 keyring_probe: KeyringProbe | None) -> None:
         self.home = home
         self.index_path = home / INDEX_NAME
         self.secrets_path = home / SECRETS_NAME
-        self._backend = backend
-        self._lock = lock
-        self.backend_kind = backend.kind
-        self.backend_label = backend.label
+        self.index_backend = opened.index
+        self.secret_backend = opened.secrets
+        self._lock = lock  # the home lock the local backends share
+        self.backend_kind = opened.secrets.kind
+        self.backend_label = opened.secrets.label
         self.selection_notes = notes
         self.clock = clock
         self.keyring_probe = keyring_probe
         self.repair_notes = []
         self.on_repair = None
+
+    @property
+    def _backend(self) -> SecretBackend:  # the name older code and tests use
+        return self.secret_backend
 
     # -- opening -----------------------------------------------------------------------------
     @classmethod
@@ -127,96 +117,56 @@ class Store:
         """
         home = (home or default_home()).expanduser().absolute()
         lock = HomeLock(home)
-        secrets_path = home / SECRETS_NAME
         want, source = requested_backend(backend)
-        index = read_index(home / INDEX_NAME)
+        index = read_index(home / INDEX_NAME)  # the home's record of its backend
         recorded = index.backend if index.profiles else None
-        notes: list[str] = []
-        probe: KeyringProbe | None = None
-
-        def file_backend() -> FileBackend:
-            return FileBackend(secrets_path, lock, passphrase=passphrase,
-                               passphrase_provider=passphrase_provider)
-
-        n = len(index.profiles)
-        if want is not None and recorded is not None and want != recorded:
-            raise BackendUnavailableError(
-                f"this home ({home}) keeps the secrets of its {n} profile(s) in the "
-                f"{BACKEND_LABELS[recorded]}, but {source} asks for {want}; "
-                f"unset {BACKEND_ENV} or use another {HOME_ENV}")
-        chosen: SystemBackend | FileBackend
-        if want == "file" or (want is None and recorded == "file"):
-            chosen = file_backend()
-            why = f"chosen by {source}" if want else f"this home's {n} profile(s) are stored there"
-            notes.append(f"using encrypted file {secrets_path} ({why})")
-        elif want == "system" or recorded == "system":
-            probe = keyring_probe or probe_keyring_detail(roundtrip=recorded != "system")
-            if not probe.viable:
-                why = f"requested by {source}" if want else f"this home's {n} profile(s) are stored there"
-                raise BackendUnavailableError(
-                    f"OS keyring unavailable ({probe.reason}) but it is {why}; fix: {KEYRING_FIX}"
-                    + ("" if recorded == "system" else f"; {FILE_FIX}"))
-            chosen = SystemBackend(home, probe.keyring)
-            why = f"chosen by {source}" if want else f"this home's {n} profile(s) are stored there"
-            notes.append(f"using OS keyring {probe.backend} ({why})")
-        else:
-            probe = keyring_probe or probe_keyring_detail()
-            if probe.viable:
-                chosen = SystemBackend(home, probe.keyring)
-                notes.append(f"using OS keyring {probe.backend} (auto: {probe.reason})")
-            else:
-                chosen = file_backend()
-                notes.append(f"OS keyring unavailable ({probe.reason}); using encrypted file {secrets_path}")
-        return cls(home, chosen, lock, notes=notes, clock=clock, keyring_probe=probe)
+        ctx = OpenContext(home, lock, passphrase, passphrase_provider, given_probe=keyring_probe)
+        opened, note = select_backend(ctx, want, source, recorded, len(index.profiles))
+        return cls(home, opened, lock, notes=[note], clock=clock, keyring_probe=ctx.probe)
 
     # -- helpers -----------------------------------------------------------------------------
-    @contextmanager
-    def _locked(self) -> Iterator[IndexDoc]:
-        ensure_private_dir(self.home)
-        with self._lock.hold():
-            remove_stale_temps(self.home)
-            doc = read_index(self.index_path)
+    def _transact(self, step: Callable[[IndexDoc], Edit[T]]) -> T:
+        """One index transaction (see :meth:`IndexBackend.update`) with this store's rules: a home
+        pinned to another backend is refused; a written index records this backend."""
+        def guarded(doc: IndexDoc) -> Edit[T]:
             if doc.profiles and doc.backend and doc.backend != self.backend_kind:
                 raise BackendUnavailableError(
-                    f"this home's profiles keep their secrets in the {BACKEND_LABELS[doc.backend]}, "
-                    f"not the {BACKEND_LABELS[self.backend_kind]} this process opened")
-            yield doc
+                    f"this home's profiles keep their secrets in the {backend_label(doc.backend)}, "
+                    f"not the {backend_label(self.backend_kind)} this process opened")
+            edit = step(doc)
+            if edit.write:
+                doc.backend = self.backend_kind if doc.profiles else None
+            return edit
 
-    def _write_index(self, doc: IndexDoc) -> None:
-        doc.backend = self.backend_kind if doc.profiles else None
-        write_index(self.index_path, doc)
+        return self.index_backend.update(guarded)
 
     def _prepare(self) -> None:
-        if isinstance(self._backend, FileBackend):
-            self._backend.prepare()
-
-    def _set(self, sets: dict[str, str], deletes: tuple[str, ...] = ()) -> None:
-        b = self._backend
-        if isinstance(b, FileBackend):
-            b.update(sets, deletes)
-            return
-        for k, v in sets.items():
-            b.set(k, v)
-        for k in deletes:
-            b.delete(k)
+        """Slow unlocking work (scrypt) before an index transaction, so the lock is held briefly."""
+        self.secret_backend.prepare()
 
     @staticmethod
     def _not_found(name: str) -> NotFoundError:
         return NotFoundError(f"no profile named {name!r} (see: alpaca-tui profiles list)")
 
-    # -- index (never reads a secret) ---------------------------------------------------------
-    def list_profiles(self) -> list[Profile]:
-        doc = read_index(self.index_path)
-        return [doc.profiles[k] for k in sorted(doc.profiles)]
-
-    def get_profile(self, name: str) -> Profile:
-        doc = read_index(self.index_path)
+    def _existing(self, doc: IndexDoc, name: str) -> Profile:
         if name not in doc.profiles:
             raise self._not_found(name)
         return doc.profiles[name]
 
+    def index_stamp(self) -> Hashable:
+        """Changes whenever the index does (one ``stat`` for the local file); see ``IndexBackend.stamp``."""
+        return self.index_backend.stamp()
+
+    # -- index (never reads a secret) ---------------------------------------------------------
+    def list_profiles(self) -> list[Profile]:
+        doc = self.index_backend.read()
+        return [doc.profiles[k] for k in sorted(doc.profiles)]
+
+    def get_profile(self, name: str) -> Profile:
+        return self._existing(self.index_backend.read(), name)
+
     def has_profile(self, name: str) -> bool:
-        return name in read_index(self.index_path).profiles
+        return name in self.index_backend.read().profiles
 
     @staticmethod
     def _check_changes(name: str, changes: dict[str, Any]) -> None:
@@ -229,55 +179,62 @@ class Store:
 
     def update_profile(self, name: str, **changes: Any) -> Profile:
         self._check_changes(name, changes)
-        with self._locked() as doc:
-            if name not in doc.profiles:
-                raise self._not_found(name)
-            updated = doc.profiles[name].with_changes(**changes)
+
+        def step(doc: IndexDoc) -> Edit[Profile]:
+            updated = self._existing(doc, name).with_changes(**changes)
             doc.profiles[name] = updated
-            self._write_index(doc)
-        return updated
+            return Edit(updated)
+
+        return self._transact(step)
 
     # -- profiles with secrets ----------------------------------------------------------------
     def add_profile(self, profile: Profile, bundle: SecretBundle) -> None:
         validate_name(profile.name)
         payload = bundle_payload(bundle)
+        secrets = self.secret_backend
         self._prepare()
-        with self._locked() as doc:
+
+        def undo() -> None:  # the index write failed: take the new secret out again
+            try:
+                secrets.delete_bundle(profile.name)
+            except StoreError:
+                pass
+
+        def step(doc: IndexDoc) -> Edit[None]:
             if profile.name in doc.profiles:
                 raise UsageError(f"profile {profile.name!r} already exists")
-            self._set({profile.name: payload}, (token_key(profile.name),))
+            secrets.put_bundle(profile.name, payload, new=True)
             doc.profiles[profile.name] = profile
-            try:
-                self._write_index(doc)
-            except BaseException:
-                try:
-                    self._set({}, (profile.name,))
-                except StoreError:
-                    pass
-                raise
+            return Edit(None, rollback=undo)
+
+        self._transact(step)
 
     def remove_profile(self, name: str) -> None:
+        secrets = self.secret_backend
         self._prepare()
-        with self._locked() as doc:
-            if name not in doc.profiles:
-                raise self._not_found(name)
-            # Index first: an interruption leaves at worst a secret without a profile (doctor lists
-            # it; adding the name again replaces it), never a listed profile whose secret is gone.
-            # An unreachable or locked OS keyring fails here, before anything changes (the
-            # encrypted file was already opened by _prepare).
-            if isinstance(self._backend, SystemBackend):
-                self._backend.get(name)
-            del doc.profiles[name]
-            self._write_index(doc)
+
+        def purge() -> None:
             try:
-                self._set({}, (name, token_key(name)))
+                secrets.purge(name)
             except StoreError as exc:
                 raise StoreError(f"removed profile {name!r}, but its secret could not be deleted from the "
                                  f"{self.backend_label} ({exc.message}); add and remove the profile again "
                                  "once the store is reachable to delete it") from None
 
+        def step(doc: IndexDoc) -> Edit[None]:
+            # Index first: an interruption leaves at worst a secret without a profile (doctor lists
+            # it; adding the name again replaces it), never a listed profile whose secret is gone.
+            # An unreachable or locked OS keyring fails here, before anything changes (the
+            # encrypted file was already opened by prepare).
+            self._existing(doc, name)
+            secrets.ensure_reachable(name)
+            del doc.profiles[name]
+            return Edit(None, after=purge)
+
+        self._transact(step)
+
     def _read_bundle(self, name: str) -> SecretBundle:
-        raw = self._backend.get(name)
+        raw = self.secret_backend.get_bundle(name)
         if raw is None:
             raise SecretLostError(f"the secret of profile {name!r} is missing from the {self.backend_label}; "
                                   "remove the profile and add it again")
@@ -309,16 +266,18 @@ class Store:
 
     def _repair(self, name: str) -> tuple[Profile, SecretBundle]:
         self._prepare()
-        with self._locked() as doc:  # writers change bundle + index under this lock: re-read both
-            if name not in doc.profiles:
-                raise self._not_found(name)
-            profile = doc.profiles[name]
+
+        def step(doc: IndexDoc) -> Edit[tuple[Profile, SecretBundle, Repair]]:
+            # writers change bundle + index in one transaction: re-read both
+            profile = self._existing(doc, name)
             bundle = self._read_bundle(name)
             repair = index_repairs(profile, bundle)
             if repair:
                 profile = profile.with_changes(**repair.changes)
                 doc.profiles[name] = profile
-                self._write_index(doc)
+            return Edit((profile, bundle, repair), write=bool(repair))
+
+        profile, bundle, repair = self._transact(step)
         if repair:
             self._note_repair(repair)
         return profile, bundle
@@ -355,9 +314,7 @@ class Store:
         """Names that have a secret in the encrypted file (token caches excluded); None for the OS
         keyring, which cannot list them. Reads secrets. Lets doctor find a secret whose profile
         was never written (an add killed between its two writes)."""
-        if not isinstance(self._backend, FileBackend):
-            return None
-        return sorted(k for k in self._backend.read_all() if "#" not in k)
+        return self.secret_backend.bundle_names()
 
     def load_bundle(self, name: str) -> SecretBundle:
         """The profile's secret bundle (the index entry is repaired first if it disagrees)."""
@@ -366,31 +323,34 @@ class Store:
     def save_bundle(self, name: str, bundle: SecretBundle) -> None:
         payload = bundle_payload(bundle)
         self._prepare()
-        with self._locked() as doc:
-            if name not in doc.profiles:
-                raise self._not_found(name)
-            self._set({name: payload})
+
+        def step(doc: IndexDoc) -> Edit[None]:
+            self._existing(doc, name)
+            self.secret_backend.put_bundle(name, payload)
+            return Edit(None, write=False)
+
+        self._transact(step)
 
     def commit(self, name: str, bundle: SecretBundle, **changes: Any) -> Profile:
-        """Save ``bundle`` and then apply ``changes`` to the profile, both under one hold of the
-        home lock, so no other alpaca-tui process sees one without the other. The two writes
-        still go to two places: a process killed between them leaves the index behind the
-        bundle, and the next :meth:`load` repairs it from the bundle."""
+        """Save ``bundle`` and then apply ``changes`` to the profile, both in one index transaction
+        (one hold of the home lock), so no other alpaca-tui process sees one without the other.
+        The two writes still go to two places: a process killed between them leaves the index
+        behind the bundle, and the next :meth:`load` repairs it from the bundle."""
         self._check_changes(name, changes)
         payload = bundle_payload(bundle)
         self._prepare()
-        with self._locked() as doc:
-            if name not in doc.profiles:
-                raise self._not_found(name)
-            updated = doc.profiles[name].with_changes(**changes)
-            self._set({name: payload})
+
+        def step(doc: IndexDoc) -> Edit[Profile]:
+            updated = self._existing(doc, name).with_changes(**changes)
+            self.secret_backend.put_bundle(name, payload)  # the bundle first: it is the truth
             doc.profiles[name] = updated
-            self._write_index(doc)
-        return updated
+            return Edit(updated)
+
+        return self._transact(step)
 
     # -- access-token cache -------------------------------------------------------------------
     def load_token(self, name: str) -> dict[str, Any] | None:
-        raw = self._backend.get(token_key(name))
+        raw = self.secret_backend.get_token(name)
         if raw is None:
             return None
         try:
@@ -402,24 +362,35 @@ class Store:
     def save_token(self, name: str, data: dict[str, Any]) -> None:
         payload = json.dumps(data, separators=(",", ":"))
         self._prepare()
-        with self._lock.hold():
-            self._set({token_key(name): payload})
+        self.secret_backend.put_token(name, payload)
 
     def clear_token(self, name: str) -> None:
         self._prepare()
-        with self._lock.hold():
-            self._set({}, (token_key(name),))
+        self.secret_backend.delete_token(name)
 
     # -- unlocking (encrypted file) -----------------------------------------------------------
     def needs_unlock(self) -> bool:
         """True when secrets cannot be read without asking the user for a passphrase first."""
-        return self._backend.needs_unlock()
+        return self.secret_backend.needs_unlock()
 
     def unlock(self, passphrase: str) -> None:
         """Derive the file key from ``passphrase`` (no-op for the OS keyring). WrongPassphraseError."""
-        if isinstance(self._backend, FileBackend):
-            self._backend.unlock(passphrase)
+        self.secret_backend.unlock(passphrase)
 
     def creating_new_store(self) -> bool:
         """True when the encrypted file does not exist yet: ask for the passphrase twice."""
-        return isinstance(self._backend, FileBackend) and not self._backend.exists()
+        return self.secret_backend.creating_new_store()
+
+
+__all__ = [
+    "BACKEND_ENV",
+    "BACKEND_KINDS",
+    "HOME_ENV",
+    "INDEX_NAME",
+    "SECRETS_NAME",
+    "SecretLostError",
+    "Store",
+    "bundle_payload",
+    "default_home",
+    "requested_backend",
+]

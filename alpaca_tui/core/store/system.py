@@ -16,12 +16,17 @@ import os
 import secrets
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from alpaca_tui.core.errors import StoreError
+from alpaca_tui.core.store.kvsecrets import KeyValueSecrets
+
+if TYPE_CHECKING:
+    from alpaca_tui.core.store.fsutil import HomeLock
 
 KEYRING_TIMEOUT = 3.0
 TIMEOUT_ENV = "ALPACA_TUI_KEYRING_TIMEOUT"
@@ -257,15 +262,21 @@ def _is_locked_error(exc: BaseException) -> bool:
     return bool(names & {"KeyringLocked", "LockedException"})
 
 
-class SystemBackend:
-    """Entries in the OS keyring under one service per home; each call bounded by a timeout."""
+class SystemBackend(KeyValueSecrets):
+    """Entries in the OS keyring under one service per home; each call bounded by a timeout.
+
+    A :class:`~.protocols.SecretBackend`. Writes hold the home ``lock`` when given (the one
+    the index uses), so they never interleave with another process's index transaction.
+    """
 
     kind = "system"
     label = "OS keyring (Secret Service)"
 
-    def __init__(self, home: Path, keyring_backend: Any, *, timeout: float | None = None) -> None:
+    def __init__(self, home: Path, keyring_backend: Any, *, timeout: float | None = None,
+                 lock: HomeLock | None = None) -> None:
         self.service = service_name(home)
         self._kr = keyring_backend
+        self._lock = lock
         self.timeout = keyring_timeout() if timeout is None else timeout
         name = backend_name(keyring_backend)
         if "SecretService" not in name and "libsecret" not in name:
@@ -284,8 +295,32 @@ class SystemBackend:
                     "session, or run gnome-keyring-daemon --unlock) and try again") from None
             raise StoreError(f"OS keyring error during {what}: {type(exc).__name__}: {text}") from None
 
+    # -- session (nothing to unlock: the desktop session unlocks the keyring) ---------------------
+    def prepare(self) -> None:
+        pass
+
     def needs_unlock(self) -> bool:
         return False
+
+    def unlock(self, passphrase: str) -> None:
+        pass
+
+    def creating_new_store(self) -> bool:
+        return False
+
+    def ensure_reachable(self, name: str) -> None:
+        self.get(name)  # a locked, dead or frozen keyring fails here
+
+    def bundle_names(self) -> list[str] | None:
+        return None  # the Secret Service API cannot list one service's entries portably
+
+    # -- entries -------------------------------------------------------------------------------
+    def update(self, sets: Mapping[str, str] | None = None, deletes: Iterable[str] = ()) -> None:
+        with self._lock.hold() if self._lock is not None else nullcontext():
+            for k, v in (sets or {}).items():
+                self.set(k, v)
+            for k in deletes:
+                self.delete(k)
 
     def get(self, key: str) -> str | None:
         value = self._call("read", lambda: self._kr.get_password(self.service, key))

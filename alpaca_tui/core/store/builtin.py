@@ -1,0 +1,66 @@
+"""The built-in backends, registered by name: ``system`` (OS keyring) and ``file`` (encrypted file).
+
+Both keep the index in the home's ``index.json`` (:class:`.fileindex.FileIndex`) and share the
+home's one lock object with it. Auto selection tries ``system`` first (a real round trip,
+bounded by a timeout), then ``file``, which is always available.
+"""
+
+from __future__ import annotations
+
+from alpaca_tui.core.errors import BackendUnavailableError
+from alpaca_tui.core.store.filecrypt import FileBackend
+from alpaca_tui.core.store.fileindex import FileIndex
+from alpaca_tui.core.store.registry import BackendSpec, OpenContext, Opened, Reason, register_backend
+from alpaca_tui.core.store.system import KeyringProbe, SystemBackend, probe_keyring_detail
+
+SECRETS_NAME = "secrets.enc"
+
+KEYRING_FIX = ("run inside a D-Bus session with an unlocked keyring: dbus-run-session -- sh -c "
+               "'printf \"\\n\" | gnome-keyring-daemon --unlock --components=secrets; alpaca-tui ...'")
+FILE_FIX = "or use the encrypted file: export ALPACA_TUI_KEYRING=file"
+
+
+# -- file ---------------------------------------------------------------------------------------
+def _open_file(ctx: OpenContext, reason: Reason | None = None) -> Opened:
+    path = ctx.home / SECRETS_NAME
+    secrets = FileBackend(path, ctx.lock, passphrase=ctx.passphrase,
+                          passphrase_provider=ctx.passphrase_provider)
+    return Opened(FileIndex(ctx.home, ctx.lock), secrets, where=f"encrypted file {path}",
+                  why="always available")
+
+
+def _auto_file(ctx: OpenContext) -> Opened:
+    return _open_file(ctx)
+
+
+# -- system -------------------------------------------------------------------------------------
+def _system(ctx: OpenContext, probe: KeyringProbe) -> Opened:
+    secrets = SystemBackend(ctx.home, probe.keyring, lock=ctx.lock)
+    return Opened(FileIndex(ctx.home, ctx.lock), secrets, where=f"OS keyring {probe.backend}",
+                  why=probe.reason)
+
+
+def _open_system(ctx: OpenContext, reason: Reason) -> Opened:
+    # A home already pinned to the keyring skips the test round trip: its first real call
+    # (bounded as well) reports a dead keyring.
+    probe = ctx.given_probe or probe_keyring_detail(roundtrip=not reason.pinned)
+    ctx.probe = probe
+    if not probe.viable:
+        raise BackendUnavailableError(
+            f"OS keyring unavailable ({probe.reason}) but it is {reason.required()}; fix: {KEYRING_FIX}"
+            + ("" if reason.pinned else f"; {FILE_FIX}"))
+    return _system(ctx, probe)
+
+
+def _auto_system(ctx: OpenContext) -> Opened | str:
+    probe = ctx.given_probe or probe_keyring_detail()
+    ctx.probe = probe
+    if not probe.viable:
+        return f"OS keyring unavailable ({probe.reason})"
+    return _system(ctx, probe)
+
+
+SYSTEM = register_backend(BackendSpec("system", "OS keyring", _open_system, _auto_system,
+                                      aliases=("keyring", "os")))
+FILE = register_backend(BackendSpec("file", "encrypted file", _open_file, _auto_file,
+                                    aliases=("encrypted-file", "encrypted")))
