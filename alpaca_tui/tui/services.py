@@ -224,7 +224,7 @@ def forbidden_by_scopes(profile: Profile, api: Api, method: str, path: str) -> s
 
     if not profile.env.is_broker:
         return None
-    need = required_scope(api, method, path.split("?", 1)[0])
+    need = required_scope(api, method, path.split("?", 1)[0]).need
     if need is None:
         return None
     scope, write = need
