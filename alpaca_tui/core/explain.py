@@ -21,8 +21,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from alpaca_tui.core.redact import scrub
-
 __all__ = ["ALPACA_CODES", "AUTHX_CODES", "LOCAL", "MALFORMED_HEADERS", "SUBSCRIPTION", "Explanation",
            "explain_api", "explain_authx", "field_names"]
 
@@ -107,8 +105,7 @@ LOCAL: dict[str, Explanation] = {e.code: e for e in (
        "create a new credential in the dashboard and rotate to it: alpaca-tui rotate NAME"),
 )}
 
-_STATUS_CODES = {400: "40010000", 401: "40110000", 403: "40310000", 404: "40410000", 422: "42210000",
-                 429: "42910000"}
+_STATUS_CODES = {400: "40010000", 401: "40110000", 403: "40310000", 404: "40410000", 422: "42210000"}
 _SUBSCRIPTION_WORDS = re.compile(r"subscription|not entitled|entitlement|does not permit", re.IGNORECASE)
 
 
@@ -122,12 +119,12 @@ def explain_api(status: int, body: Any, message: str | None, *,
         return MALFORMED_HEADERS
     if status in (403, 422) and _SUBSCRIPTION_WORDS.search(text):
         return SUBSCRIPTION
+    if status == 429:  # Alpaca's own code when it sent one, else the bare status
+        return ALPACA_CODES["42910000" if key == "42910000" else "429"]
     if key is None or key not in ALPACA_CODES:
         key = _STATUS_CODES.get(status)
     if key == "42210000" and data_host:
         return SUBSCRIPTION
-    if status == 429 and key != "42910000":
-        key = "429"
     return ALPACA_CODES.get(key) if key else None
 
 
@@ -251,12 +248,17 @@ FIELD_RULES: dict[str, str] = {
 }
 
 
+_FIELD_CHARS = re.compile(r"[^A-Za-z0-9_.\-]")
+
+
 def field_names(body: Any) -> list[str]:
-    """The ``fields[].name`` of an AuthX error body, scrubbed and bounded (server text)."""
+    """The ``fields[].name`` of an AuthX error body: server text, so only identifier characters,
+    at most 40 of them, at most 5 names."""
     fields = body.get("fields") if isinstance(body, dict) else None
     if not isinstance(fields, list):
         return []
-    names = [scrub(str(f["name"]))[:40] for f in fields if isinstance(f, dict) and f.get("name")]
+    raw = [str(f["name"]) for f in fields if isinstance(f, dict) and f.get("name")]
+    names = [_FIELD_CHARS.sub("", n)[:40] for n in raw]
     return [n for n in names if n][:5]
 
 

@@ -126,8 +126,9 @@ def test_funding_at_no_access_cannot_withdraw_from_a_funding_wallet() -> None:
     """issue 13: this POST used to be sent with Funding at no access."""
     profile = _broker({Scope.FUNDING: Level.NONE})
     for method, path in [("POST", f"/v1beta/accounts/{ACC}/funding_wallet/withdrawal"),
-                         ("POST", "/v1beta/accounts/funding_wallet"), ("POST", "/v1beta/demo/banking/funding"),
-                         ("POST", "/v1/jit/settlements"), ("GET", f"/v1beta/accounts/{ACC}/funding_wallet")]:
+                         ("POST", "/v1beta/accounts/funding_wallet"),
+                         ("POST", "/v1beta/demo/banking/funding"), ("POST", "/v1/jit/settlements"),
+                         ("GET", f"/v1beta/accounts/{ACC}/funding_wallet")]:
         err = scope_preflight(profile, Api.BROKER, method, path)
         assert err is not None and "Funding" in err.message and "no access" in err.message, (method, path)
 
