@@ -1,8 +1,9 @@
 """The engine stays readable in one sitting: no file over 400 lines, no function over 60.
 
 Covers the auth engine's modules (core/auth/, core/api*, checks, rotation, engine, wire, registry,
-preflight) and the scope guard's (pathscopes, scopetable) and explain (issue 10: "a reader can follow one check from the CLI to the
-wire through named objects, each in a file under ~400 lines, no function over ~60 lines").
+preflight), the scope guard's (pathscopes, scopetable) and explain (issue 10: "a reader can follow
+one check from the CLI to the wire through named objects, each in a file under ~400 lines, no
+function over ~60 lines").
 A function's span is from its ``def`` (or first decorator) to its last line, docstring included.
 """
 
