@@ -54,6 +54,7 @@ class ApiError(AlpacaTuiError):
 
     ``message`` is the full one-line text: ``<category label>: <detail> (HTTP 401,
     request-id abc)``. ``server_message`` is the server's own words (redacted) or None.
+    ``explanation`` is its cause and fix (:mod:`alpaca_tui.core.explain`) or None.
     """
 
     def __init__(self, category: ErrorCategory, detail: str, *, status: int | None = None,

@@ -201,3 +201,15 @@ def test_trading_keys_have_no_matrix() -> None:
     check = scope_check(paper, Api.TRADING, "POST", "/v2/anything")
     assert check.refusal is None and check.warning is None
     assert check.requirement.kind is Kind.NO_MATRIX
+
+
+def test_broker_v1beta_paths_go_to_the_broker_host() -> None:
+    """/v1beta/ (no digit) is the Broker API's funding wallets and demo deposit, not market data
+    (/v1beta1/news, /v1beta3/crypto): before, a funding-wallet withdrawal went to the data host
+    and was guarded as a Data call."""
+    from alpaca_tui.core.api import infer_api
+
+    assert infer_api(Env.BROKER_SANDBOX, f"/v1beta/accounts/{ACC}/funding_wallet/withdrawal") is Api.BROKER
+    assert infer_api(Env.BROKER_LIVE, "/v1beta/demo/banking/funding") is Api.BROKER
+    assert infer_api(Env.BROKER_SANDBOX, "/v1beta1/news") is Api.DATA
+    assert infer_api(Env.PAPER, "/v1beta3/crypto/us/latest/bars") is Api.DATA
