@@ -45,6 +45,7 @@ class ScopeCheck:
     requirement: Requirement
     refusal: ApiError | None = None
     warning: str | None = None
+    reason: str | None = None       # the refusal without its "not sent (use --force ...)" tail
 
     @property
     def allowed(self) -> bool:
@@ -61,27 +62,27 @@ def scope_check(profile: Profile, api: Api, method: str, path: str) -> ScopeChec
         text = (f"{where} {need.describe()}, so the scope guard cannot tell which scope it needs")
         if not need.write:
             return ScopeCheck(need, warning=f"{text}; sent anyway (a read)")
-        return ScopeCheck(need, _refusal(profile, f"{text}; a write to an unknown path is {_FORCE}",
-                                         _unknown_explanation(need)))
+        return _refused(need, profile, text, f"a write to an unknown path is {_FORCE}",
+                        _unknown_explanation(need))
     if need.kind is Kind.AMBIGUOUS:
-        return ScopeCheck(need, _refusal(profile, f"{where} {need.describe()}; {_FORCE}", Explanation(
+        return _refused(need, profile, f"{where} {need.describe()}", _FORCE, Explanation(
             "scope-guard", "an ambiguous path",
             "percent-encoded '/' or '.' make the path one operation as sent and another once decoded",
-            "send the path without encoded slashes or dots (encode only what a symbol needs)")))
+            "send the path without encoded slashes or dots (encode only what a symbol needs)"))
     assert need.scope is not None
     if need.allowed_by(profile.access):
         return ScopeCheck(need)
     scope, write = need.scope, need.write
     have = profile.access.level(scope).label
-    return ScopeCheck(need, _refusal(
-        profile, f"{where} needs {describe_requirement(scope, write)} but credential {profile.name!r} has "
-                 f"{scope.label}: {have}; {_FORCE}",
+    return _refused(
+        need, profile, f"{where} needs {describe_requirement(scope, write)} but credential {profile.name!r} "
+                       f"has {scope.label}: {have}", _FORCE,
         Explanation("scope-guard", "outside the credential's access matrix",
                     f"credential {profile.name!r} is recorded with {scope.label}: {have}; this operation "
                     f"needs {describe_requirement(scope, write)} (docs/scopes.md)",
                     f"use a credential with {scope.label} {'read-write' if write else 'read-only'} access "
                     "(the matrix is chosen when a credential is created in the broker dashboard), or "
-                    "--force if the recorded matrix is out of date")))
+                    "--force if the recorded matrix is out of date"))
 
 
 def scope_preflight(profile: Profile, api: Api, method: str, path: str) -> ApiError | None:
@@ -92,8 +93,11 @@ def scope_preflight(profile: Profile, api: Api, method: str, path: str) -> ApiEr
     return scope_check(profile, api, method, path).refusal
 
 
-def _refusal(profile: Profile, text: str, explanation: Explanation) -> ApiError:
-    return ApiError(ErrorCategory.FORBIDDEN_SCOPE, text, profile=profile.name, explanation=explanation)
+def _refused(need: Requirement, profile: Profile, reason: str, tail: str,
+             explanation: Explanation) -> ScopeCheck:
+    refusal = ApiError(ErrorCategory.FORBIDDEN_SCOPE, f"{reason}; {tail}", profile=profile.name,
+                       explanation=explanation)
+    return ScopeCheck(need, refusal, reason=reason)
 
 
 def _unknown_explanation(need: Requirement) -> Explanation:
