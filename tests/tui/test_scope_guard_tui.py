@@ -55,7 +55,8 @@ def sent(emu: Any) -> int:
     return emu.requests("broker-sandbox") + emu.requests("data-sandbox")
 
 
-async def test_no_access_reaches_no_operation_of_any_scope(store: Any, emulator: Any, clock: FakeClock) -> None:
+async def test_no_access_reaches_no_operation_of_any_scope(store: Any, emulator: Any,
+                                                          clock: FakeClock) -> None:
     add_broker(store, emulator, "nothing", AccessMatrix({}))
     app = AlpacaTuiApp(store=store, demo=emulator, clock=clock)
     async with app.run_test(size=(100, 30)) as pilot:
