@@ -62,7 +62,7 @@ def scope_check(profile: Profile, api: Api, method: str, path: str) -> ScopeChec
         text = (f"{where} {need.describe()}, so the scope guard cannot tell which scope it needs")
         if not need.write:
             return ScopeCheck(need, warning=f"{text}; sent anyway (a read)")
-        return _refused(need, profile, text, f"a write to an unknown path is {_FORCE}",
+        return _refused(need, profile, f"{text}, and a write to an unknown path is refused", _FORCE,
                         _unknown_explanation(need))
     if need.kind is Kind.AMBIGUOUS:
         return _refused(need, profile, f"{where} {need.describe()}", _FORCE, Explanation(

@@ -213,3 +213,16 @@ def test_broker_v1beta_paths_go_to_the_broker_host() -> None:
     assert infer_api(Env.BROKER_LIVE, "/v1beta/demo/banking/funding") is Api.BROKER
     assert infer_api(Env.BROKER_SANDBOX, "/v1beta1/news") is Api.DATA
     assert infer_api(Env.PAPER, "/v1beta3/crypto/us/latest/bars") is Api.DATA
+
+
+@pytest.mark.parametrize(("levels", "method", "path"), [
+    ({Scope.FUNDING: Level.NONE}, "POST", f"/v1beta/accounts/{ACC}/funding_wallet/withdrawal"),
+    ({}, "POST", "/v1/nowhere"),
+    ({}, "GET", "/v1/assets/%2e%2e"),
+])
+def test_every_refusal_is_its_reason_then_the_same_tail(levels: dict[Scope, Level], method: str,
+                                                        path: str) -> None:
+    """Callers without --force (the auth proxy) rely on it: ``reason`` + one fixed tail."""
+    check = scope_check(_broker(levels), Api.BROKER, method, path)
+    assert check.refusal is not None and check.reason
+    assert check.refusal.detail == f"{check.reason}; not sent (use --force to send anyway)"
