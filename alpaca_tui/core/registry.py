@@ -23,6 +23,7 @@ from alpaca_tui.core.credentials import Profile, Secret, SecretBundle
 from alpaca_tui.core.errors import AlpacaTuiError, NotFoundError
 from alpaca_tui.core.oauth import AccessToken
 from alpaca_tui.core.rotation import retire_due, retire_if_due
+from alpaca_tui.core.store.fileindex import FileIndex
 
 if TYPE_CHECKING:
     from alpaca_tui.core.store import Store
@@ -116,15 +117,22 @@ class CredentialRegistry:
                                   state=state)
         return cred
 
-    def _stamp(self) -> Hashable:
-        return self.store.index_stamp() if self.store is not None else None
+    async def _stamp(self) -> Hashable:
+        """The store's index stamp: one stat for the local file, in a thread for a shared store
+        (a network round trip must not hold the event loop, e.g. the TUI's)."""
+        store = self.store
+        if store is None:
+            return None
+        if isinstance(store.index_backend, FileIndex):
+            return store.index_stamp()
+        return await asyncio.to_thread(store.index_stamp)
 
     async def get(self, name: str) -> Credential:
         """The credential, loaded on first use and kept in step with the store (module doc)."""
         cred = self._creds.get(name)
         if cred is not None:
             if cred.persistent and self.store is not None:
-                if cred.index_stamp != self._stamp():
+                if cred.index_stamp != await self._stamp():
                     await self._sync(cred, self.store)
                 if retire_due(cred.bundle, self._clock.time()):
                     cred.profile, cred.bundle = await retire_if_due(self.store, self._clock, cred.profile,
@@ -137,7 +145,7 @@ class CredentialRegistry:
             cred = self._creds.get(name)
             if cred is not None:
                 return cred
-            stamp = self._stamp()
+            stamp = await self._stamp()
             # load() repairs an index entry left behind its bundle by a killed process
             profile, bundle = await asyncio.to_thread(store.load, name)
             profile, bundle = await retire_if_due(store, self._clock, profile, bundle)
@@ -147,7 +155,7 @@ class CredentialRegistry:
 
     async def _sync(self, cred: Credential, store: Store) -> None:
         async with self._load_locks.setdefault(cred.name, asyncio.Lock()):
-            stamp = self._stamp()
+            stamp = await self._stamp()
             if cred.index_stamp == stamp:
                 return
             try:
