@@ -84,7 +84,9 @@ def homes(tmp: Path, emu: Emulator, addr: str, token: str) -> dict[str, dict[str
     passfile.write_text("bench passphrase\n")
     passfile.chmod(0o600)
     base = {k: v for k, v in os.environ.items()
-            if not k.startswith(("ALPACA_TUI_", "PYTEST_", "VAULT_", "BAO_"))}
+            if not k.startswith(("ALPACA_TUI_", "PYTEST_", "VAULT_", "BAO_"))
+            and k != "PYTHONDONTWRITEBYTECODE"}
+    # like an installed package: run from cached bytecode (the warm-up writes it, privately)
     base["PYTHONPYCACHEPREFIX"] = str(tmp / "pycache")
     envs = {"file": base | {"ALPACA_TUI_HOME": str(tmp / "file-home"), "ALPACA_TUI_KEYRING": "file",
                             "ALPACA_TUI_PASSPHRASE_FILE": str(passfile)},
