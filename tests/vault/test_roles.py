@@ -28,8 +28,11 @@ def emu() -> Iterator[Emulator]:
         yield e
 
 
-def test_viewer_sees_everything_and_is_refused_every_secret_action(bao: Bao, emu: Emulator,
-                                                                   tmp_path: Path) -> None:
+def test_viewer_sees_everything_and_is_refused_every_secret_action(
+        bao: Bao, emu: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from alpaca_tui.cli.main import main
+
     admin = laptop(bao, tmp_path, "admin", bao.token("superuser", display_name="carol"))
     viewer = laptop(bao, tmp_path, "viewer", bao.token("viewer", display_name="vic"))
     admin.add(emu, "paper")
@@ -59,12 +62,17 @@ def test_viewer_sees_everything_and_is_refused_every_secret_action(bao: Bao, emu
         ("request", "paper", "GET", "/v2/account"): ("use a secret", "read", f"{SECRETS}/paper"),
         ("exec", "paper", "--", "true"): ("hand a credential to a program", "read", f"{SECRETS}/paper"),
     }
+    proc = viewer.run(*next(iter(refused)), stdin="never-read-secret\n", code=1)  # one as a process
+    assert len(proc.stderr.strip().splitlines()) == 1 and "may not add a profile" in proc.stderr
+    for k in ("ALPACA_TUI_HOME", "ALPACA_TUI_KEYRING", "VAULT_TOKEN"):  # the rest in this process
+        monkeypatch.setenv(k, viewer.env[k])
     for argv, (verb, cap, path) in refused.items():
-        proc = viewer.run(*argv, stdin="never-read-secret\n", code=1)
-        err = proc.stderr.strip()
-        assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+        code = main(list(argv))
+        out, err = capsys.readouterr()
+        err = err.strip()
+        assert code == 1 and len(err.splitlines()) == 1 and "Traceback" not in err, (argv, err)
         assert f"may not {verb}" in err and f"lacks the '{cap}' capability on {path}" in err, (argv, err)
-        assert "vic" in err and "alpaca-tui-viewer" in err and not proc.stdout
+        assert "vic" in err and "alpaca-tui-viewer" in err and not out
     # nothing changed, nothing was sent, no secret ever reached the viewer's home
     assert [p["name"] for p in json.loads(admin.run("profiles", "list", "--json").stdout)["profiles"]] == \
         ["jwt", "paper"]
