@@ -19,6 +19,10 @@ from alpaca_tui.tui.format import ENV_ORDER
 from alpaca_tui.tui.widgets import focus_now
 
 
+# What Alpaca recommends for Broker API credentials: OAuth2 client credentials with a client secret.
+RECOMMENDED_FLOW = Flow.CLIENT_SECRET
+
+
 class EnvStep(Vertical):
     """Which environment: live ones are marked (real money). enter or ctrl+n picks."""
 
@@ -69,8 +73,8 @@ class FlowStep(Vertical):
         env = draft.env
         assert env is not None
         flows = [Flow.LEGACY, Flow.CLIENT_SECRET, Flow.PRIVATE_KEY_JWT] if env.is_broker else [Flow.LEGACY]
-        hint = ("Broker credentials: OAuth2 client credentials (recommended) or legacy key + secret."
-                if env.is_broker else
+        hint = ("Broker credentials: OAuth client secret (recommended by Alpaca, preselected), "
+                "private key JWT, or legacy key + secret." if env.is_broker else
                 f"{env.label} uses a key ID + secret (OAuth client credentials are broker-only).")
         self.query_one("#flow-hint", Static).update(hint)
         fl = self.query_one("#flow-list", OptionList)
@@ -79,7 +83,7 @@ class FlowStep(Vertical):
         if draft.flow in flows:
             fl.highlighted = flows.index(draft.flow)
         else:
-            fl.highlighted = 0
+            fl.highlighted = flows.index(RECOMMENDED_FLOW if env.is_broker else Flow.LEGACY)
         focus_now(fl)
 
     def submit(self) -> None:
