@@ -54,6 +54,7 @@ class AppActions(App[int]):
         if profile is None:
             return
         self.session.profiles = [*self.session.profiles, profile]
+        self.session.focus_profile = profile.name
         self._broadcast(ProfilesChanged)
         self.reload_profiles()
         self.notify(f"saved {profile.name} ({profile.key_id_masked}) to the {self.session.backend_label}",

@@ -37,9 +37,9 @@ class AlpacaCommands(Provider):
         for env in ENV_ORDER:
             yield (f"env: new credential in {env.label}", f"Wizard with {env.label} preselected",
                    partial(app.open_wizard, env))
-            yield (f"env: show only {env.label}", "Filter the home list to this environment",
-                   partial(self._filter, env.label))
-        yield ("env: show all environments", "Clear the home filter", partial(self._filter, ""))
+            yield (f"env: show only {env.label}", "Only this environment's credentials on the home list",
+                   partial(self._filter, env))
+        yield ("env: show all environments", "Clear the home filters", partial(self._filter, None))
         yield ("request: open the request tester", "Send test requests", partial(app.open_tester, None))
         for p in app.session.profiles:
             yield (f"credential: {p.name} — details", f"{p.env.label}, {p.flow.label}",
@@ -59,14 +59,14 @@ class AlpacaCommands(Provider):
             yield (f"request: GET {path} as {p.name}", f"Open the tester on the {api.value} API",
                    partial(app.open_tester, p.name, method="GET", path=path))
 
-    def _filter(self, text: str) -> None:
+    def _filter(self, env: Env | None) -> None:
         from alpaca_tui.tui.screens.home import HomeScreen
 
         app = self.tui
         while len(app.screen_stack) > 2 and not isinstance(app.screen, HomeScreen):
             app.pop_screen()
         if isinstance(app.screen, HomeScreen):
-            app.screen.set_filter(text)
+            app.screen.set_env_filter(env)
 
     async def discover(self) -> Hits:
         for text, help_text, cb in self.commands():

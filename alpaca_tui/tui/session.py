@@ -71,6 +71,9 @@ class Session:
     profiles_loaded: bool = False
     check_results: dict[str, CheckFinished] = field(default_factory=dict)
     request_history: list[RequestRecord] = field(default_factory=list)
+    # the credential the home list moves its cursor to once it is listed (set by the app when
+    # the wizard saved one; the home screen clears it when it got there)
+    focus_profile: str | None = None
 
     @property
     def backend_label(self) -> str:

@@ -140,3 +140,19 @@ async def test_regenerating_a_key_pair_asks_first(store: Any, clock: FakeClock) 
 
 def env_of(wiz: WizardScreen) -> Env | None:
     return wiz.draft.env
+
+
+async def test_every_wizard_list_takes_vim_keys_and_home_end(store: Any, clock: FakeClock) -> None:
+    app = AlpacaTuiApp(store=store, clock=clock)
+    async with app.run_test(size=(80, 24)) as pilot:
+        wiz = await open_wizard(pilot)
+        envs = wiz.query_one("#env-list", OptionList)
+        for key, want in [("G", 3), ("k", 2), ("g", 0), ("j", 1), ("end", 3), ("home", 0)]:
+            await pilot.press(key)
+            assert envs.highlighted == want, (key, envs.highlighted)
+        await pilot.press("G", "enter")  # broker sandbox
+        flows = wiz.query_one("#flow-list", OptionList)
+        await pilot.press("g")
+        assert flows.highlighted == 0
+        await pilot.press("j", "enter")  # client secret
+        assert step(app) == "step-ids"

@@ -39,6 +39,7 @@ from alpaca_tui.tui.commands import default_request
 from alpaca_tui.tui.messages import OperationFailed, ProfilesChanged, RequestFinished, RequestRecord
 from alpaca_tui.tui.screens.base import AppScreen
 from alpaca_tui.tui.widgets import focus_now
+from alpaca_tui.tui.widgets.lists import NavTable
 
 if TYPE_CHECKING:
     from alpaca_tui.core.credentials import SecretBundle
@@ -138,9 +139,9 @@ class TesterScreen(AppScreen):
                 with VerticalScroll(id="resp-body-scroll"):
                     yield Static("", id="resp-body")
             with TabPane("Headers", id="tab-headers"):
-                yield DataTable(id="resp-headers", cursor_type="row", show_header=False)
+                yield NavTable(id="resp-headers", cursor_type="row", show_header=False)
             with TabPane("History", id="tab-history"):
-                yield DataTable(id="history", cursor_type="row")
+                yield NavTable(id="history", cursor_type="row")
 
     def on_mount(self) -> None:
         self.query_one("#body", TextArea).border_title = "JSON body"

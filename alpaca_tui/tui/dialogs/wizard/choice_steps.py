@@ -17,7 +17,7 @@ from alpaca_tui.core.environments import Env
 from alpaca_tui.tui.dialogs.wizard.draft import Draft
 from alpaca_tui.tui.format import ENV_ORDER
 from alpaca_tui.tui.widgets import focus_now
-
+from alpaca_tui.tui.widgets.lists import NavOptionList
 
 # What Alpaca recommends for Broker API credentials: OAuth2 client credentials with a client secret.
 RECOMMENDED_FLOW = Flow.CLIENT_SECRET
@@ -33,7 +33,7 @@ class EnvStep(Vertical):
     def compose(self) -> ComposeResult:
         yield Static("Which environment does this credential belong to? Live and paper "
                      "credentials never cross.", classes="hint")
-        yield OptionList(*[Option(Text(e.label + ("  ⚠ real money" if e.is_live else ""),
+        yield NavOptionList(*[Option(Text(e.label + ("  ⚠ real money" if e.is_live else ""),
                                        style="bold orange1" if e.is_live else ""), id=e.value)
                            for e in ENV_ORDER], id="env-list")
 
@@ -67,7 +67,7 @@ class FlowStep(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Static("", id="flow-hint", classes="hint")
-        yield OptionList(id="flow-list")
+        yield NavOptionList(id="flow-list")
 
     def enter(self, draft: Draft) -> None:
         env = draft.env

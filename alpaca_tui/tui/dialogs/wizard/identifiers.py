@@ -181,8 +181,8 @@ class IdentifiersStep(VerticalScroll):
                 self._generate_now()
 
         self.app.push_screen(ConfirmDialog(
-            "Replace the key pair?", f"A {self.keypair.alg} key pair was generated already (public key sha256 "
-            f"{self.keypair.fingerprint}). If you registered that public key with Alpaca, a new pair "
+            "Replace the key pair?", f"A {self.keypair.alg} key pair was generated already (public key "
+            f"sha256 {self.keypair.fingerprint}). If you registered that public key with Alpaca, a new pair "
             "will not match it until you register the new public key.", yes="New key pair", no="Keep it"),
             callback=answered)
 
