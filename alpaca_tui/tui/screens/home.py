@@ -42,6 +42,7 @@ class HomeScreen(AppScreen):
     BODY_ID = "home-body"
     BODY_SCROLLS = False
     TICKS = True
+    PANES = ("#filter", "#creds")
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("n", "new", "New", tooltip="Create a credential (wizard)", id="home.new"),
