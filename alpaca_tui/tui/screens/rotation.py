@@ -207,6 +207,7 @@ class RotationScreen(TypeAheadFields, ProfileScreen):
     def _log(self, text: str, style: str = "") -> None:
         self.steps.append(Text(text, style=style))
         self.query_one("#rot-steps", Static).update(Text("\n").join(self.steps))
+        self._follow()
 
     def action_rotate(self) -> None:
         p = self.profile
@@ -223,6 +224,34 @@ class RotationScreen(TypeAheadFields, ProfileScreen):
                 self.query_one("#rot-outcome", Static).update(Text(f"✗ {exc.message}", style="bold red"))
                 return
         keep = KEEP_CHOICES[int(self.query_one("#rot-keep", Select).value)][1]  # type: ignore[arg-type]
+        warnings = self.rotation_warnings(p)
+        if not warnings:
+            self._start_rotation(p, given, keep)
+            return
+        from alpaca_tui.tui.dialogs.confirm import ConfirmDialog
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._start_rotation(p, given, keep)
+
+        title = "Rotate a live credential" if p.env.is_live else "Rotate again"
+        self.app.push_screen(ConfirmDialog(title, "\n\n".join([*warnings, f"Rotate {p.name} now?"]),
+                                           yes="Rotate", danger=True), callback=answered)
+
+    def rotation_warnings(self, p: Profile) -> list[str]:
+        """What the user must agree to first: real money; a kept old key that would be dropped."""
+        out = []
+        if p.env.is_live:
+            out.append(f"⚠ {p.name} is a LIVE (real money) credential. Programs still using the current key "
+                       "keep working only until the old key is retired.")
+        if self.can_rollback(p):
+            out.append(f"The previous key is still kept for rollback until {stamp(p.previous_retire_at)}. "
+                       "Rotating again keeps only the key active now: that previous key is dropped for good.")
+        return out
+
+    def _start_rotation(self, p: Profile, given: services.RotationInput, keep: timedelta) -> None:
+        if self.busy:
+            return
         self.busy = True
         self.steps = []
         self.query_one("#rot-outcome", Static).update("")
@@ -278,11 +307,15 @@ class RotationScreen(TypeAheadFields, ProfileScreen):
         else:
             for line in services.describe_rotation(message.result):
                 self._log(f"✓ {line}", "green")
-            out.update(Text("✓ Rotated. The new key is active; ctrl+b rolls back while the old one is kept.",
-                            style="bold green"))
+            out.update(Text("✓ Rotated — ctrl+b rolls back while the old key is kept.", style="bold green"))
         self.keypair = None if not message.error else self.keypair
         self.query_one("#rot-secret", Input).value = ""
         self.tui.reload_profiles()
+        self._follow()
+
+    def _follow(self) -> None:
+        """Keep the end of the log and the outcome on screen (at 80×24 they are below the form)."""
+        self.query_one("#rotation-body").anchor()  # stays at the end as lines arrive, until scrolled
 
     # -- rollback ------------------------------------------------------------------------
     @on(Button.Pressed, "#rot-rollback")
@@ -309,7 +342,7 @@ class RotationScreen(TypeAheadFields, ProfileScreen):
                 self._rollback_worker(p.name)
 
         self.app.push_screen(ConfirmDialog("Roll back", f"Make the previous key of {p.name} active again?",
-                                           yes="Roll back"), callback=answered)
+                                           yes="Roll back", danger=True), callback=answered)
 
     @work(exclusive=True, group="rotate", exit_on_error=False)
     async def _rollback_worker(self, name: str) -> None:
