@@ -34,6 +34,10 @@ class AlpacaCommands(Provider):
     def commands(self) -> Iterator[Command]:
         app = self.tui
         yield ("credential: new…", "Open the creation wizard", partial(app.open_wizard, None))
+        if app.session.store_locked:
+            yield ("app: unlock the secret store", "Ask for the passphrase again", app.retry_store)
+        if app.session.demo is None:
+            yield ("app: start demo mode", "A local Alpaca emulator and a throwaway store", app.start_demo)
         for env in ENV_ORDER:
             yield (f"env: new credential in {env.label}", f"Wizard with {env.label} preselected",
                    partial(app.open_wizard, env))

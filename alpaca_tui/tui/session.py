@@ -67,6 +67,7 @@ class Session:
     refresh_ahead: float = 60.0   # the token panel asks for a new token this long before expiry
     tick_seconds: float = 1.0     # the screens' tick (countdowns, polling the index)
     store_error: str | None = None
+    store_locked: bool = False    # the passphrase prompt was cancelled: unlock (u) can try again
     profiles: list[Profile] = field(default_factory=list)
     profiles_loaded: bool = False
     check_results: dict[str, CheckFinished] = field(default_factory=dict)

@@ -59,6 +59,8 @@ class HomeScreen(AppScreen):
                 tooltip="Filter by name, environment, flow, key", id="home.filter"),
         Binding("escape", "clear_filter", "Clear filter", show=False, tooltip="Show every credential again",
                 id="home.clear-filter"),
+        Binding("u", "unlock", "Unlock", tooltip="Ask for the passphrase again (the store is locked)",
+                id="home.unlock"),
         Binding("q", "app.quit", "Quit", tooltip="Quit alpaca-tui", id="home.quit"),
     ]
 
@@ -273,6 +275,10 @@ class HomeScreen(AppScreen):
     def _update_status(self) -> None:
         session = self.session
         status = self.query_one("#status", Static)
+        if session.store is None and session.store_locked:
+            status.update(Text("✗ the secret store is locked · u: unlock · ctrl+p: start demo mode",
+                               style="bold red"))
+            return
         if session.store is None:
             status.update(Text(f"✗ {session.store_error}", style="bold red") if session.store_error
                           else Text("opening the secret store…", style="dim"))
@@ -301,6 +307,8 @@ class HomeScreen(AppScreen):
         # the box has focus the key is the character "/" again.
         if action == "filter" and self.query_one("#filter", Input).has_focus:
             return False
+        if action == "unlock":
+            return self.session.store_locked  # only then is there something to unlock
         return True
 
     def action_filter(self) -> None:
@@ -350,6 +358,10 @@ class HomeScreen(AppScreen):
         if name is None:
             self.notify("select a credential first (↑/↓)", severity="warning", timeout=3)
         return name
+
+    def action_unlock(self) -> None:
+        if self._active():
+            self.tui.retry_store()
 
     def action_new(self) -> None:
         if self._active():
