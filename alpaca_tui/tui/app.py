@@ -20,7 +20,6 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import work
-from textual.app import App
 from textual.binding import BindingType
 from textual.screen import Screen
 
@@ -60,7 +59,7 @@ class AlpacaTuiApp(StartupPrompts):
 
     CSS_PATH = "app.tcss"
     TITLE = "alpaca-tui"
-    COMMANDS: ClassVar[set[Any]] = {*App.COMMANDS, AlpacaCommands}
+    COMMANDS: ClassVar[set[Any]] = {AlpacaCommands}  # ours first, then Textual's (commands.py)
     BINDINGS: ClassVar[list[BindingType]] = [*APP_BINDINGS]
 
     def __init__(self, *, store: Store | None = None, store_opener: StoreOpener | None = None,

@@ -1,4 +1,10 @@
-"""Command palette (ctrl+p) provider: "env:", "credential:", "token:" and "request:" commands."""
+"""Command palette (ctrl+p) provider: "env:", "credential:", "token:", "request:" and "app:"
+commands first, then Textual's own system commands (theme, keys, screenshot, quit).
+
+This is the app's only provider (``AlpacaTuiApp.COMMANDS``), so the order is ours: discovery
+lists our commands before the system ones, and a search ranks every match of ours above every
+system match (the fuzzy matcher's scores are unbounded: ours are lifted above every system score
+by :data:`OURS_FIRST`)."""
 
 from __future__ import annotations
 
@@ -15,6 +21,7 @@ if TYPE_CHECKING:
     from alpaca_tui.tui.app import AlpacaTuiApp
 
 Command = tuple[str, str, Callable[[], object]]
+OURS_FIRST = 1e6  # added to our hits' scores: the palette sorts by score only
 
 
 def default_request(env: Env) -> tuple[Api, str]:
@@ -72,16 +79,25 @@ class AlpacaCommands(Provider):
         if isinstance(app.screen, HomeScreen):
             app.screen.set_env_filter(env)
 
+    def system_commands(self) -> Iterator[Command]:
+        """Textual's own commands for this screen (theme, keys, screenshot, quit…)."""
+        for cmd in self.app.get_system_commands(self.screen):
+            yield (cmd.title, cmd.help, cmd.callback)
+
     async def discover(self) -> Hits:
         for text, help_text, cb in self.commands():
             if text.startswith(("credential:", "request:")) and " as " not in text and "—" in text \
                     and not text.endswith("details"):
                 continue
             yield DiscoveryHit(text, cb, help=help_text)
+        for text, help_text, cb in sorted(self.system_commands(), key=lambda c: c[0]):
+            yield DiscoveryHit(text, cb, help=help_text)
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
-        for text, help_text, cb in self.commands():
-            score = matcher.match(text)
-            if score > 0:
-                yield Hit(score, matcher.highlight(text), cb, text=text, help=help_text)
+        for ours, commands in ((True, self.commands()), (False, self.system_commands())):
+            for text, help_text, cb in commands:
+                score = matcher.match(text)
+                if score > 0:
+                    ranked = OURS_FIRST + score if ours else min(score, OURS_FIRST - 1)
+                    yield Hit(ranked, matcher.highlight(text), cb, text=text, help=help_text)

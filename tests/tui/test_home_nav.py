@@ -133,3 +133,29 @@ async def test_80_columns_keep_the_last_check_column(static_store: Any, clock: F
         assert "key" not in keys
         width = sum(c.get_render_width(table) for c in table.ordered_columns)
         assert width <= table.scrollable_content_region.width, (width, keys)
+
+
+async def test_palette_lists_our_commands_first_then_textuals(static_store: Any, clock: FakeClock) -> None:
+    from textual.command import CommandInput, CommandList, CommandPalette
+
+    app = AlpacaTuiApp(store=static_store, clock=clock)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await loaded(pilot)
+        ours = ("env:", "credential:", "token:", "request:", "app:")
+
+        def prompts() -> list[str]:
+            hits = app.screen.query_one(CommandList)
+            return [str(hits.get_option_at_index(i).prompt).split("\n")[0] for i in range(hits.option_count)]
+
+        def ordered(texts: list[str]) -> bool:
+            kinds = [t.startswith(ours) for t in texts]
+            return True in kinds and False in kinds and kinds == sorted(kinds, reverse=True)
+
+        await pilot.press("ctrl+p")
+        await wait_for(pilot, lambda: isinstance(app.screen, CommandPalette), what="palette")
+        await pilot.press("down")  # the list of every command
+        await wait_for(pilot, lambda: any(t.startswith("Quit") for t in prompts()), what="system commands")
+        assert ordered(prompts()), prompts()
+        for query in ("e", "th", "qu"):  # a search: every match of ours above every system match
+            app.screen.query_one(CommandInput).value = query
+            await wait_for(pilot, lambda: ordered(prompts()), what=f"ordered hits for {query!r}")
