@@ -56,8 +56,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--all", action="store_true", help="check every profile")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--no-cache", action="store_true", help="do not reuse a cached access token")
-    p.add_argument("--timeout", type=positive_float, default=10.0, metavar="S",
-                   help="per-request timeout in seconds (default 10)")
+    p.add_argument("--timeout", type=positive_float, default=None, metavar="S",
+                   help="per-request timeout in seconds (default: network.timeout in config.toml, else 10)")
     p.set_defaults(func=run)
 
 

@@ -32,13 +32,15 @@ COMMAND_MODULES: tuple[str, ...] = (
     "alpaca_tui.cli.doctor",
     "alpaca_tui.cli.emulator",
     "alpaca_tui.cli.demo",
+    "alpaca_tui.cli.config",
 )
 
 EPILOG = """\
 exit codes: 0 ok, 1 failure (auth, network, store), 2 usage error, 130 interrupted
 environment: ALPACA_TUI_HOME (data dir), ALPACA_TUI_KEYRING=system|file,
              ALPACA_TUI_PASSPHRASE_FILE (encrypted-file passphrase for scripts),
-             ALPACA_TUI_KEYRING_TIMEOUT (seconds per OS keyring call, default 3)
+             ALPACA_TUI_KEYRING_TIMEOUT (seconds per OS keyring call, default 3),
+             ALPACA_TUI_CONFIG (the settings file; see: alpaca-tui config path)
 run without arguments to open the terminal UI."""
 
 

@@ -67,8 +67,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--force", action="store_true", help="send even if the access matrix forbids the path")
     p.add_argument("--yes", "-y", action="store_true", help="confirm a write to a live environment")
     p.add_argument("--no-cache", action="store_true", help="do not reuse a cached access token")
-    p.add_argument("--timeout", type=positive_float, default=10.0, metavar="S",
-                   help="per-request timeout in seconds (default 10)")
+    p.add_argument("--timeout", type=positive_float, default=None, metavar="S",
+                   help="per-request timeout in seconds (default: network.timeout in config.toml, else 10)")
     p.set_defaults(func=run)
 
 

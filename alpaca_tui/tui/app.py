@@ -24,6 +24,7 @@ from textual.binding import BindingType
 from textual.screen import Screen
 
 from alpaca_tui.core.clock import SYSTEM_CLOCK, Clock
+from alpaca_tui.core.config import Config, load_config
 from alpaca_tui.core.credentials import Profile
 from alpaca_tui.tui import services
 from alpaca_tui.tui.commands import AlpacaCommands
@@ -66,12 +67,14 @@ class AlpacaTuiApp(StartupPrompts):
                  demo: DemoIssuer | None = None, demo_factory: Callable[[], DemoSession] | None = None,
                  clock: Clock = SYSTEM_CLOCK, engine: Engine | None = None, refresh_ahead: float = 60.0,
                  offer_demo: bool = True, tick: float = 1.0,
-                 engine_options: dict[str, Any] | None = None) -> None:
+                 engine_options: dict[str, Any] | None = None, config: Config | None = None) -> None:
         super().__init__()
+        self.config = config or Config()  # config.toml: keymap, theme, time zone, timeout
         self.session = Session(clock=clock, store=store, engine=engine, demo=demo,
-                               refresh_ahead=refresh_ahead, tick_seconds=tick)
+                               refresh_ahead=refresh_ahead, tick_seconds=tick,
+                               local_time=self.config.local_time, keymap=dict(self.config.keymap))
         self.offer_demo = offer_demo
-        self.engine_options = dict(engine_options or {})  # keyword arguments for Engine(...)
+        self.engine_options = {"timeout": self.config.timeout, **(engine_options or {})}  # for Engine(...)
         self._store_opener = store_opener
         self._demo_factory = demo_factory
         self.demo_session: DemoSession | None = None
@@ -79,6 +82,7 @@ class AlpacaTuiApp(StartupPrompts):
         self._pending_answers: list[Future[Any]] = []  # prompts a worker thread waits on
         self._index_watch: IndexWatch | None = None  # changes other processes make to the store
         self._reload_lock = threading.Lock()  # profile lists arrive in the order they were read
+        self._clashes_told: set[str] = set()
 
     # -- the session, read-only here (tests and scripts read these) ----------------------
     @property
@@ -133,6 +137,7 @@ class AlpacaTuiApp(StartupPrompts):
         return HomeScreen(self.session)
 
     def on_mount(self) -> None:
+        self.apply_config()
         self._update_subtitle()
         if not self.is_headless:
             self._install_signal_handlers()
@@ -359,7 +364,7 @@ def _default_store_opener(ask: PassphraseAsk) -> Store:
 def run_app() -> int:
     """``alpaca-tui`` with no arguments: open the store (asking for a passphrase in a modal when
     the encrypted-file backend needs one and ALPACA_TUI_PASSPHRASE_FILE is unset) and run."""
-    app = AlpacaTuiApp(store_opener=_default_store_opener,
+    app = AlpacaTuiApp(store_opener=_default_store_opener, config=load_config(),
                        offer_demo=not os.environ.get("ALPACA_TUI_NO_DEMO_OFFER"))
     try:
         result = app.run()

@@ -75,6 +75,8 @@ class Session:
     # the credential the home list moves its cursor to once it is listed (set by the app when
     # the wizard saved one; the home screen clears it when it got there)
     focus_profile: str | None = None
+    local_time: bool = False      # times in the machine's zone, not UTC (config.toml ui.time)
+    keymap: dict[str, str] = field(default_factory=dict)  # binding id -> keys (config.toml [keys])
 
     @property
     def backend_label(self) -> str:

@@ -1,4 +1,5 @@
-"""What the app asks while the store opens: the welcome (demo or your own store) before a new
+"""The settings applied at start (config.toml's keymap and theme), and what the app asks while
+the store opens: the welcome (demo or your own store) before a new
 encrypted store's passphrase, the passphrase itself, and what to do when it was cancelled.
 
 :class:`StartupPrompts` is a base of the app. The store worker thread calls
@@ -13,10 +14,14 @@ import concurrent.futures
 from collections.abc import Callable
 from typing import Any
 
+from textual.binding import Binding
+from textual.dom import DOMNode
 from textual.screen import Screen
 
+from alpaca_tui.core.config import Config
 from alpaca_tui.core.errors import AlpacaTuiError
 from alpaca_tui.tui.actions import AppActions
+from alpaca_tui.tui.keys import keymap_clashes, unknown_binding_ids
 from alpaca_tui.tui.messages import ProfilesChanged
 
 WELCOME = ("Welcome to alpaca-tui.\n\nDemo mode starts a local Alpaca emulator on 127.0.0.1 with a "
@@ -42,9 +47,37 @@ class QuitChosen(AlpacaTuiError):
 class StartupPrompts(AppActions):
     """Dialogs shown from the store worker thread, answered on the UI thread."""
 
+    config: Config
     offer_demo: bool
     _demo_offered: bool
+    _clashes_told: set[str]
     _pending_answers: list[concurrent.futures.Future[Any]]
+
+    def apply_config(self) -> None:
+        """The keymap and theme from config.toml; each problem is one warning naming the key."""
+        config = self.config
+        problems = list(config.errors)
+        problems += [f"{config.path.name if config.path else 'config.toml'}: keys.\"{k}\": no such binding "
+                     "(F1 lists each binding with its id)" for k in unknown_binding_ids(config.keymap)]
+        problems += [f"keymap: {clash}: pick another key in [keys]"
+                     for clash in keymap_clashes(config.keymap)]
+        if config.keymap:
+            self.set_keymap(config.keymap)
+        if config.theme is not None:
+            if config.theme in self.available_themes:
+                self.theme = config.theme
+            else:
+                problems.append(f"ui.theme: no theme named {config.theme!r} (ctrl+p theme lists them)")
+        for problem in problems:
+            self.notify(problem, title="config.toml", severity="warning", timeout=10)
+
+    def handle_bindings_clash(self, clashed_bindings: set[Binding], node: DOMNode) -> None:
+        """A keymap moved a binding onto a key another one has: say so once per key."""
+        for b in clashed_bindings:
+            if b.key not in self._clashes_told:
+                self._clashes_told.add(b.key)
+                self.notify(f"{b.key} is taken by {b.id or b.action}: pick another key in [keys]",
+                            title="config.toml", severity="warning", timeout=10)
 
     def ask_in_worker(self, make: Callable[[], Screen[Any]]) -> Any:
         """Push ``make()`` from the UI thread; block this worker thread until it is dismissed."""

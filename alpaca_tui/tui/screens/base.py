@@ -17,6 +17,7 @@ Textual calls an event handler of every class in the MRO, so a subclass's ``on_m
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING, ClassVar
 
 from textual.app import ComposeResult
@@ -28,6 +29,7 @@ from textual.widget import Widget
 from textual.widgets import Footer, Header
 
 from alpaca_tui.core.credentials import Profile
+from alpaca_tui.tui import format
 
 if TYPE_CHECKING:
     from alpaca_tui.tui.app import AlpacaTuiApp
@@ -58,6 +60,13 @@ class AppScreen(Screen[None]):
     def tui(self) -> AlpacaTuiApp:
         """The app, for its shared actions (``tui/actions.py``); services come from the session."""
         return self.app  # type: ignore[return-value]
+
+    def when(self, dt: datetime | None) -> str:
+        """A date and time, in UTC or local time as config.toml says (``ui.time``)."""
+        return format.stamp(dt, local=self.session.local_time)
+
+    def expiry_words(self, expires_at: datetime | None, now: datetime) -> str:
+        return format.expiry_words(expires_at, now, local=self.session.local_time)
 
     def compose(self) -> ComposeResult:
         yield Header()

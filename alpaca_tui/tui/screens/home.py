@@ -270,7 +270,7 @@ class HomeScreen(AppScreen):
                 summary.update(Text.assemble((env.label, env_style(env)),
                                              "  n: new credential here", style=""))
             return
-        summary.update(profile_summary(p, self.session.clock.now()))
+        summary.update(profile_summary(p, self.session.clock.now(), local=self.session.local_time))
 
     def _update_status(self) -> None:
         session = self.session

@@ -22,7 +22,7 @@ from textual.widgets import Button, Input, Label, Select, Static, TextArea
 from alpaca_tui.core.credentials import Flow, Profile, validate_key_id, validate_secret
 from alpaca_tui.core.errors import AlpacaTuiError
 from alpaca_tui.tui import services
-from alpaca_tui.tui.format import stamp, time_left
+from alpaca_tui.tui.format import time_left
 from alpaca_tui.tui.keygen import generate_keypair_in_worker
 from alpaca_tui.tui.messages import KeyPairReady, OperationFailed, ProfilesChanged, Progress, RotationFinished
 from alpaca_tui.tui.screens.base import ProfileScreen
@@ -139,14 +139,14 @@ class RotationScreen(TypeAheadFields, ProfileScreen):
         t.append("active key ", style="dim")
         t.append(p.key_id_masked, style="bold")
         t.append("   rotated ", style="dim")
-        t.append(stamp(p.rotated_at))
+        t.append(self.when(p.rotated_at))
         if p.rotation_state:
             t.append("\nstate ", style="dim")
             t.append(p.rotation_state, style="yellow")
             if p.previous_retire_at is not None:
                 left = p.previous_retire_at - self.session.clock.now()
                 if left.total_seconds() > 0:
-                    t.append(f"\nold key kept for rollback until {stamp(p.previous_retire_at)} "
+                    t.append(f"\nold key kept for rollback until {self.when(p.previous_retire_at)} "
                              f"({time_left(left.total_seconds())} left)", style="yellow")
                 else:
                     t.append("   old key retired (rollback no longer possible)", style="dim")
@@ -245,7 +245,7 @@ class RotationScreen(TypeAheadFields, ProfileScreen):
             out.append(f"⚠ {p.name} is a LIVE (real money) credential. Programs still using the current key "
                        "keep working only until the old key is retired.")
         if self.can_rollback(p):
-            out.append(f"The previous key is still kept for rollback until {stamp(p.previous_retire_at)}. "
+            out.append(f"The previous key is kept for rollback until {self.when(p.previous_retire_at)}. "
                        "Rotating again keeps only the key active now: that previous key is dropped for good.")
         return out
 
@@ -305,7 +305,7 @@ class RotationScreen(TypeAheadFields, ProfileScreen):
             self._log("✓ rolled back: the previous key is active again", "bold green")
             out.update(Text("✓ Rolled back. The previous key is active again.", style="bold green"))
         else:
-            for line in services.describe_rotation(message.result):
+            for line in services.describe_rotation(message.result, local=self.session.local_time):
                 self._log(f"✓ {line}", "green")
             out.update(Text("✓ Rotated — ctrl+b rolls back while the old key is kept.", style="bold green"))
         self.keypair = None if not message.error else self.keypair
