@@ -148,16 +148,17 @@ def profile_search_text(profile: Profile) -> str:
 
 
 def profile_summary(p: Profile, now: datetime, *, local: bool = False) -> Text:
-    """The home screen's panel under the list: the selected credential in three lines."""
+    """The home screen's panel under the list: the selected credential in three lines (who; access;
+    expiry and last check), each short enough for 80 columns unless a check error is long."""
     t = Text()
     t.append(p.name, style="bold")
     t.append(f"  {p.env.label} · {p.flow.label} · {p.key_id_masked}\n",
              style="orange1" if p.env.is_live else "")
     t.append("access ", style="dim")
     t.append(access_brief(p.access) if p.env.is_broker else "full (trading key)")
-    t.append("  expires ", style="dim")
+    t.append("\nexpires ", style="dim")
     t.append(expiry_words(p.expires_at, now, local=local))
-    t.append("\nverified ", style="dim")
+    t.append("  verified ", style="dim")
     if p.last_verified_at is None:
         t.append("never")
     else:

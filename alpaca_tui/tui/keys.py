@@ -21,8 +21,9 @@ from textual.binding import Binding, BindingType
 APP_BINDINGS: list[BindingType] = [
     Binding("f1", "help", "Help", key_display="F1", id="app.help"),
     Binding("question_mark", "help", "Help", show=False, id="app.help-question-mark"),
-    Binding("ctrl+p", "command_palette", "Command palette (env:, credential:, token:, request:, app:)",
-            show=False, priority=True, id="app.command-palette"),
+    Binding("ctrl+p", "command_palette", "palette", show=False, priority=True,
+            tooltip="Command palette: env:, credential:, token:, request:, app: commands, then Textual's",
+            id="app.command-palette"),
     Binding("ctrl+q", "quit", "Quit from anywhere", show=False, priority=True, id="app.quit"),
     Binding("ctrl+c", "help_quit", "Says how to quit (ctrl+c copies in text fields)", show=False,
             system=True, id="app.help-quit"),

@@ -25,7 +25,7 @@ ABOUT = (
     "alpaca-tui manages Alpaca API credentials and proves they work. Secrets live in the OS keyring "
     "or an encrypted file and are shown masked (prefix…last4) unless you press reveal. Live "
     "environments (real money) are drawn in orange; writes to them from the tester ask first. "
-    "Each key below shows its binding id in brackets: move it in config.toml's [keys] "
+    "Each key below shows its binding id in brackets: move it in config.toml's \\[keys] "
     "(alpaca-tui config path)."
 )
 
