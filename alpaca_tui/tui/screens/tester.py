@@ -1,9 +1,13 @@
 """Request tester: pick a credential, API, method and path; send; read status, latency,
 headers (rate-limit ones highlighted) and the pretty-printed JSON body.
 
-Before sending it warns when the credential's scope matrix forbids the path
-(``core.pathscopes.required_scope``) and asks for explicit confirmation before any write
-to a live (real money) environment. "Copy as cURL" redacts secrets by default.
+Before sending, the scope guard (``core/preflight.py``, the same as ``request`` and the auth
+proxy) refuses what the credential's access matrix forbids, writes to a path the Broker API
+does not have, and ambiguous paths: nothing is sent unless the user confirms in a red dialog
+whose default is "No" (the tester's ``--force``); a read of an unknown path is sent with a
+warning. A write to a live (real money) environment needs its own confirmation. Errors show
+their cause and fix (``core/explain.py``) under the status line. "Copy as cURL" redacts
+secrets by default.
 """
 
 from __future__ import annotations
@@ -19,7 +23,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.suggester import SuggestFromList
-from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import (
     DataTable,
@@ -32,21 +35,20 @@ from textual.widgets import (
     TextArea,
 )
 
-from alpaca_tui.core.credentials import Flow, Profile
+from alpaca_tui.core.credentials import Profile
 from alpaca_tui.core.environments import Api, apis_for
-from alpaca_tui.core.redact import redact, scrub
+from alpaca_tui.core.redact import scrub
 from alpaca_tui.tui import services
 from alpaca_tui.tui.commands import default_request
 from alpaca_tui.tui.curl import PLACEHOLDERS, curl_command, split_path
-from alpaca_tui.tui.messages import OperationFailed, ProfilesChanged, RequestFinished, RequestRecord
-from alpaca_tui.tui.screens.base import AppScreen
+from alpaca_tui.tui.messages import ProfilesChanged, RequestFinished, RequestRecord
+from alpaca_tui.tui.screens.tester_curl import CurlCopying
 from alpaca_tui.tui.widgets import focus_now
 from alpaca_tui.tui.widgets.lists import NavTable
 
 __all__ = ["PLACEHOLDERS", "TesterScreen", "curl_command", "split_path"]
 
 if TYPE_CHECKING:
-    from alpaca_tui.core.credentials import SecretBundle
     from alpaca_tui.tui.session import Session
 
 METHODS = ("GET", "POST", "PATCH", "PUT", "DELETE")
@@ -56,12 +58,12 @@ COMMON_PATHS: tuple[str, ...] = (
     "/v2/account/configurations", "/v2/account/activities", "/v2/watchlists",
     "/v2/stocks/AAPL/bars/latest", "/v2/stocks/bars/latest?symbols=AAPL",
     "/v1beta3/crypto/us/latest/bars?symbols=BTC/USD",
-    "/v1/accounts", "/v1/assets", "/v1/calendar", "/v1/clock", "/v1/journals", "/v1/transfers",
+    "/v1/accounts", "/v1/assets", "/v1/calendar", "/v1/clock", "/v1/journals", "/v1/reporting/eod/positions",
     "/v1/events/accounts/status", "/v1/trading/accounts",
 )
 
 
-class TesterScreen(AppScreen):
+class TesterScreen(CurlCopying):
     __test__ = False  # not a pytest test class despite the name
     BODY_ID = "tester-body"
     BODY_SCROLLS = False
@@ -92,7 +94,6 @@ class TesterScreen(AppScreen):
         self.sending = False
         self.last: RequestRecord | None = None
         self._focus_before_max: Widget | None = None  # focus goes back there when the form is back
-        self._notice_timer: Timer | None = None
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="tester-row1"):
@@ -111,6 +112,7 @@ class TesterScreen(AppScreen):
         with Horizontal(id="resp-row"):  # the status line, and notices beside it (never over it)
             yield Static("ctrl+s sends · JSON body only for POST/PATCH/PUT", id="resp-status")
             yield Static("", id="tester-notice")
+        yield Static("", id="resp-explain")
         with TabbedContent(id="resp-tabs", initial="tab-body"):
             with TabPane("Body", id="tab-body"):
                 with VerticalScroll(id="resp-body-scroll"):
@@ -219,30 +221,40 @@ class TesterScreen(AppScreen):
                    body: Any) -> None:
         from alpaca_tui.tui.dialogs.confirm import ConfirmDialog
 
-        forbidden = services.forbidden_by_scopes(p, api, method, path)
+        check = services.scope_guard(p, api, method, path)
+        refusal, need = check.refusal, check.requirement
+        warning = check.warning if refusal is None else f"sent anyway: {method} {need.path} {need.describe()}"
 
         def after_scope(ok: bool | None) -> None:
             if not ok:
                 self.query_one("#resp-status", Static).update("not sent")
                 return
+
+            def send(*args: Any) -> None:
+                self._send(*args, warning=warning)
+
             if p.env.is_live and method in WRITE_METHODS:
                 body_txt = (f"{method} {path} on {p.env.label} — this is REAL MONEY.\n\n"
                             f"Send this write with {p.name}?")
                 self.app.push_screen(ConfirmDialog("Write to a live environment", body_txt,
                                                    yes="Send to live", danger=True),
-                                     callback=lambda yes: self._send(p, api, method, path, params, body)
+                                     callback=lambda yes: send(p, api, method, path, params, body)
                                      if yes else self.query_one("#resp-status", Static).update("not sent"))
                 return
-            self._send(p, api, method, path, params, body)
+            send(p, api, method, path, params, body)
 
-        if forbidden is not None:
-            self.app.push_screen(ConfirmDialog("Outside this credential's access", forbidden +
-                                               "\n\nAlpaca will most likely answer 403. Send anyway?",
-                                               yes="Send anyway", danger=True), callback=after_scope)
+        if refusal is not None:
+            ex = refusal.explanation
+            text = Text(f"{check.reason}.\n\n")
+            text.append_text(services.explanation_text(getattr(ex, "cause", None), getattr(ex, "fix", None)))
+            text.append("\n\nAlpaca will most likely refuse it too. Send anyway?")
+            self.app.push_screen(ConfirmDialog(services.refusal_title(check), text, yes="Send anyway",
+                                               danger=True), callback=after_scope)
             return
         after_scope(True)
 
-    def _send(self, p: Profile, api: Api, method: str, path: str, params: dict[str, str], body: Any) -> None:
+    def _send(self, p: Profile, api: Api, method: str, path: str, params: dict[str, str], body: Any, *,
+              warning: str | None = None) -> None:
         if self.session.engine is None:
             self.query_one("#resp-status", Static).update(Text("the auth engine is still loading",
                                                                style="yellow"))
@@ -250,7 +262,7 @@ class TesterScreen(AppScreen):
         self.sending = True
         self.query_one("#resp-status", Static).update(Text(f"sending {method} {path}…", style="yellow"))
         rec = RequestRecord(profile=p.name, api=api.value, method=method, path=path, params=params,
-                            body=body, sent_at=self.session.clock.time())
+                            body=body, sent_at=self.session.clock.time(), warning=warning)
         self._request_worker(rec, api)
 
     @work(exclusive=True, group="tester-send", exit_on_error=False)
@@ -260,6 +272,7 @@ class TesterScreen(AppScreen):
                                                  params=rec.params or None, json_body=rec.body)
         except Exception as exc:
             rec.error = services.one_line(exc)
+            services.set_explanation(rec, exc)
         else:
             services.fill_record(rec, resp)
         self.post_message(RequestFinished(rec))
@@ -276,6 +289,9 @@ class TesterScreen(AppScreen):
         self.last = rec
         status = self.query_one("#resp-status", Static)
         status.update(services.status_line(rec))
+        explain = self.query_one("#resp-explain", Static)
+        explain.update(services.explanation_text(rec.cause, rec.fix, rec.warning))
+        explain.display = bool(rec.cause or rec.fix or rec.warning)
         body = self.query_one("#resp-body", Static)
         if rec.json is not None:
             body.update(JSON.from_data(rec.json, indent=2))
@@ -333,59 +349,3 @@ class TesterScreen(AppScreen):
             focus_now(self.query_one("#resp-tabs", TabbedContent))
         elif self._focus_before_max is not None and self._focus_before_max.is_attached:
             focus_now(self._focus_before_max)
-
-    # -- cURL ----------------------------------------------------------------------------
-    def action_copy_curl(self) -> None:
-        form = self._read_form()
-        if form is None:
-            return
-        p, api, method, path, params, body = form
-        line = curl_command(p, api, method, path, params, body)
-        self.app.copy_to_clipboard(line)
-        self.show_notice(Text(f"copied cURL · run it with alpaca-tui exec {p.name}", style="green"))
-
-    def action_copy_curl_secrets(self) -> None:
-        from alpaca_tui.tui.dialogs.confirm import ConfirmDialog
-
-        form = self._read_form()
-        if form is None:
-            return
-
-        def answered(yes: bool | None) -> None:
-            if yes:
-                self._curl_with_secrets(form)
-
-        self.app.push_screen(ConfirmDialog("Copy with secrets", "Put the real secret (or access token) into "
-                                           "the clipboard? Anything that reads the clipboard can see it.",
-                                           yes="Copy with secrets", danger=True), callback=answered)
-
-    @work(exclusive=True, group="curl", exit_on_error=False)
-    async def _curl_with_secrets(self, form: tuple[Profile, Api, str, str, dict[str, str], Any]) -> None:
-        p, api, method, path, params, body = form
-        try:
-            bundle = await self._load_bundle(p.name)
-            token = None
-            if p.flow.is_oauth and self.session.engine is not None:
-                token = services.token_value(await self.session.engine.token(p.name))
-            line = curl_command(p, api, method, path, params, body, key_id=bundle.active.key_id,
-                                secret=bundle.active.secret if p.flow is not Flow.PRIVATE_KEY_JWT else None,
-                                token=token)
-        except Exception as exc:
-            self.post_message(OperationFailed("copy cURL", services.one_line(exc)))
-            return
-        self.app.copy_to_clipboard(line)
-        shown = redact(line, [*bundle.values(), token])
-        self.show_notice(Text(f"copied with secrets: {shown[:60]}…", style="yellow"))
-
-    def show_notice(self, text: Text, seconds: float = 8.0) -> None:
-        """A short notice beside the status line (which keeps the last response's status)."""
-        notice = self.query_one("#tester-notice", Static)
-        notice.update(text)
-        if self._notice_timer is not None:
-            self._notice_timer.stop()
-        self._notice_timer = self.set_timer(seconds, lambda: notice.update(""))
-
-    async def _load_bundle(self, name: str) -> SecretBundle:
-        import asyncio
-
-        return await asyncio.to_thread(self.session.require_store().load_bundle, name)
