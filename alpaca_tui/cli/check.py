@@ -69,7 +69,14 @@ def run(args: argparse.Namespace) -> int:
     import sys
 
     from alpaca_tui.cli.common import print_json, warn
-    from alpaca_tui.cli.enginecli import fmt_ms, make_engine, marks, open_cli_store, run_engine
+    from alpaca_tui.cli.enginecli import (
+        configured_timeout,
+        fmt_ms,
+        make_engine,
+        marks,
+        open_cli_store,
+        run_engine,
+    )
     from alpaca_tui.core.clock import SYSTEM_CLOCK
     from alpaca_tui.core.engine import CheckResult
     from alpaca_tui.core.errors import UsageError
@@ -101,7 +108,8 @@ def run(args: argparse.Namespace) -> int:
             warnings.append(f"{p.name} expires {describe_expiry(p.expires_at, now)} "
                             f"({p.expires_at:%Y-%m-%d %H:%M} UTC); rotate it soon: "
                             f"alpaca-tui rotate {p.name}")
-    engine = make_engine(store, no_cache=args.no_cache, timeout=args.timeout)
+    timeout = args.timeout if args.timeout is not None else configured_timeout()  # config.toml
+    engine = make_engine(store, no_cache=args.no_cache, timeout=timeout)
 
     async def check_all() -> list[list[CheckResult]]:
         return list(await asyncio.gather(*(engine.check(p.name, use_cache=not args.no_cache)

@@ -149,7 +149,7 @@ def _percentile(values: list[float], q: float) -> float | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from alpaca_tui.cli.enginecli import make_engine, open_cli_store, run_engine
+    from alpaca_tui.cli.enginecli import configured_timeout, make_engine, open_cli_store, run_engine
     from alpaca_tui.core.environments import parse_api
     from alpaca_tui.core.errors import UsageError
 
@@ -178,7 +178,8 @@ def run(args: argparse.Namespace) -> int:
     profile = store.get_profile(args.name)
     if profile.env.is_live and method in WRITE_METHODS:
         _confirm_live_write(profile, method, path, args.yes, args.repeat)
-    engine = make_engine(store, no_cache=args.no_cache, timeout=args.timeout)
+    timeout = args.timeout if args.timeout is not None else configured_timeout()  # config.toml
+    engine = make_engine(store, no_cache=args.no_cache, timeout=timeout)
     if args.repeat > 1:
         return run_engine(engine, _repeat(engine, args, method, path, api, params, body))
     return run_engine(engine, _single(engine, args, method, path, api, params, body))
