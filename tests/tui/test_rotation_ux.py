@@ -85,3 +85,22 @@ async def test_live_rotation_asks_first_and_rollback_defaults_to_no(seeded: Any,
         await pilot.press("enter")  # the default: no
         await pilot.pause(0.2)
         assert store.load_bundle("live").active == rotated
+
+
+async def test_regenerating_the_new_key_pair_asks_first(seeded: Any, clock: FakeClock) -> None:
+    store, _emu, _ = seeded
+    app = AlpacaTuiApp(store=store, demo=None, clock=clock)
+    async with app.run_test(size=(100, 30)) as pilot:
+        rot = await open_rotation(pilot, "broker-sandbox-jwt")
+        await pilot.press("ctrl+g")
+        await wait_for(pilot, lambda: rot.keypair is not None, what="key pair generated")
+        first = rot.keypair
+        await pilot.press("ctrl+g")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="regenerate question")
+        await pilot.press("n")
+        await pilot.pause(0.2)
+        assert rot.keypair is first
+        await pilot.press("ctrl+g")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="regenerate question")
+        await pilot.press("y")
+        await wait_for(pilot, lambda: rot.keypair is not None and rot.keypair is not first, what="a new pair")

@@ -168,6 +168,22 @@ class RotationScreen(TypeAheadFields, ProfileScreen):
         p = self.profile
         if p is None or p.flow is not Flow.PRIVATE_KEY_JWT or self.busy:
             return
+        if self.keypair is None:
+            self._generate_now()
+            return
+        from alpaca_tui.tui.dialogs.confirm import ConfirmDialog
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._generate_now()
+
+        self.app.push_screen(ConfirmDialog(  # it may be registered with Alpaca already
+            "Replace the new key pair?", "A key pair was generated already (sha256 "
+            f"{self.keypair.fingerprint}). If you registered its public key with Alpaca, a new pair "
+            "will not match it.",
+            yes="New key pair", no="Keep it"), callback=answered)
+
+    def _generate_now(self) -> None:
         self.query_one("#rot-keypair-info", Static).update("generating…")
         generate_keypair_in_worker(self)
 
