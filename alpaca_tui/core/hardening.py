@@ -180,11 +180,11 @@ class LockedBuffer:
         libc = _load_libc()
         if libc is None or not hasattr(libc, "mlock"):
             return False, "mlock is not available on this system"
-        if libc.mlock(ctypes.c_void_p(self._addr), ctypes.c_size_t(PAGE)) == 0:
-            return True, "locked in RAM (never swapped out)"
-        err = ctypes.get_errno()
         limit = memlock_limit()
         shown = "unlimited" if limit == -1 else f"{limit} bytes" if limit is not None else "unknown"
+        if libc.mlock(ctypes.c_void_p(self._addr), ctypes.c_size_t(PAGE)) == 0:
+            return True, f"available: key pages are locked in RAM (RLIMIT_MEMLOCK {shown})"
+        err = ctypes.get_errno()
         return False, f"mlock refused ({os.strerror(err) if err else 'error'}; RLIMIT_MEMLOCK {shown})"
 
     def close(self) -> None:

@@ -14,7 +14,8 @@ Serving: one thread and a selector, no thread per client. At most :data:`MAX_CON
 connections are open; a new one beyond that evicts the oldest. Each connection has
 :data:`CONN_DEADLINE` seconds to send its one line (a silent or trickling client is dropped,
 never waited for). A peer of another uid is dropped at accept. ``accept`` failing for lack of
-file descriptors (EMFILE, ENFILE, ENOBUFS, ENOMEM) drops the oldest connection and pauses
+file descriptors (EMFILE, ENFILE, ENOBUFS, ENOMEM) drops the oldest quarter of the open
+connections and accepts again; with none to drop (or on any other accept error) it pauses
 accepting with a growing back-off (10 ms to 1 s) instead of crashing. Twice a second it checks
 that its socket is still the one it bound; when it is gone or replaced, the agent exits, as it
 does at its deadline, on ``stop`` and on SIGTERM / SIGHUP / SIGINT.
@@ -210,16 +211,27 @@ class Server:
             except OSError as exc:
                 if exc.errno in (errno.ECONNABORTED, errno.EINTR, errno.EPROTO):
                     continue
-                self._fd_shortage()
+                if exc.errno in _FD_ERRNOS and self._fd_shortage():
+                    continue
+                if exc.errno not in _FD_ERRNOS:
+                    self._pause()
                 return
             self.backoff = BACKOFF_MIN
             self._admit(conn)
 
-    def _fd_shortage(self) -> None:
-        """EMFILE and friends: free a descriptor and stop accepting for a while."""
+    def _fd_shortage(self) -> bool:
+        """EMFILE and friends: free descriptors by dropping the oldest quarter of the connections
+        (True: accept again now); with none to drop, stop accepting for a growing while."""
         self.stats["accept_errors"] += 1
         if self.conns:
-            self._drop(next(iter(self.conns.values())), "evicted")
+            for _ in range(max(1, len(self.conns) // 4)):
+                self._drop(next(iter(self.conns.values())), "evicted")
+            return True
+        self._pause()
+        return False
+
+    def _pause(self) -> None:
+        """Stop accepting for the back-off time (doubling up to BACKOFF_MAX while it keeps failing)."""
         self.sel.unregister(self.listener)
         self.accept_resume = time.monotonic() + self.backoff
         self.backoff = min(self.backoff * 2, BACKOFF_MAX)
