@@ -194,6 +194,19 @@ def recv_line(conn: socket.socket) -> bytes:
     return buf.split(b"\n", 1)[0]
 
 
+def connect(sock: socket.socket, path: Path, deadline: float) -> None:
+    """``connect`` that waits for room: a Unix socket whose listen queue is full (a flood) fails
+    at once with EAGAIN instead of waiting, so retry until ``deadline``."""
+    while True:
+        try:
+            sock.connect(str(path))
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                raise TimeoutError("the agent's listen queue stayed full") from None
+            time.sleep(0.002)
+
+
 def ask(home: Path, request: dict[str, Any], timeout: float = CLIENT_TIMEOUT) -> dict[str, Any] | None:
     """One request to the agent of ``home``; None when there is no (usable) agent."""
     rec = read_record(home)
@@ -202,7 +215,7 @@ def ask(home: Path, request: dict[str, Any], timeout: float = CLIENT_TIMEOUT) ->
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
             sock.settimeout(timeout)
-            sock.connect(str(rec.socket))
+            connect(sock, rec.socket, time.monotonic() + timeout)
             pid, uid = peer_creds(sock)
             if uid != os.getuid() or (pid is not None and pid != rec.pid):
                 return None

@@ -84,14 +84,26 @@ def choose_socket(home: Path) -> tuple[Path, bool]:
     is used instead, named in the record so clients find it."""
     preferred = agent.socket_path(home)
     if preferred.parent == home or _usable_dir(preferred.parent):
-        return preferred, False
+        return _short_enough(preferred), False
     fresh = Path(tempfile.mkdtemp(prefix=f"alpaca-tui-{os.getuid()}-"))
     if not _usable_dir(fresh):
         with contextlib.suppress(OSError):
             fresh.rmdir()
-        raise StoreError(f"no private directory for the agent's socket under {fresh.parent}; fix: set "
-                         "XDG_RUNTIME_DIR to a directory of yours (0700) or use a shorter ALPACA_TUI_HOME")
-    return fresh / preferred.name, True
+        raise StoreError(f"no private directory for the agent's socket under {fresh.parent}; {_FIX}")
+    try:
+        return _short_enough(fresh / "sock"), True  # the directory is unique: a short name will do
+    except StoreError:
+        fresh.rmdir()
+        raise
+
+
+_FIX = "fix: set XDG_RUNTIME_DIR to a directory of yours (0700) or use a shorter ALPACA_TUI_HOME"
+
+
+def _short_enough(path: Path) -> Path:
+    if len(os.fsencode(str(path))) > agent.MAX_SOCK_PATH:
+        raise StoreError(f"the agent's socket path {path} is too long for a Unix socket; {_FIX}")
+    return path
 
 
 def _bind(path: Path) -> socket.socket:
