@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import ctypes.util
 import mmap
 import os
 import sys
@@ -55,7 +54,7 @@ def _load_libc() -> Any:
     global _libc
     if _libc is None:
         try:
-            _libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+            _libc = ctypes.CDLL(None, use_errno=True)  # the running program's libc (no find_library)
         except OSError:
             _libc = False
         else:  # declared, so the unsigned long arguments are passed whole
@@ -181,7 +180,8 @@ class LockedBuffer:
         if libc is None or not hasattr(libc, "mlock"):
             return False, "mlock is not available on this system"
         limit = memlock_limit()
-        shown = "unlimited" if limit == -1 else f"{limit} bytes" if limit is not None else "unknown"
+        shown = ("unlimited" if limit == -1 else "unknown" if limit is None
+                 else f"{limit >> 10} KiB" if limit % 1024 == 0 else f"{limit} bytes")
         if libc.mlock(ctypes.c_void_p(self._addr), ctypes.c_size_t(PAGE)) == 0:
             return True, f"available: key pages are locked in RAM (RLIMIT_MEMLOCK {shown})"
         err = ctypes.get_errno()
