@@ -5,10 +5,10 @@ Builds a home with one real profile in the encrypted file, then runs ``alpaca-tu
 true`` (opens the store, decrypts the secrets, execs ``true``) as a child process against:
 
 1. ``baseline``: the intact file;
-2. ``crafted-kdf``: the file's header rewritten to scrypt n=2**22, r=8 (what the header may
+2. ``crafted_kdf``: the file's header rewritten to scrypt n=2**22, r=8 (what the header may
    claim; the file is otherwise untouched, so only the key derivation costs);
-3. ``sparse-1g``: the intact file extended to 1 GiB with a hole (costs no disk);
-4. ``fifo-index``: ``index.json`` replaced by a FIFO nobody writes (capped at 10 s here).
+3. ``sparse_1g``: the intact file extended to 1 GiB with a hole (costs no disk);
+4. ``fifo_index``: ``index.json`` replaced by a FIFO nobody writes (capped at 10 s here).
 
 Prints ``name=value`` lines: ``<case>_seconds``, ``<case>_max_rss_mib``, ``<case>_exit``.
 Usage: python bench/hostile_files.py
@@ -89,17 +89,17 @@ def main() -> int:
         raw = bytearray((home / "secrets.enc").read_bytes())
         raw[8], raw[9], raw[10] = 22, 8, 1
         (home / "secrets.enc").write_bytes(bytes(raw))
-        cases["crafted-kdf"] = (env, 120.0)
+        cases["crafted_kdf"] = (env, 120.0)
 
         home, env = _home(base, "sparse")
         with (home / "secrets.enc").open("r+b") as fh:
             fh.truncate(1 << 30)
-        cases["sparse-1g"] = (env, 120.0)
+        cases["sparse_1g"] = (env, 120.0)
 
         home, env = _home(base, "fifo")
         (home / "index.json").unlink()
         os.mkfifo(home / "index.json", 0o600)
-        cases["fifo-index"] = (env, 10.0)
+        cases["fifo_index"] = (env, 10.0)
 
         for name, (env, timeout) in cases.items():
             seconds, rss, code = _run(env, timeout)
