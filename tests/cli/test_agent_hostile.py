@@ -375,3 +375,30 @@ def test_a_peer_of_another_uid_is_dropped_at_accept(unlocked: agent.Record, alpa
     assert res.returncode == 0 and res.stdout.strip() == "b''", (res.stdout, res.stderr)
     st = agent.status(alpaca_home)
     assert st is not None and st.stats is not None and st.stats["refused_peers"] >= 1
+
+
+def test_lock_stops_an_agent_of_an_older_version_without_a_record(alpaca_home: Path) -> None:
+    """Agents started before agent.json existed listen on the home's socket: lock (and unlock, which
+    stops the old agent first) still reach them, over the same one-line protocol."""
+    alpaca_home.mkdir(mode=0o700)
+    path = agent.socket_path(alpaca_home)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(path))
+    path.chmod(0o600)
+    listener.listen(4)
+    got: list[bytes] = []
+
+    def old_agent() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            got.append(agent.recv_line(conn))
+            conn.sendall(b'{"ok": true}\n')
+        path.unlink()
+        listener.close()
+
+    t = threading.Thread(target=old_agent, daemon=True)
+    t.start()
+    res = run_sub("lock")
+    t.join(5)
+    assert res.returncode == 0 and "locked; the session agent is gone" in res.stderr, res.stderr
+    assert got == [b'{"op": "stop"}'] and not path.exists()

@@ -288,7 +288,7 @@ def stop(home: Path) -> bool:
     is really our agent, sends SIGTERM (then SIGKILL after 2 s)."""
     rec = read_record(home)
     if rec is None:
-        return False
+        return _stop_unrecorded(home)
     running = is_our_agent(rec)
     if running and ask(home, {"op": "stop"}) is None:
         with contextlib.suppress(OSError):
@@ -299,6 +299,29 @@ def stop(home: Path) -> bool:
         _gone(rec, 2.0)
     _clean_after(home, rec)
     return running
+
+
+def _stop_unrecorded(home: Path) -> bool:
+    """An agent of an older alpaca-tui (no ``agent.json``) on the preferred socket: ask it to stop,
+    if the socket is ours and private and its peer is our uid."""
+    path = socket_path(home)
+    if not _private_socket(path):
+        return False
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(CLIENT_TIMEOUT)
+            connect(sock, path, time.monotonic() + CLIENT_TIMEOUT)
+            if peer_creds(sock)[1] != os.getuid():
+                return False
+            sock.sendall(b'{"op": "stop"}\n')
+            reply = json.loads(recv_line(sock) or b"null")
+    except (OSError, ValueError):
+        return False
+    stopped = isinstance(reply, dict) and reply.get("ok") is True
+    deadline = time.monotonic() + 2.0
+    while stopped and os.path.lexists(path) and time.monotonic() < deadline:
+        time.sleep(0.01)  # it removes its socket on the way out
+    return stopped
 
 
 def start(home: Path, key: bytes, salt: bytes, kdf: tuple[int, int, int], ttl: float) -> AgentStatus:
