@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SCRIPTS = ["engine_bench.py", "first_paint.py", "store_bench.py"]
+SCRIPTS = ["engine_bench.py", "first_paint.py", "store_bench.py", "hostile_files.py"]
 TARGETS = {
     "token_requests_per_1000_calls": "4-5",
     "single_flight_token_requests": "1",

@@ -68,6 +68,9 @@ def _run_tui(argv: Sequence[str]) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from alpaca_tui.core.hardening import harden_process
+
+    harden_process()  # before any secret is read: no core dump, no same-user ptrace (every command, the TUI)
     args_list = list(sys.argv[1:] if argv is None else argv)
     try:
         if not args_list:
