@@ -32,6 +32,9 @@ def register(subparsers: Any) -> None:
                         "current store (ALPACA_TUI_HOME); existing names are skipped")
     p.add_argument("--seed-prefix", default="", metavar="PREFIX",
                    help="prefix for the seeded profile names (e.g. demo-)")
+    p.add_argument("--token-lifetime", type=int, default=899, metavar="S",
+                   help="seconds the issued access tokens live (default 899, Alpaca's; e.g. 12 to "
+                        "watch clients ride through refreshes)")
     p.add_argument("--json", action="store_true",
                    help="print one JSON line {urls, seeded, skipped} instead of the table")
     p.add_argument("--verbose", "-v", action="store_true", help="log each request line to stderr")
@@ -51,12 +54,15 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"the emulator only binds loopback addresses ({', '.join(LOOPBACK)})")
     if args.port_base and not 1024 <= args.port_base <= 65535 - len(ROLES):
         raise UsageError(f"--port-base must be between 1024 and {65535 - len(ROLES)}")
+    if not 1 <= args.token_lifetime <= 86400:
+        raise UsageError("--token-lifetime must be between 1 and 86400 seconds")
     stop = threading.Event()
 
     def on_signal(signum: int, frame: Any) -> None:
         stop.set()
 
-    emulator = Emulator(host=args.host, port_base=args.port_base, state_dir=args.state)
+    emulator = Emulator(host=args.host, port_base=args.port_base, state_dir=args.state,
+                        token_lifetime=args.token_lifetime)
     if args.verbose:
         emulator.log = lambda line: print(line, file=sys.stderr, flush=True)
     # Ctrl-C and SIGTERM just set the stop flag, wherever they land, so shutdown is always clean.

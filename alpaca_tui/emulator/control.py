@@ -25,7 +25,7 @@ from alpaca_tui.core.environments import TOKEN_PATH, Api, Env
 from alpaca_tui.core.errors import AlpacaTuiError
 from alpaca_tui.core.scopes import AccessMatrix
 from alpaca_tui.emulator.accounts import Book
-from alpaca_tui.emulator.records import IssuedCredential, parse_when
+from alpaca_tui.emulator.records import TOKEN_LIFETIME, IssuedCredential, parse_when
 from alpaca_tui.emulator.roles import API_ROLES, BROKER_DEFAULT_RATE, ENV_ROLES, ROLE_KIND, check_role
 from alpaca_tui.emulator.state import State
 
@@ -38,15 +38,20 @@ class Control:
     """Clock, state and book of one emulator, and every operation on them.
 
     ``clock`` drives token lifetimes, credential expiry, assertion checks and rate-limit
-    windows (default: the system clock). ``urls`` (role -> base URL) is empty until the
+    windows (default: the system clock). ``token_lifetime``: the ``expires_in`` of the access
+    tokens AuthX issues (Alpaca's 899 s by default; e.g. 12 for long-run tests). ``urls`` (role -> base URL) is empty until the
     servers listen (or preset from a fixed port base).
     """
 
     def __init__(self, *, state_dir: Path | None = None, clock: Clock | None = None,
-                 rate_limit_per_min: int = 200, broker_rate_limit_per_min: int = BROKER_DEFAULT_RATE) -> None:
+                 rate_limit_per_min: int = 200, broker_rate_limit_per_min: int = BROKER_DEFAULT_RATE,
+                 token_lifetime: int = TOKEN_LIFETIME) -> None:
         self.clock: Clock = clock if clock is not None else SYSTEM_CLOCK
         self.state_dir = Path(state_dir) if state_dir is not None else None
         self.state = State(self.state_dir)
+        if not 1 <= int(token_lifetime) <= 86400:
+            raise EmulatorError("token_lifetime must be between 1 and 86400 seconds")
+        self.state.token_lifetime = int(token_lifetime)
         self.book = Book(self.clock.time())
         self.default_rate = {r: (broker_rate_limit_per_min if ROLE_KIND[r] in ("broker", "authx")
                                  else rate_limit_per_min) for r in API_ROLES}

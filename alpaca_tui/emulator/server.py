@@ -23,7 +23,7 @@ from urllib.parse import parse_qs, urlsplit
 from alpaca_tui.core.clock import Clock
 from alpaca_tui.emulator.control import Control, EmulatorError
 from alpaca_tui.emulator.dispatch import Dispatcher
-from alpaca_tui.emulator.records import IssuedCredential
+from alpaca_tui.emulator.records import TOKEN_LIFETIME, IssuedCredential
 from alpaca_tui.emulator.roles import BROKER_DEFAULT_RATE, ROLES
 from alpaca_tui.emulator.wire import JSON_CT, Reply, Request, alpaca_error
 
@@ -159,11 +159,13 @@ class Emulator(Control):
 
     def __init__(self, *, host: str = "127.0.0.1", port_base: int = 0, state_dir: Path | None = None,
                  clock: Clock | None = None, rate_limit_per_min: int = 200,
-                 broker_rate_limit_per_min: int = BROKER_DEFAULT_RATE) -> None:
+                 broker_rate_limit_per_min: int = BROKER_DEFAULT_RATE,
+                 token_lifetime: int = TOKEN_LIFETIME) -> None:
         if port_base < 0 or port_base + len(ROLES) > 65536:
             raise EmulatorError(f"invalid port base {port_base}")
         super().__init__(state_dir=state_dir, clock=clock, rate_limit_per_min=rate_limit_per_min,
-                         broker_rate_limit_per_min=broker_rate_limit_per_min)
+                         broker_rate_limit_per_min=broker_rate_limit_per_min,
+                         token_lifetime=token_lifetime)
         self.host = host
         self.port_base = port_base
         self._servers: dict[str, _Server] = {}

@@ -52,6 +52,7 @@ class State:
         self.jtis: dict[tuple[str, str], float] = {}
         self.token_counts: Counter[str | None] = Counter()
         self.token_total = 0
+        self.token_lifetime = TOKEN_LIFETIME   # expires_in of the tokens issued (a switch for tests)
         self.request_counts: Counter[str] = Counter()
         self.rejections: deque[dict[str, Any]] = deque(maxlen=500)
         # faults
@@ -155,9 +156,10 @@ class State:
             # forget expired tokens and jtis so memory stays bounded
             self.tokens = {t: r for t, r in self.tokens.items() if r.expires_at > now}
             self.jtis = {k: exp for k, exp in self.jtis.items() if exp > now - 3600}
-            self.tokens[token] = TokenRecord(cred.key_id, cred.env, now, now + TOKEN_LIFETIME)
+            lifetime = self.token_lifetime
+            self.tokens[token] = TokenRecord(cred.key_id, cred.env, now, now + lifetime)
             self._save()
-        return token, TOKEN_LIFETIME
+        return token, lifetime
 
     def lookup_token(self, token: str) -> TokenRecord | None:
         with self.lock:
