@@ -39,8 +39,8 @@ class Control:
 
     ``clock`` drives token lifetimes, credential expiry, assertion checks and rate-limit
     windows (default: the system clock). ``token_lifetime``: the ``expires_in`` of the access
-    tokens AuthX issues (Alpaca's 899 s by default; e.g. 12 for long-run tests). ``urls`` (role -> base URL) is empty until the
-    servers listen (or preset from a fixed port base).
+    tokens AuthX issues (Alpaca's 899 s by default; e.g. 12 for long-run tests). ``urls``
+    (role -> base URL) is empty until the servers listen (or preset from a fixed port base).
     """
 
     def __init__(self, *, state_dir: Path | None = None, clock: Clock | None = None,
@@ -56,6 +56,7 @@ class Control:
         self.default_rate = {r: (broker_rate_limit_per_min if ROLE_KIND[r] in ("broker", "authx")
                                  else rate_limit_per_min) for r in API_ROLES}
         self.log: Callable[[str], None] | None = None
+        self.stream_interval = 1.0     # seconds between a market-data stream's pushes (streams.py)
         self.urls: dict[str, str] = {}
 
     # -- time and limits ---------------------------------------------------------------
