@@ -165,6 +165,8 @@ class ProxyServer:
                 self._conns.add(task)
             try:
                 await serve_connection(reader, writer, handle, upgrade)
+            except asyncio.CancelledError:
+                pass  # the proxy is stopping: this connection ends with it
             finally:
                 if task is not None:
                     self._conns.discard(task)
