@@ -10,6 +10,7 @@ buffer and the socket can be read directly.
 from __future__ import annotations
 
 import contextlib
+import http
 import select
 import socket
 from collections import deque
@@ -43,7 +44,7 @@ def reject(sock: socket.socket, raw_request: bytes, status: int, text: str) -> N
     proto = server_protocol()
     proto.receive_data(raw_request)
     proto.events_received()
-    proto.send_response(proto.reject(status, text + "\n"))
+    proto.send_response(proto.reject(http.HTTPStatus(status), text + "\n"))
     _flush(proto, sock)
 
 
@@ -89,11 +90,15 @@ class SyncWs:
                 data = self.sock.recv(65536)
             except (OSError, ValueError):
                 data = b""
-            if data:
-                self.proto.receive_data(data)
-            else:
-                self.proto.receive_eof()
+            try:
+                if data:
+                    self.proto.receive_data(data)
+                else:
+                    self.proto.receive_eof()
+                    self.open = False
+            except Exception:  # a protocol error the library raised instead of recording
                 self.open = False
+                return None
             self._events.extend(self.proto.events_received())
             _flush(self.proto, self.sock)
             if str(getattr(self.proto.state, "name", "")) in ("CLOSING", "CLOSED"):

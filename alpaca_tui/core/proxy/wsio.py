@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import http
 import ssl
 from collections import deque
 from dataclasses import dataclass
@@ -66,7 +67,7 @@ async def refuse_handshake(writer: asyncio.StreamWriter, raw_request: bytes, sta
     proto = server_protocol()
     proto.receive_data(raw_request)
     proto.events_received()
-    proto.send_response(proto.reject(status, text + "\n"))
+    proto.send_response(proto.reject(http.HTTPStatus(status), text + "\n"))
     with contextlib.suppress(OSError, RuntimeError):
         await _flush(proto, writer)
 
@@ -134,10 +135,14 @@ class WsPeer:
         await _flush(proto, writer)
         while True:
             data = await reader.read(65536)
-            if data:
-                proto.receive_data(data)
-            else:
-                proto.receive_eof()
+            try:
+                if data:
+                    proto.receive_data(data)
+                else:
+                    proto.receive_eof()
+            except Exception:   # websockets 10.4 lets a truncated answer's EOFError through
+                writer.close()
+                raise WsError("the stream closed the connection during the handshake") from None
             events = proto.events_received()
             response = next((e for e in events if isinstance(e, Response)), None)
             if response is not None or not data:
@@ -163,10 +168,13 @@ class WsPeer:
                 data = await self._reader.read(65536)
             except (OSError, asyncio.IncompleteReadError):
                 data = b""
-            if data:
-                self.proto.receive_data(data)
-            else:
-                self.proto.receive_eof()
+            try:
+                if data:
+                    self.proto.receive_data(data)
+                else:
+                    self.proto.receive_eof()
+            except Exception:  # a protocol error the library raised instead of recording
+                return None
             self._events.extend(self.proto.events_received())
             await self._safe_flush()   # pongs, the closing handshake
             if not data and not self._events:
