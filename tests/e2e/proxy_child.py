@@ -28,8 +28,12 @@ def out(obj: Any) -> None:
 def broker_client() -> Any:
     from alpaca.broker.client import BrokerClient
 
-    return BrokerClient(ENV["APCA_API_KEY_ID"], ENV["APCA_API_SECRET_KEY"], sandbox=True,
-                        url_override=ENV["ALPACA_BROKER_BASE_URL"])
+    return BrokerClient(
+        ENV["APCA_API_KEY_ID"],
+        ENV["APCA_API_SECRET_KEY"],
+        sandbox=True,
+        url_override=ENV["ALPACA_BROKER_BASE_URL"],
+    )
 
 
 def account_request() -> Any:
@@ -38,16 +42,38 @@ def account_request() -> Any:
     from alpaca.broker.requests import CreateAccountRequest
 
     return CreateAccountRequest(
-        contact=Contact(email_address="jo@example.com", phone_number="555-666-7788",
-                        street_address=["20 N San Mateo Dr"], city="San Mateo", state="CA",
-                        postal_code="94401", country="USA"),
-        identity=Identity(given_name="Jo", family_name="Doe", date_of_birth="1990-01-01", tax_id="666-55-4321",
-                          tax_id_type=TaxIdType.USA_SSN, country_of_citizenship="USA", country_of_birth="USA",
-                          country_of_tax_residence="USA", funding_source=[FundingSource.EMPLOYMENT_INCOME]),
-        disclosures=Disclosures(is_control_person=False, is_affiliated_exchange_or_finra=False,
-                                is_politically_exposed=False, immediate_family_exposed=False),
-        agreements=[Agreement(agreement=AgreementType.CUSTOMER, signed_at="2020-09-11T18:09:33Z",
-                              ip_address="185.13.21.99")])
+        contact=Contact(
+            email_address="jo@example.com",
+            phone_number="555-666-7788",
+            street_address=["20 N San Mateo Dr"],
+            city="San Mateo",
+            state="CA",
+            postal_code="94401",
+            country="USA",
+        ),
+        identity=Identity(
+            given_name="Jo",
+            family_name="Doe",
+            date_of_birth="1990-01-01",
+            tax_id="666-55-4321",
+            tax_id_type=TaxIdType.USA_SSN,
+            country_of_citizenship="USA",
+            country_of_birth="USA",
+            country_of_tax_residence="USA",
+            funding_source=[FundingSource.EMPLOYMENT_INCOME],
+        ),
+        disclosures=Disclosures(
+            is_control_person=False,
+            is_affiliated_exchange_or_finra=False,
+            is_politically_exposed=False,
+            immediate_family_exposed=False,
+        ),
+        agreements=[
+            Agreement(
+                agreement=AgreementType.CUSTOMER, signed_at="2020-09-11T18:09:33Z", ip_address="185.13.21.99"
+            )
+        ],
+    )
 
 
 def relationship(client: Any, account_id: Any) -> str:
@@ -58,9 +84,15 @@ def relationship(client: Any, account_id: Any) -> str:
     from alpaca.common.exceptions import APIError
 
     try:
-        rel = client.create_ach_relationship_for_account(account_id, CreateACHRelationshipRequest(
-            account_owner_name="Jo Doe", bank_account_type=BankAccountType.CHECKING,
-            bank_account_number="32131231abc", bank_routing_number="123103716"))
+        rel = client.create_ach_relationship_for_account(
+            account_id,
+            CreateACHRelationshipRequest(
+                account_owner_name="Jo Doe",
+                bank_account_type=BankAccountType.CHECKING,
+                bank_account_number="32131231abc",
+                bank_routing_number="123103716",
+            ),
+        )
         return str(rel.id)
     except APIError as exc:
         if exc.status_code != 404:
@@ -78,24 +110,47 @@ def broker() -> None:
     before = client.list_accounts()
     created = client.create_account(account_request())
     after = client.list_accounts()
-    transfer = client.create_transfer_for_account(created.id, CreateACHTransferRequest(
-        amount="100", direction=TransferDirection.INCOMING, timing=TransferTiming.IMMEDIATE,
-        relationship_id=relationship(client, created.id)))
+    transfer = client.create_transfer_for_account(
+        created.id,
+        CreateACHTransferRequest(
+            amount="100",
+            direction=TransferDirection.INCOMING,
+            timing=TransferTiming.IMMEDIATE,
+            relationship_id=relationship(client, created.id),
+        ),
+    )
     from alpaca.common.enums import PaginationType
 
     transfers = client.get_transfers_for_account(created.id, handle_pagination=PaginationType.NONE)
-    journal = client.create_journal(CreateJournalRequest(from_account=before[0].id, to_account=created.id,
-                                                         entry_type=JournalEntryType.CASH, amount=50))
-    order = client.submit_order_for_account(before[0].id, MarketOrderRequest(   # crypto fills at any hour
-        symbol="BTC/USD", qty=0.01, side=OrderSide.BUY, time_in_force=TimeInForce.GTC))
+    journal = client.create_journal(
+        CreateJournalRequest(
+            from_account=before[0].id, to_account=created.id, entry_type=JournalEntryType.CASH, amount=50
+        )
+    )
+    order = client.submit_order_for_account(
+        before[0].id,
+        MarketOrderRequest(  # crypto fills at any hour
+            symbol="BTC/USD", qty=0.01, side=OrderSide.BUY, time_in_force=TimeInForce.GTC
+        ),
+    )
     events = []
     for event in client.get_account_status_events():
         events.append(json.loads(event.data) if hasattr(event, "data") else event)
         if len(events) >= 2:
             break
-    out({"accounts_before": len(before), "accounts_after": len(after), "created": created.id,
-         "created_status": created.status.value, "transfer": transfer.id, "transfers": len(transfers),
-         "journal_status": journal.status.value, "order_status": order.status.value, "events": events})
+    out(
+        {
+            "accounts_before": len(before),
+            "accounts_after": len(after),
+            "created": created.id,
+            "created_status": created.status.value,
+            "transfer": transfer.id,
+            "transfers": len(transfers),
+            "journal_status": journal.status.value,
+            "order_status": order.status.value,
+            "events": events,
+        }
+    )
 
 
 def trading() -> None:
@@ -109,15 +164,22 @@ def trading() -> None:
     key, secret = ENV["APCA_API_KEY_ID"], ENV["APCA_API_SECRET_KEY"]
     tc = TradingClient(key, secret, paper=True, url_override=ENV["APCA_API_BASE_URL"])
     account = tc.get_account()
-    order = tc.submit_order(MarketOrderRequest(symbol="MSFT", qty=2, side=OrderSide.BUY,
-                                               time_in_force=TimeInForce.DAY))
+    order = tc.submit_order(
+        MarketOrderRequest(symbol="MSFT", qty=2, side=OrderSide.BUY, time_in_force=TimeInForce.DAY)
+    )
     data = StockHistoricalDataClient(key, secret, url_override=ENV["APCA_API_DATA_URL"])
     bars = data.get_stock_latest_bar(StockLatestBarRequest(symbol_or_symbols=["AAPL", "MSFT"]))
-    rest = tradeapi.REST()          # APCA_API_KEY_ID, APCA_API_SECRET_KEY, APCA_API_BASE_URL, ..._DATA_URL
-    out({"account": account.account_number, "order_status": order.status.value,
-         "bar_symbols": sorted(bars), "ata_account": rest.get_account().account_number,
-         "ata_positions": [(p.symbol, p.qty) for p in rest.list_positions()],
-         "ata_bar_close": rest.get_latest_bar("AAPL").c})
+    rest = tradeapi.REST()  # APCA_API_KEY_ID, APCA_API_SECRET_KEY, APCA_API_BASE_URL, ..._DATA_URL
+    out(
+        {
+            "account": account.account_number,
+            "order_status": order.status.value,
+            "bar_symbols": sorted(bars),
+            "ata_account": rest.get_account().account_number,
+            "ata_positions": [(p.symbol, p.qty) for p in rest.list_positions()],
+            "ata_bar_close": rest.get_latest_bar("AAPL").c,
+        }
+    )
 
 
 def _place_orders_until(symbol: str, got: list[Any]) -> None:
@@ -127,14 +189,19 @@ def _place_orders_until(symbol: str, got: list[Any]) -> None:
     from alpaca.trading.requests import MarketOrderRequest
 
     def place() -> None:
-        client = TradingClient(ENV["APCA_API_KEY_ID"], ENV["APCA_API_SECRET_KEY"], paper=True,
-                               url_override=ENV["APCA_API_BASE_URL"])
+        client = TradingClient(
+            ENV["APCA_API_KEY_ID"],
+            ENV["APCA_API_SECRET_KEY"],
+            paper=True,
+            url_override=ENV["APCA_API_BASE_URL"],
+        )
         for _ in range(15):
             time.sleep(1.0)
             if got:
                 return
-            client.submit_order(MarketOrderRequest(symbol=symbol, qty=1, side=OrderSide.BUY,
-                                                   time_in_force=TimeInForce.DAY))
+            client.submit_order(
+                MarketOrderRequest(symbol=symbol, qty=1, side=OrderSide.BUY, time_in_force=TimeInForce.DAY)
+            )
 
     threading.Thread(target=place, daemon=True).start()
 
@@ -161,7 +228,9 @@ def py_streams(result: dict[str, Any]) -> None:
     _place_orders_until("NVDA", result["py_updates"])
     _stop_after(20, ts.stop)
     ts.run()
-    ds = StockDataStream(key, secret, url_override=ENV["APCA_API_STREAM_URL"].replace("http://", "ws://") + "/v2/iex")
+    ds = StockDataStream(
+        key, secret, url_override=ENV["APCA_API_STREAM_URL"].replace("http://", "ws://") + "/v2/iex"
+    )
     result["py_bars"] = []
 
     async def on_bar(bar: Any) -> None:
@@ -177,7 +246,7 @@ def py_streams(result: dict[str, Any]) -> None:
 def ata_stream(result: dict[str, Any]) -> None:
     import alpaca_trade_api as tradeapi
 
-    stream = tradeapi.Stream(data_feed="iex")   # APCA_API_BASE_URL (/stream), APCA_API_STREAM_URL (/v2/iex)
+    stream = tradeapi.Stream(data_feed="iex")  # APCA_API_BASE_URL (/stream), APCA_API_STREAM_URL (/v2/iex)
     result["ata_updates"], result["ata_bars"] = [], []
 
     async def on_update(update: Any) -> None:
@@ -216,7 +285,7 @@ def loop(seconds: float) -> None:
         except Exception as exc:  # the test counts these: there must be none
             errors.append(f"{type(exc).__name__}: {exc}"[:200])
         calls += 1
-        time.sleep(0.05)
+        time.sleep(0.1)
     out({"calls": calls, "errors": errors})
 
 

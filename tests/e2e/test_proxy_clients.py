@@ -27,7 +27,7 @@ from tests.cli.enginecli_support import add_profile, home_env, run_sub  # noqa: 
 from tests.conftest import cli_argv, subprocess_env  # noqa: E402
 
 CHILD = str(Path(__file__).with_name("proxy_child.py"))
-OPEN = 1_800_025_200.0        # 2027-01-15 10:00 New York: market orders fill
+OPEN = 1_800_025_200.0  # 2027-01-15 10:00 New York: market orders fill
 
 
 @pytest.fixture
@@ -45,15 +45,17 @@ def broker_emu() -> Iterator[Emulator]:
 
 
 def proxied(home: Path, name: str, *args: str, timeout: float = 90) -> dict:
-    proc = run_sub("exec", name, "--proxy", "--", sys.executable, CHILD, *args, env=home_env(home),
-                   timeout=timeout)
+    proc = run_sub(
+        "exec", name, "--proxy", "--", sys.executable, CHILD, *args, env=home_env(home), timeout=timeout
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 @pytest.mark.parametrize("flow", [Flow.CLIENT_SECRET, Flow.PRIVATE_KEY_JWT])
-def test_broker_client_with_the_placeholder_on_an_oauth_credential(alpaca_home: Path, broker_emu: Emulator,
-                                                                    flow: Flow) -> None:
+def test_broker_client_with_the_placeholder_on_an_oauth_credential(
+    alpaca_home: Path, broker_emu: Emulator, flow: Flow
+) -> None:
     emu = broker_emu
     secret = add_profile(emu, "bx", Env.BROKER_SANDBOX, flow)
     out = proxied(alpaca_home, "bx", "broker")
@@ -64,12 +66,17 @@ def test_broker_client_with_the_placeholder_on_an_oauth_credential(alpaca_home: 
     # one token for the whole run (refreshed ahead, shared), none of it in the child
     assert emu.token_requests(secret.key_id) == 1
     lines = read_audit(alpaca_home, profile="bx")
-    assert {(r["method"], r["status"], r["decision"]) for r in lines} >= {("GET", 200, "ok"), ("POST", 200, "ok")}
+    assert {(r["method"], r["status"], r["decision"]) for r in lines} >= {
+        ("GET", 200, "ok"),
+        ("POST", 200, "ok"),
+    }
     assert any(r["path"] == "/v1/events/accounts/status" for r in lines)
     assert all(r["decision"] == "ok" for r in lines)
 
 
-def test_trading_and_data_clients_and_alpaca_trade_api_on_a_paper_key(alpaca_home: Path, emu: Emulator) -> None:
+def test_trading_and_data_clients_and_alpaca_trade_api_on_a_paper_key(
+    alpaca_home: Path, emu: Emulator
+) -> None:
     add_profile(emu, "paper", Env.PAPER)
     out = proxied(alpaca_home, "paper", "trading")
     assert out["account"] == out["ata_account"] == "PALPACA_123"
@@ -85,18 +92,33 @@ def test_streams_receive_trade_updates_and_bars_through_the_proxy(alpaca_home: P
     assert ["new", "TSLA"] in out["ata_updates"] and ["fill", "TSLA"] in out["ata_updates"]
     assert len(out["ata_bars"]) >= 2 and {b[0] for b in out["ata_bars"]} == {"SPY"}
     streams = [r for r in read_audit(alpaca_home, profile="paper") if r["method"] == "WS"]
-    assert {r["path"] for r in streams} == {"/stream", "/v2/iex"} and all(r["decision"] == "ok" for r in streams)
+    assert {r["path"] for r in streams} == {"/stream", "/v2/iex"} and all(
+        r["decision"] == "ok" for r in streams
+    )
 
 
-@pytest.mark.parametrize(("env", "flow"), [(Env.PAPER, Flow.LEGACY), (Env.BROKER_SANDBOX, Flow.CLIENT_SECRET),
-                                           (Env.BROKER_SANDBOX, Flow.PRIVATE_KEY_JWT)])
-def test_the_childs_environ_holds_nothing_real(alpaca_home: Path, broker_emu: Emulator, env: Env,
-                                               flow: Flow) -> None:
+@pytest.mark.parametrize(
+    ("env", "flow"),
+    [
+        (Env.PAPER, Flow.LEGACY),
+        (Env.BROKER_SANDBOX, Flow.CLIENT_SECRET),
+        (Env.BROKER_SANDBOX, Flow.PRIVATE_KEY_JWT),
+    ],
+)
+def test_the_childs_environ_holds_nothing_real(
+    alpaca_home: Path, broker_emu: Emulator, env: Env, flow: Flow
+) -> None:
     emu = broker_emu
     secret = add_profile(emu, "p", env, flow)
-    proc = subprocess.Popen(cli_argv("exec", "p", "--proxy", "--", sys.executable, CHILD, "wait"),
-                            env=subprocess_env(home_env(alpaca_home)), stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        cli_argv("exec", "p", "--proxy", "--", sys.executable, CHILD, "wait"),
+        env=subprocess_env(home_env(alpaca_home)),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
         assert proc.stdout is not None and proc.stdin is not None
         pid = json.loads(proc.stdout.readline())["pid"]
@@ -116,7 +138,9 @@ def test_the_childs_environ_holds_nothing_real(alpaca_home: Path, broker_emu: Em
     assert b"ALPACA_TUI_PASSPHRASE_FILE" not in variables
     assert variables[b"ALPACA_TUI_PROXY"] == b"1"
     key = variables[b"APCA_API_KEY_ID"].decode()
-    assert len(key) == 20 and key[:2] == ("PK" if env is Env.PAPER else "CK") and key.isalnum() and key.isupper()
+    assert (
+        len(key) == 20 and key[:2] == ("PK" if env is Env.PAPER else "CK") and key.isalnum() and key.isupper()
+    )
     assert len(variables[b"APCA_API_SECRET_KEY"]) == 40
     assert variables[b"APCA_API_KEY_ID"] == variables[b"ALPACA_API_KEY"]
     assert b"APCA_API_OAUTH_TOKEN" not in variables
@@ -130,24 +154,39 @@ def test_a_refused_credential_fails_before_the_child_starts(alpaca_home: Path, b
     emu = broker_emu
     bad = add_profile(emu, "bx", Env.BROKER_SANDBOX, Flow.CLIENT_SECRET)
     emu.revoke(bad.key_id)
-    proc = run_sub("exec", "bx", "--proxy", "--", sys.executable, "-c", "print('ran')",
-                   env=home_env(alpaca_home))
+    proc = run_sub(
+        "exec", "bx", "--proxy", "--", sys.executable, "-c", "print('ran')", env=home_env(alpaca_home)
+    )
     assert proc.returncode == 1 and "invalid_client" in proc.stderr and "ran" not in proc.stdout
     assert "Traceback" not in proc.stderr
 
 
 def test_exit_code_and_signals_pass_through(alpaca_home: Path, emu: Emulator) -> None:
     add_profile(emu, "paper", Env.PAPER)
-    proc = run_sub("exec", "paper", "--proxy", "--", sys.executable, "-c", "import sys; sys.exit(7)",
-                   env=home_env(alpaca_home))
+    proc = run_sub(
+        "exec",
+        "paper",
+        "--proxy",
+        "--",
+        sys.executable,
+        "-c",
+        "import sys; sys.exit(7)",
+        env=home_env(alpaca_home),
+    )
     assert proc.returncode == 7
     proc = run_sub("exec", "paper", "--proxy", "--", "no-such-command-alpaca-tui", env=home_env(alpaca_home))
     assert proc.returncode == 127 and "command not found" in proc.stderr
-    child = subprocess.Popen(cli_argv("exec", "paper", "--proxy", "--", sys.executable, CHILD, "wait"),
-                             env=subprocess_env(home_env(alpaca_home)), stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    child = subprocess.Popen(
+        cli_argv("exec", "paper", "--proxy", "--", sys.executable, CHILD, "wait"),
+        env=subprocess_env(home_env(alpaca_home)),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     assert child.stdout is not None
     json.loads(child.stdout.readline())
     time.sleep(0.2)
-    child.terminate()                       # SIGTERM to exec: passed to the command
+    child.terminate()  # SIGTERM to exec: passed to the command
     assert child.wait(30) == 128 + 15

@@ -41,13 +41,20 @@ def emu() -> Iterator[Emulator]:
         yield e
 
 
-async def running(profile: Profile, bundle: SecretBundle, *, home: Any = None,
-                  allow_live_writes: bool = False, clock: Any = None) -> tuple[ProxyServer, Engine]:
+async def running(
+    profile: Profile,
+    bundle: SecretBundle,
+    *,
+    home: Any = None,
+    allow_live_writes: bool = False,
+    clock: Any = None,
+) -> tuple[ProxyServer, Engine]:
     engine = Engine(clock=clock) if clock is not None else Engine()
     engine.add_credential(profile, bundle)
     kwargs: dict[str, Any] = {"clock": clock} if clock is not None else {}
-    server = await ProxyServer(engine, profile.name, home=home, allow_live_writes=allow_live_writes,
-                               **kwargs).start()
+    server = await ProxyServer(
+        engine, profile.name, home=home, allow_live_writes=allow_live_writes, **kwargs
+    ).start()
     return server, engine
 
 
@@ -81,12 +88,15 @@ async def test_no_placeholder_no_request_upstream(emu: Emulator, stop_all: list)
     real = bundle.active
     base = server.urls[Api.TRADING]
     refused = [
-        {},                                                    # nothing
-        apca(key, secret[:-1] + ("x" if secret[-1] != "x" else "y")),   # one character off
-        apca(key, ""), apca("", secret),
-        apca(real.key_id, real.secret or ""),                  # the REAL pair is not this proxy's key
-        basic(key, "wrong"), {"Authorization": "Bearer wrong"}, {"Authorization": f"Token {secret}"},
-        {"APCA_API_KEY_ID": key, "APCA_API_SECRET_KEY": secret},   # underscores: not the headers
+        {},  # nothing
+        apca(key, secret[:-1] + ("x" if secret[-1] != "x" else "y")),  # one character off
+        apca(key, ""),
+        apca("", secret),
+        apca(real.key_id, real.secret or ""),  # the REAL pair is not this proxy's key
+        basic(key, "wrong"),
+        {"Authorization": "Bearer wrong"},
+        {"Authorization": f"Token {secret}"},
+        {"APCA_API_KEY_ID": key, "APCA_API_SECRET_KEY": secret},  # underscores: not the headers
         {"Authorization": "Basic !!!not-base64"},
     ]
     async with httpx.AsyncClient() as c:
@@ -96,7 +106,7 @@ async def test_no_placeholder_no_request_upstream(emu: Emulator, stop_all: list)
             assert r.json()["code"] == 40110000 and "request is not authorized" in r.json()["message"]
         r = await c.get(server.urls[Api.DATA] + "/v2/stocks/AAPL/bars/latest")
         assert r.status_code == 401
-        assert emu.requests("trading-paper") == 0 and emu.requests("data") == 0   # nothing forwarded
+        assert emu.requests("trading-paper") == 0 and emu.requests("data") == 0  # nothing forwarded
         for headers in (apca(key, secret), basic(key, secret), {"Authorization": f"Bearer {secret}"}):
             r = await c.get(base + "/v2/account", headers=headers)
             assert r.status_code == 200 and r.json()["account_number"] == "PALPACA_123"
@@ -106,7 +116,9 @@ async def test_no_placeholder_no_request_upstream(emu: Emulator, stop_all: list)
 
 async def test_scope_refusals_never_reach_the_emulator(emu: Emulator, stop_all: list) -> None:
     access = AccessMatrix.full().with_level(Scope.FUNDING, Level.NONE).with_level(Scope.JOURNALING, Level.RO)
-    profile, bundle = make_profile(emu, None, Env.BROKER_SANDBOX, Flow.CLIENT_SECRET, name="bx", access=access)
+    profile, bundle = make_profile(
+        emu, None, Env.BROKER_SANDBOX, Flow.CLIENT_SECRET, name="bx", access=access
+    )
     server, engine = await running(profile, bundle)
     stop_all.append((server, engine))
     headers = basic(*pair(server))
@@ -115,16 +127,18 @@ async def test_scope_refusals_never_reach_the_emulator(emu: Emulator, stop_all: 
         accounts = (await c.get(base + "/v1/accounts", headers=headers)).json()
         assert emu.requests("broker-sandbox") == 1
         acct = accounts[0]["id"]
-        for method, path, scope in (("POST", f"/v1/accounts/{acct}/transfers", "Funding"),
-                                    ("GET", f"/v1/accounts/{acct}/transfers", "Funding"),
-                                    ("POST", "/v1/journals", "Journal")):
+        for method, path, scope in (
+            ("POST", f"/v1/accounts/{acct}/transfers", "Funding"),
+            ("GET", f"/v1/accounts/{acct}/transfers", "Funding"),
+            ("POST", "/v1/journals", "Journal"),
+        ):
             r = await c.request(method, base + path, headers=headers, json={"amount": "10"})
             assert r.status_code == 403, (method, path, r.text)
             body = r.json()
             assert body["code"] == 40310000 and scope.lower() in body["message"].lower(), body
             assert "--force" not in body["message"] and "alpaca-tui proxy" in body["message"]
-        assert emu.requests("broker-sandbox") == 1                   # none of the three went out
-        r = await c.get(base + "/v1/journals", headers=headers)     # read-only is enough to read
+        assert emu.requests("broker-sandbox") == 1  # none of the three went out
+        r = await c.get(base + "/v1/journals", headers=headers)  # read-only is enough to read
         assert r.status_code == 200 and emu.requests("broker-sandbox") == 2
 
 
@@ -172,11 +186,12 @@ async def test_an_oauth_401_is_retried_once_with_a_new_token(emu: Emulator, stop
     async with httpx.AsyncClient() as c:
         assert (await c.get(server.urls[Api.BROKER] + "/v1/accounts", headers=headers)).status_code == 200
         with emu.state.lock:
-            emu.state.tokens.clear()            # the emulator forgets the token: the next call gets 401
-        results = await asyncio.gather(*(c.get(server.urls[Api.BROKER] + "/v1/accounts", headers=headers)
-                                         for _ in range(8)))
+            emu.state.tokens.clear()  # the emulator forgets the token: the next call gets 401
+        results = await asyncio.gather(
+            *(c.get(server.urls[Api.BROKER] + "/v1/accounts", headers=headers) for _ in range(8))
+        )
         assert [r.status_code for r in results] == [200] * 8
-    assert emu.token_requests(bundle.active.key_id) == 2     # one shared forced refresh for all eight
+    assert emu.token_requests(bundle.active.key_id) == 2  # one shared forced refresh for all eight
 
 
 async def test_audit_log_lines(emu: Emulator, stop_all: list, tmp_path: Any) -> None:
@@ -188,14 +203,19 @@ async def test_audit_log_lines(emu: Emulator, stop_all: list, tmp_path: Any) -> 
     async with httpx.AsyncClient() as c:
         await c.get(server.urls[Api.TRADING] + "/v2/account?x=" + secret, headers=apca(key, secret))
         await c.get(server.urls[Api.TRADING] + "/v2/account")
-        await c.post(server.urls[Api.TRADING] + "/v2/orders", headers=apca(key, secret),
-                     json={"symbol": "AAPL", "qty": "1", "side": "buy", "type": "market", "time_in_force": "day"})
+        await c.post(
+            server.urls[Api.TRADING] + "/v2/orders",
+            headers=apca(key, secret),
+            json={"symbol": "AAPL", "qty": "1", "side": "buy", "type": "market", "time_in_force": "day"},
+        )
     assert server.audit is not None
     await server.audit.flush()
     lines = read_audit(home, profile="paper")
     assert [(r["method"], r["path"], r["status"], r["decision"]) for r in lines] == [
-        ("GET", "/v2/account", 200, "ok"), ("GET", "/v2/account", 401, "unauthorized"),
-        ("POST", "/v2/orders", 200, "ok")]
+        ("GET", "/v2/account", 200, "ok"),
+        ("GET", "/v2/account", 401, "unauthorized"),
+        ("POST", "/v2/orders", 200, "ok"),
+    ]
     assert all(r["bytes"] > 0 and r["ms"] >= 0 and r["api"] == "trading" for r in lines)
     raw = (home / AUDIT_NAME).read_bytes()
     assert secret.encode() not in raw and (bundle.active.secret or "").encode() not in raw
@@ -217,8 +237,14 @@ class _Echo(BaseHTTPRequestHandler):
     def _answer(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
-        _Echo.seen.append({"method": self.command, "path": self.path, "headers": dict(self.headers.items()),
-                           "body": body.decode("latin-1")})
+        _Echo.seen.append(
+            {
+                "method": self.command,
+                "path": self.path,
+                "headers": dict(self.headers.items()),
+                "body": body.decode("latin-1"),
+            }
+        )
         route = self.path.split("?")[0]
         if route == "/redirect":
             self.send_response(302)
@@ -290,33 +316,49 @@ async def echo_proxy(emu: Emulator, echo: str, stop_all: list) -> tuple[ProxySer
 async def test_what_goes_upstream_and_what_comes_back(emu: Emulator, echo: str, stop_all: list) -> None:
     server, bundle = await echo_proxy(emu, echo, stop_all)
     key, secret = pair(server)
-    headers = {**apca(key, secret), "Connection": "X-Hop", "X-Hop": "1", "Keep-Alive": "timeout=9",
-               "TE": "trailers", "Proxy-Authorization": "Basic eDp5", "X-Kept": "yes", "User-Agent": "probe/1"}
+    headers = {
+        **apca(key, secret),
+        "Connection": "X-Hop",
+        "X-Hop": "1",
+        "Keep-Alive": "timeout=9",
+        "TE": "trailers",
+        "Proxy-Authorization": "Basic eDp5",
+        "X-Kept": "yes",
+        "User-Agent": "probe/1",
+    }
     async with httpx.AsyncClient() as c:
-        r = await c.patch(server.urls[Api.TRADING] + "/v2/orders/abc?a=1&b=%2F&c", headers=headers,
-                          content=b'{"qty": "2"}')
+        r = await c.patch(
+            server.urls[Api.TRADING] + "/v2/orders/abc?a=1&b=%2F&c", headers=headers, content=b'{"qty": "2"}'
+        )
     assert r.status_code == 200 and r.json() == {"ok": True}
     assert r.headers["x-kept"] == "yes" and "x-up-hop" not in r.headers and "keep-alive" not in r.headers
     got = _Echo.seen[-1]
     sent = {k.lower(): v for k, v in got["headers"].items()}
     assert got["method"] == "PATCH" and got["path"] == "/v2/orders/abc?a=1&b=%2F&c"
     assert got["body"] == '{"qty": "2"}'
-    assert sent["apca-api-key-id"] == bundle.active.key_id and sent["apca-api-secret-key"] == bundle.active.secret
+    assert (
+        sent["apca-api-key-id"] == bundle.active.key_id
+        and sent["apca-api-secret-key"] == bundle.active.secret
+    )
     for hop in ("x-hop", "keep-alive", "te", "proxy-authorization"):
         assert hop not in sent, hop
-    assert sent["x-kept"] == "yes" and sent["user-agent"] == "probe/1" and sent["host"] == echo[len("http://"):]
-    assert sent["accept-encoding"] == "gzip, deflate"                         # as the client asked
-    assert key not in json.dumps(got) and secret not in json.dumps(got)      # the placeholder never goes out
+    assert (
+        sent["x-kept"] == "yes" and sent["user-agent"] == "probe/1" and sent["host"] == echo[len("http://") :]
+    )
+    assert sent["accept-encoding"] == "gzip, deflate"  # as the client asked
+    assert key not in json.dumps(got) and secret not in json.dumps(got)  # the placeholder never goes out
     # a client that asks for no compression gets none: the proxy says identity for it
-    status, _ = await raw_request(server.urls[Api.TRADING], f"GET /plain HTTP/1.1\r\nHost: x\r\n"
-                                  f"APCA-API-KEY-ID: {key}\r\nAPCA-API-SECRET-KEY: {secret}\r\n\r\n")
+    status, _ = await raw_request(
+        server.urls[Api.TRADING],
+        f"GET /plain HTTP/1.1\r\nHost: x\r\nAPCA-API-KEY-ID: {key}\r\nAPCA-API-SECRET-KEY: {secret}\r\n\r\n",
+    )
     assert status == 200
     assert {k.lower(): v for k, v in _Echo.seen[-1]["headers"].items()}["accept-encoding"] == "identity"
 
 
 async def raw_request(url: str, head: str) -> tuple[int, bytes]:
     """One request written by hand (no client library adding headers); (status, raw answer)."""
-    host, port = url[len("http://"):].rsplit(":", 1)
+    host, port = url[len("http://") :].rsplit(":", 1)
     reader, writer = await asyncio.open_connection(host, int(port))
     try:
         writer.write(head.encode())
@@ -327,7 +369,9 @@ async def raw_request(url: str, head: str) -> tuple[int, bytes]:
     return int(data.split(b" ", 2)[1]), data
 
 
-async def test_no_redirect_is_followed_and_bytes_pass_unchanged(emu: Emulator, echo: str, stop_all: list) -> None:
+async def test_no_redirect_is_followed_and_bytes_pass_unchanged(
+    emu: Emulator, echo: str, stop_all: list
+) -> None:
     server, _ = await echo_proxy(emu, echo, stop_all)
     headers = apca(*pair(server))
     async with httpx.AsyncClient() as c:
@@ -336,16 +380,21 @@ async def test_no_redirect_is_followed_and_bytes_pass_unchanged(emu: Emulator, e
         assert len(_Echo.seen) == 1
         r = await c.get(server.urls[Api.TRADING] + "/gzip", headers={**headers, "Accept-Encoding": "gzip"})
         assert r.headers["content-encoding"] == "gzip" and r.json() == {"zipped": True}
-        with pytest.raises(httpx.HTTPError):      # a broken upstream body is never made to look complete
+        with pytest.raises(httpx.HTTPError):  # a broken upstream body is never made to look complete
             await c.get(server.urls[Api.TRADING] + "/broken", headers=headers)
 
 
 async def test_a_stream_arrives_chunk_by_chunk(emu: Emulator, echo: str, stop_all: list) -> None:
     server, _ = await echo_proxy(emu, echo, stop_all)
     arrivals: list[tuple[float, float]] = []
-    async with httpx.AsyncClient() as c, c.stream(
-            "GET", server.urls[Api.TRADING] + "/slow", headers={**apca(*pair(server)),
-                                                                 "Accept": "text/event-stream"}) as r:
+    async with (
+        httpx.AsyncClient() as c,
+        c.stream(
+            "GET",
+            server.urls[Api.TRADING] + "/slow",
+            headers={**apca(*pair(server)), "Accept": "text/event-stream"},
+        ) as r,
+    ):
         assert r.headers["content-type"] == "text/event-stream"
         async for line in r.aiter_lines():
             if line.startswith("data: "):
@@ -361,7 +410,10 @@ async def test_a_body_over_the_cap_is_refused(emu: Emulator, stop_all: list) -> 
     server, engine = await running(profile, bundle)
     stop_all.append((server, engine))
     key, secret = pair(server)
-    status, data = await raw_request(server.urls[Api.TRADING], f"POST /v2/orders HTTP/1.1\r\nHost: x\r\n"
-                                     f"APCA-API-KEY-ID: {key}\r\nAPCA-API-SECRET-KEY: {secret}\r\n"
-                                     f"Content-Length: {20 * 1024 * 1024}\r\n\r\n")
+    status, data = await raw_request(
+        server.urls[Api.TRADING],
+        f"POST /v2/orders HTTP/1.1\r\nHost: x\r\n"
+        f"APCA-API-KEY-ID: {key}\r\nAPCA-API-SECRET-KEY: {secret}\r\n"
+        f"Content-Length: {20 * 1024 * 1024}\r\n\r\n",
+    )
     assert status == 413 and b"41310000" in data and emu.requests("trading-paper") == 0

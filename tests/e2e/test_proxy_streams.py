@@ -73,20 +73,21 @@ async def test_trade_updates_through_the_proxy(emu: Emulator, proxies: Any) -> N
     bad = await WsPeer.connect(url, {})
     await bad.send(text({"action": "authenticate", "data": {"key_id": key, "secret_key": secret + "x"}}))
     assert (await recv_json(bad))["data"]["status"] == "unauthorized"
-    assert await bad.recv() is None                                    # closed by the proxy
-    assert emu.requests("trading-paper") == 0                          # nothing went upstream
+    assert await bad.recv() is None  # closed by the proxy
+    assert emu.requests("trading-paper") == 0  # nothing went upstream
     peer = await WsPeer.connect(url, {})
     await peer.send(text({"action": "authenticate", "data": {"key_id": key, "secret_key": secret}}))
     assert (await recv_json(peer))["data"] == {"action": "authenticate", "status": "authorized"}
     await peer.send(text({"action": "listen", "data": {"streams": ["trade_updates"]}}))
     assert (await recv_json(peer)) == {"stream": "listening", "data": {"streams": ["trade_updates"]}}
     await peer.send(text({"action": "authenticate", "data": {"key_id": key, "secret_key": secret}}))
-    assert (await recv_json(peer))["data"]["status"] == "authorized"   # answered here, not sent on
+    assert (await recv_json(peer))["data"]["status"] == "authorized"  # answered here, not sent on
     async with httpx.AsyncClient() as c:
-        r = await c.post(server.urls[Api.TRADING] + "/v2/orders",
-                         headers={"APCA-API-KEY-ID": key, "APCA-API-SECRET-KEY": secret},
-                         json={"symbol": "AAPL", "qty": "3", "side": "buy", "type": "market",
-                               "time_in_force": "day"})
+        r = await c.post(
+            server.urls[Api.TRADING] + "/v2/orders",
+            headers={"APCA-API-KEY-ID": key, "APCA-API-SECRET-KEY": secret},
+            json={"symbol": "AAPL", "qty": "3", "side": "buy", "type": "market", "time_in_force": "day"},
+        )
         assert r.status_code == 200
     events = [(await recv_json(peer))["data"] for _ in range(2)]
     assert [e["event"] for e in events] == ["new", "fill"] and events[1]["qty"] == "3"
@@ -98,18 +99,20 @@ async def test_market_data_msgpack_with_an_oauth_token(emu: Emulator, proxies: A
     server = await proxies(emu, Env.BROKER_SANDBOX, Flow.CLIENT_SECRET)
     key, secret = server.placeholder.key_id, server.placeholder.secret
     peer = await WsPeer.connect(ws(server.urls[Api.DATA]) + "/v2/iex", MSGPACK)
-    assert await recv_json(peer, True) == [{"T": "success", "msg": "connected"}]   # the proxy's own greeting
+    assert await recv_json(peer, True) == [{"T": "success", "msg": "connected"}]  # the proxy's own greeting
     assert emu.requests("data-sandbox") == 0
     await peer.send(Message(False, msgpack.packb({"action": "auth", "key": key, "secret": secret})))
     assert await recv_json(peer, True) == [{"T": "success", "msg": "authenticated"}]
-    assert emu.requests("data-sandbox") == 1 and emu.token_requests() == 1   # the AuthX token, upstream
-    await peer.send(Message(False, msgpack.packb({"action": "subscribe", "bars": ["AAPL"], "trades": ["MSFT"]})))
+    assert emu.requests("data-sandbox") == 1 and emu.token_requests() == 1  # the AuthX token, upstream
+    await peer.send(
+        Message(False, msgpack.packb({"action": "subscribe", "bars": ["AAPL"], "trades": ["MSFT"]}))
+    )
     sub = (await recv_json(peer, True))[0]
     assert sub["T"] == "subscription" and sub["bars"] == ["AAPL"] and sub["trades"] == ["MSFT"]
     ticks = await recv_json(peer, True)
     bar = next(m for m in ticks if m["T"] == "b")
     assert bar["S"] == "AAPL" and bar["l"] <= bar["c"] <= bar["h"]
-    assert isinstance(bar["t"], msgpack.Timestamp)                         # what the SDKs' to_datetime() reads
+    assert isinstance(bar["t"], msgpack.Timestamp)  # what the SDKs' to_datetime() reads
     await peer.close()
 
 
@@ -118,8 +121,11 @@ async def test_market_data_refusals_stay_local(emu: Emulator, proxies: Any, monk
     server = await proxies(emu, Env.PAPER, Flow.LEGACY)
     key = server.placeholder.key_id
     url = ws(server.urls[Api.DATA]) + "/v2/iex"
-    for first, code in ((None, 404), ({"action": "subscribe", "bars": ["*"]}, 401),
-                        ({"action": "auth", "key": key, "secret": "nope"}, 402)):
+    for first, code in (
+        (None, 404),
+        ({"action": "subscribe", "bars": ["*"]}, 401),
+        ({"action": "auth", "key": key, "secret": "nope"}, 402),
+    ):
         peer = await WsPeer.connect(url, {})
         await recv_json(peer)
         if first is not None:
@@ -134,7 +140,9 @@ async def test_a_data_scope_at_no_access_refuses_the_stream(emu: Emulator, proxi
     server = await proxies(emu, Env.BROKER_SANDBOX, Flow.LEGACY, access=access)
     peer = await WsPeer.connect(ws(server.urls[Api.DATA]) + "/v2/iex", {})
     await recv_json(peer)
-    await peer.send(text({"action": "auth", "key": server.placeholder.key_id, "secret": server.placeholder.secret}))
+    await peer.send(
+        text({"action": "auth", "key": server.placeholder.key_id, "secret": server.placeholder.secret})
+    )
     error = (await recv_json(peer))[0]
     assert error["code"] == 402 and "data: no access" in error["msg"].lower()
     assert emu.requests("data-sandbox") == 0
@@ -164,7 +172,7 @@ async def test_emulator_market_data_checks_keys_like_its_http_api(emu: Emulator)
     await peer.send(text({"action": "auth", "key": paper.key_id, "secret": paper.secret}))
     await recv_json(peer)
     await peer.send(text({"action": "auth", "key": paper.key_id, "secret": paper.secret}))
-    assert (await recv_json(peer))[0]["code"] == 403                   # already authenticated
+    assert (await recv_json(peer))[0]["code"] == 403  # already authenticated
     await peer.send(text({"action": "subscribe", "bars": ["BTC/USD"]}))
     assert (await recv_json(peer))[0]["bars"] == ["BTC/USD"]
     bar = (await recv_json(peer))[0]
@@ -180,6 +188,6 @@ async def test_emulator_trade_stream_refuses_a_wrong_key(emu: Emulator) -> None:
     peer = await WsPeer.connect(ws(emu.urls["trading-paper"]) + "/stream", {})
     await peer.send(text({"action": "auth", "key": paper.key_id, "secret": "wrong"}))
     msg = await asyncio.wait_for(peer.recv(), 10)
-    assert msg is not None and not msg.text                             # paper sends binary frames
+    assert msg is not None and not msg.text  # paper sends binary frames
     assert json.loads(msg.data)["data"]["status"] == "unauthorized"
     assert await peer.recv() is None
