@@ -174,11 +174,6 @@ class Engine:
         refused them (401), pass them back as ``refused`` for one shared forced refresh."""
         return await self._api.authorize(await self._registry.get(name), refused=refused)
 
-    def http_client(self) -> httpx.AsyncClient:
-        """The engine's HTTP client (no redirects followed), for a streamed exchange such as the
-        auth proxy's: ``http_client().send(request, stream=True)``."""
-        return self._wire.client()
-
     # -- requests -------------------------------------------------------------------------
     async def request(self, name: str, method: str, path: str, *, api: Api | None = None,
                       params: dict[str, str] | None = None, json_body: Any = None, preflight: bool = False,

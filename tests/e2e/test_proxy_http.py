@@ -262,9 +262,9 @@ class _Echo(BaseHTTPRequestHandler):
                 self.wfile.flush()
                 time.sleep(0.4)
             self.wfile.write(b"0\r\n\r\n")
-        elif route == "/broken":
+        elif route in ("/broken", "/broken-big"):
             self.send_response(200)
-            self.send_header("Content-Length", "1000")
+            self.send_header("Content-Length", "1000" if route == "/broken" else str(1 << 20))
             self.end_headers()
             self.wfile.write(b"only part of it")
             self.wfile.flush()
@@ -380,8 +380,11 @@ async def test_no_redirect_is_followed_and_bytes_pass_unchanged(
         assert len(_Echo.seen) == 1
         r = await c.get(server.urls[Api.TRADING] + "/gzip", headers={**headers, "Accept-Encoding": "gzip"})
         assert r.headers["content-encoding"] == "gzip" and r.json() == {"zipped": True}
-        with pytest.raises(httpx.HTTPError):  # a broken upstream body is never made to look complete
-            await c.get(server.urls[Api.TRADING] + "/broken", headers=headers)
+        # a broken upstream body is never made to look complete: a small answer becomes a 502 ...
+        r = await c.get(server.urls[Api.TRADING] + "/broken", headers=headers)
+        assert r.status_code == 502 and r.json()["code"] == 50210000
+        with pytest.raises(httpx.HTTPError):  # ... a streamed one is cut off, not ended
+            await c.get(server.urls[Api.TRADING] + "/broken-big", headers=headers)
 
 
 async def test_a_stream_arrives_chunk_by_chunk(emu: Emulator, echo: str, stop_all: list) -> None:

@@ -8,7 +8,8 @@ For each request on an API port (:meth:`Forwarder.handle`):
 3. the request goes upstream with the method, path, query and body as sent; hop-by-hop headers,
    ``Host`` and every credential header are dropped, the engine's auth headers added
    (:meth:`Engine.authorize <alpaca_tui.core.engine.Engine.authorize>`: the key pair, or a
-   token refreshed ahead of expiry with single flight); no redirect is followed;
+   token refreshed ahead of expiry with single flight) over :mod:`.upstream` (keep-alive
+   HTTP/1.1); no redirect is followed;
 4. an OAuth 401 is retried once with the refused token passed back (one forced refresh
    shared by every caller refused the same token);
 5. the answer is streamed back chunk by chunk, bytes unchanged (``Content-Encoding`` too),
@@ -22,8 +23,6 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import httpx
-
 from alpaca_tui.core.auth.signing import UpstreamAuth
 from alpaca_tui.core.clock import Clock
 from alpaca_tui.core.credentials import Profile
@@ -34,7 +33,8 @@ from alpaca_tui.core.pathscopes import normalize_path
 from alpaca_tui.core.proxy import guard
 from alpaca_tui.core.proxy.http1 import Answer, BodyAborted, Incoming, json_answer
 from alpaca_tui.core.proxy.placeholder import AUTH_HEADERS, Placeholder
-from alpaca_tui.core.wire import net_reason, origin
+from alpaca_tui.core.proxy.upstream import UpstreamError, UpstreamPool, UpstreamResponse
+from alpaca_tui.core.wire import origin
 
 if TYPE_CHECKING:
     from alpaca_tui.core.engine import Engine
@@ -45,6 +45,7 @@ HOP_BY_HOP = frozenset({b"connection", b"keep-alive", b"proxy-connection", b"pro
                         b"proxy-authorization", b"te", b"trailer", b"trailers", b"transfer-encoding",
                         b"upgrade"})
 READ_TIMEOUT = 120.0         # a non-streaming answer must come within this
+SMALL_BODY = 256 * 1024
 _SSE = b"text/event-stream"
 
 
@@ -89,8 +90,9 @@ class Forwarder:
     """The request pipeline of one proxy run (module doc)."""
 
     def __init__(self, engine: Engine, name: str, placeholder: Placeholder, *, clock: Clock,
-                 allow_live_writes: bool, stats: ProxyStats, audit: Sink) -> None:
+                 allow_live_writes: bool, stats: ProxyStats, audit: Sink, pool: UpstreamPool) -> None:
         self.engine = engine
+        self.pool = pool
         self.name = name
         self.placeholder = placeholder
         self.clock = clock
@@ -126,38 +128,44 @@ class Forwarder:
                                retry_after=exc.retry_after)
         except AlpacaTuiError as exc:   # the profile is gone from the store, the store is locked ...
             return self._local(rec, t0, 502, 50210000, f"alpaca-tui proxy: {exc.message}", "error")
-        except httpx.TimeoutException:
-            return self._local(rec, t0, 504, 50410000, f"alpaca-tui proxy: no answer from "
-                               f"{origin(base)}", "upstream-error")
-        except httpx.HTTPError as exc:
-            return self._local(rec, t0, 502, 50210000, f"alpaca-tui proxy: {net_reason(exc, [])} "
-                               f"({origin(base)})", "upstream-error")
+        except UpstreamError as exc:
+            status, code = (504, 50410000) if exc.kind == "timeout" else (502, 50210000)
+            return self._local(rec, t0, status, code, f"alpaca-tui proxy: {exc} ({origin(base)})",
+                               "upstream-error")
         self.stats.forwarded += 1
-        rec.status = resp.status_code
+        rec.status = resp.status
         rec.ms = (time.perf_counter() - t0) * 1000.0
-        raw = list(resp.headers.raw)
-        drop = hop_by_hop(raw)
-        headers = [(k, v) for k, v in raw if k.lower() not in drop]
-        return Answer(resp.status_code, headers, _body(resp), done=lambda n, ok: self._done(rec, n, ok))
+        drop = hop_by_hop(resp.headers)
+        headers = [(k, v) for k, v in resp.headers if k.lower() not in drop]
+        done = lambda n, ok: self._done(rec, n, ok)  # noqa: E731
+        if _small(resp):
+            try:   # a small answer of known size goes out in one write
+                body = await resp.read()
+            except UpstreamError as exc:
+                return self._local(rec, t0, 502, 50210000, f"alpaca-tui proxy: {exc}", "upstream-error")
+            finally:
+                await resp.aclose()
+            return Answer(resp.status, headers, body, done=done)
+        return Answer(resp.status, headers, _body(resp), done=done)
 
-    async def _exchange(self, profile: Profile, url: str, req: Incoming) -> httpx.Response:
+    async def _exchange(self, profile: Profile, url: str, req: Incoming) -> UpstreamResponse:
         """Send upstream with the credential's auth; an OAuth 401 is retried once."""
-        client = self.engine.http_client()
         drop = hop_by_hop(req.headers) | AUTH_HEADERS | {b"host", b"content-length"}
         headers = [(k, v) for k, v in req.headers if k not in drop]
         if req.header(b"accept-encoding") is None:
             headers.append((b"accept-encoding", b"identity"))  # no compression the client did not ask for
+        if req.header(b"user-agent") is None:
+            headers.append((b"user-agent", b"alpaca-tui-proxy"))
         streaming = _SSE in (req.header(b"accept") or b"") or "/events" in req.path
-        timeout = httpx.Timeout(10.0, read=None if streaming else READ_TIMEOUT)
+        timeout = None if streaming else READ_TIMEOUT
         auth: UpstreamAuth | None = None
         for attempt in (0, 1):
             auth = await self.engine.authorize(self.name, refused=auth if attempt else None)
             sent = headers + [(k.lower().encode(), v.encode()) for k, v in auth.headers.items()]
-            request = client.build_request(req.method, url, headers=sent, content=req.body or None,
-                                           timeout=timeout)
-            resp = await client.send(request, stream=True, follow_redirects=False)
-            if resp.status_code != 401 or not profile.flow.is_oauth or attempt:
+            resp = await self.pool.request(req.method, url, sent, req.body, read_timeout=timeout)
+            if resp.status != 401 or not profile.flow.is_oauth or attempt:
                 return resp
+            await resp.read()        # drain it, so the connection is reused
             await resp.aclose()
         raise AssertionError("not reached")
 
@@ -179,12 +187,20 @@ class Forwarder:
         self.audit(rec)
 
 
-async def _body(resp: httpx.Response) -> AsyncIterator[bytes]:
-    """The upstream body as it arrives (raw bytes); a broken upstream aborts the answer."""
+def _small(resp: UpstreamResponse) -> bool:
+    """A sized answer under 256 KiB that is not an event stream: read whole, sent at once.
+    Anything else (SSE, chunked, large) is streamed chunk by chunk as it arrives."""
+    length = resp.header(b"content-length") or b""
+    ctype = resp.header(b"content-type") or b""
+    return length.isdigit() and int(length) <= SMALL_BODY and not ctype.startswith(_SSE)
+
+
+async def _body(resp: UpstreamResponse) -> AsyncIterator[bytes]:
+    """The upstream body as it arrives (bytes as sent); a broken upstream aborts the answer."""
     try:
-        async for chunk in resp.aiter_raw():
+        async for chunk in resp.chunks():
             yield chunk
-    except httpx.HTTPError:
+    except UpstreamError:
         raise BodyAborted() from None
     finally:
         await resp.aclose()

@@ -127,7 +127,8 @@ async def _next_event(conn: h11.Connection, reader: asyncio.StreamReader, timeou
         if event is not h11.NEED_DATA:
             return event
         try:
-            data = await asyncio.wait_for(reader.read(65536), timeout)
+            async with asyncio.timeout(timeout):    # a cancel scope: no task per read
+                data = await reader.read(65536)
         except TimeoutError:
             raise _Closed() from None
         conn.receive_data(data)

@@ -44,6 +44,7 @@ from alpaca_tui.core.proxy.http1 import Answer, Incoming, serve_connection
 from alpaca_tui.core.proxy.placeholder import Placeholder, new_placeholder
 from alpaca_tui.core.proxy.relay import Relay
 from alpaca_tui.core.proxy.status import ProxyStatus, remove_status, write_status
+from alpaca_tui.core.proxy.upstream import UpstreamPool
 
 if TYPE_CHECKING:
     from alpaca_tui.core.engine import Engine
@@ -80,6 +81,7 @@ class ProxyServer:
         self.placeholder: Placeholder | None = None
         self.urls: dict[Api, str] = {}
         self.audit: AuditLog | None = AuditLog(home, name, clock=clock) if home is not None else None
+        self.pool = UpstreamPool()
         self._servers: list[asyncio.Server] = []
         self._conns: set[asyncio.Task[None]] = set()
         self._status_task: asyncio.Task[None] | None = None
@@ -91,7 +93,8 @@ class ProxyServer:
         self.profile = profile
         placeholder = self.placeholder = new_placeholder(profile.env)
         forwarder = Forwarder(self.engine, self.name, placeholder, clock=self.clock,
-                              allow_live_writes=self.allow_live_writes, stats=self.stats, audit=self._record)
+                              allow_live_writes=self.allow_live_writes, stats=self.stats, audit=self._record,
+                              pool=self.pool)
         relay = Relay(self.engine, self.name, placeholder, clock=self.clock, stats=self.stats,
                       audit=self._record)
         try:
@@ -122,6 +125,7 @@ class ProxyServer:
             with contextlib.suppress(Exception):
                 await server.wait_closed()
         self._servers.clear()
+        await self.pool.aclose()
         if self._status_task is not None:
             self._status_task.cancel()
             await asyncio.gather(self._status_task, return_exceptions=True)
