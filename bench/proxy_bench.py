@@ -110,7 +110,8 @@ def main() -> int:
     opts = ap.parse_args()
     with tempfile.TemporaryDirectory() as d:
         env = prepare(Path(d))
-        os.environ.update({k: env[k] for k in ("ALPACA_TUI_HOME", "ALPACA_TUI_KEYRING", "ALPACA_TUI_PASSPHRASE_FILE")})
+        store_vars = ("ALPACA_TUI_HOME", "ALPACA_TUI_KEYRING", "ALPACA_TUI_PASSPHRASE_FILE")
+        os.environ.update({k: env[k] for k in store_vars})
         emu, info = start(["emulator", "--json"], env)
         proxy = None
         try:

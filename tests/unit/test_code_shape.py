@@ -24,6 +24,8 @@ def shaped_files() -> list[Path]:
     # and what they stand on: the wire, the credential registry, the local refusals
     files += [CORE / name for name in ("checks.py", "rotation.py", "engine.py", "wire.py", "registry.py",
                                        "preflight.py")]
+    # the auth proxy (issue 11) and the child's variables it shares with exec
+    files += sorted((CORE / "proxy").glob("*.py")) + [CORE / "clientenv.py"]
     return files
 
 
@@ -40,6 +42,7 @@ def function_spans(tree: ast.AST) -> list[tuple[str, int]]:
 def test_the_shaped_files_exist() -> None:
     names = {p.relative_to(CORE).as_posix() for p in shaped_files()}
     assert {"auth/broker.py", "auth/state.py", "api.py", "checks.py", "rotation.py", "engine.py"} <= names
+    assert {"proxy/server.py", "proxy/forward.py", "proxy/relay.py", "clientenv.py"} <= names
     assert all(p.is_file() for p in shaped_files())
 
 
