@@ -32,7 +32,7 @@ from alpaca_tui.core.errors import AlpacaTuiError
 from alpaca_tui.core.proxy.forward import Record
 from alpaca_tui.core.store.fsutil import FILE_MODE, ensure_private_dir
 
-__all__ = ["AUDIT_NAME", "AuditLog", "append_lines", "audit_files", "read_audit"]
+__all__ = ["AUDIT_NAME", "AuditLog", "append_lines", "audit_files", "read_audit", "tail_audit"]
 
 AUDIT_NAME = "audit.jsonl"
 LOCK_NAME = ".audit.lock"
@@ -177,3 +177,27 @@ def read_audit(home: Path, *, profile: str | None = None, since: float | None = 
                 continue
             out.append(obj)
     return out
+
+
+def tail_audit(home: Path, profile: str, n: int = 5, *, window: int = 256 * 1024) -> list[dict[str, Any]]:
+    """The last ``n`` lines of ``profile``, read from the end of the current log only (cheap
+    enough for a screen that polls; older lines are ``alpaca-tui audit``'s)."""
+    path = home / AUDIT_NAME
+    try:
+        with path.open("rb") as f:
+            size = f.seek(0, os.SEEK_END)
+            f.seek(max(0, size - window))
+            raw = f.read()
+    except OSError:
+        return []
+    out: list[dict[str, Any]] = []
+    for line in reversed(raw.splitlines()[1 if len(raw) >= window else 0:]):
+        try:
+            obj = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(obj, dict) and obj.get("profile") == profile:
+            out.append(obj)
+            if len(out) >= n:
+                break
+    return out[::-1]
