@@ -177,6 +177,13 @@ def test_guard_refuses_expired_scope_and_live_writes() -> None:
         is None
     )
     assert guard.scope_label(limited, Api.BROKER, "POST", "/v1/journals") == "journaling:rw"
+    # the spec-complete guard: a write to a path the Broker API does not have is refused (deny by
+    # default), a read of one goes through and is labelled so in the audit log
+    full = profile(Env.BROKER_SANDBOX)
+    r = guard.check(full, Api.BROKER, "POST", "/v1/no_such_thing", now=NOW, allow_live_writes=False)
+    assert r is not None and r.decision == "scope" and "--force" not in r.message
+    assert guard.check(full, Api.BROKER, "GET", "/v1/no_such_thing", now=NOW, allow_live_writes=False) is None
+    assert guard.scope_label(full, Api.BROKER, "GET", "/v1/no_such_thing") == "unknown"
     assert guard.scope_label(live, Api.TRADING, "POST", "/v2/orders") is None
 
 

@@ -1,8 +1,10 @@
 """What the proxy refuses before anything is sent upstream, with the SAME rules as ``request``
 and the TUI's tester: an expired credential (:func:`~alpaca_tui.core.preflight.expired_error`),
-a call the credential's scope matrix forbids (:func:`~alpaca_tui.core.preflight.scope_preflight`,
-over the path -> scope table of :mod:`alpaca_tui.core.pathscopes`), and, unless the proxy was
-started with ``--allow-live-writes``, a write to ``live`` or ``broker-live``.
+a call the scope guard refuses (:func:`~alpaca_tui.core.preflight.scope_check`, over the spec's
+path -> scope table in :mod:`alpaca_tui.core.pathscopes`: outside the access matrix, a write
+to a path the Broker API does not have, an ambiguous path), and, unless the proxy was started
+with ``--allow-live-writes``, a write to ``live`` or ``broker-live``. The proxy has no
+``--force``: what the guard refuses is never sent.
 
 Refusals are Alpaca-shaped 403 answers ``{"code": 40310000, "message": ...}`` whose message
 names the scope (or the rule); :class:`Refusal` also carries the audit decision.
@@ -16,8 +18,8 @@ from datetime import datetime
 
 from alpaca_tui.core.credentials import Profile
 from alpaca_tui.core.environments import Api
-from alpaca_tui.core.pathscopes import is_write, normalize_path, required_scope
-from alpaca_tui.core.preflight import expired_error, scope_preflight
+from alpaca_tui.core.pathscopes import Kind, is_write, normalize_path, required_scope
+from alpaca_tui.core.preflight import expired_error, scope_check
 
 __all__ = ["FORBIDDEN_CODE", "UNAUTHORIZED_CODE", "Refusal", "check", "scope_label"]
 
@@ -41,15 +43,14 @@ class Refusal:
 
 
 def scope_label(profile: Profile, api: Api, method: str, path: str) -> str | None:
-    """``funding:rw`` / ``data:ro`` for the audit log (None: no scope we know of)."""
+    """``funding:rw`` / ``data:ro`` for the audit log; ``unknown`` for a broker path the spec
+    does not have (a read the guard lets through with a warning); None: no scope needed."""
     if not profile.env.is_broker:
         return None
-    try:
-        need = required_scope(api, method, path)
-    except Exception:  # the table is being rewritten from the spec: a label is best effort
-        return None
+    req = required_scope(api, method, path)
+    need = req.need
     if need is None:
-        return None
+        return "unknown" if req.kind is Kind.UNKNOWN else None
     scope, write = need
     return f"{scope.value}:{'rw' if write else 'ro'}"
 
@@ -60,9 +61,10 @@ def check(profile: Profile, api: Api, method: str, path: str, *, now: datetime,
     expired = expired_error(profile, now)
     if expired is not None:
         return Refusal(403, FORBIDDEN_CODE, _proxy_words(expired.detail), "expired")
-    denied = scope_preflight(profile, api, method, path)
-    if denied is not None:
-        return Refusal(403, FORBIDDEN_CODE, _proxy_words(denied.detail), "scope")
+    verdict = scope_check(profile, api, method, path)
+    if verdict.refusal is not None:
+        reason = verdict.reason or _FORCE_HINT.sub("", verdict.refusal.detail).rstrip(" ;")
+        return Refusal(403, FORBIDDEN_CODE, f"{reason}; not sent (alpaca-tui proxy)", "scope")
     if profile.env.is_live and is_write(method) and not allow_live_writes:
         return Refusal(403, FORBIDDEN_CODE,
                        f"{method.upper()} {normalize_path(path)} is a write to {profile.env.value} (real "
