@@ -54,10 +54,20 @@ def start_proxy(alpaca_home: Path) -> Iterator[Any]:
             proc.wait(10)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def free_port_pair() -> int:
+    """A port N with N + 1 free as well (the proxy takes one per API)."""
+    for _ in range(50):
+        with socket.socket() as a, socket.socket() as b:
+            a.bind(("127.0.0.1", 0))
+            port = int(a.getsockname()[1])
+            if port >= 65000:
+                continue
+            try:
+                b.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+            return port
+    raise AssertionError("no two free ports in a row")
 
 
 def test_proxy_json_then_calls_then_sigterm_then_audit(
@@ -105,7 +115,7 @@ def test_proxy_json_then_calls_then_sigterm_then_audit(
 
 def test_proxy_text_output_port_and_ctrl_c(alpaca_home: Path, emu: Emulator, start_proxy: Any) -> None:
     add_profile(emu, "paper", Env.PAPER)
-    port = free_port()
+    port = free_port_pair()
     proc, first = start_proxy("paper", "--port", str(port))
     assert first.startswith("alpaca-tui proxy for 'paper' (Paper trading, Key ID + secret) on 127.0.0.1")
     assert proc.stdout is not None
