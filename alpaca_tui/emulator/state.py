@@ -44,15 +44,20 @@ STATE_VERSION = 1
 class State:
     """All mutable emulator state. Methods take the lock; callers pass ``now`` (emulator time)."""
 
-    def __init__(self, state_dir: Path | None = None) -> None:
+    def __init__(self, state_dir: Path | None = None, *, token_lifetime: int = TOKEN_LIFETIME,
+                 retry_after: bool = False, revoked_error: str = "invalid_client") -> None:
         self.lock = threading.RLock()
+        self.revoked_error_default = revoked_error
+        self.revoked_error = revoked_error       # AuthX's answer to a revoked client
+        self.token_lifetime = token_lifetime     # seconds an issued access token lives
+        self.retry_after_default = retry_after   # send Retry-After on 429s (reset_faults returns here)
+        self.retry_after = retry_after
         self.state_dir = state_dir
         self.credentials: dict[str, Credential] = {}
         self.tokens: dict[str, TokenRecord] = {}
         self.jtis: dict[tuple[str, str], float] = {}
         self.token_counts: Counter[str | None] = Counter()
         self.token_total = 0
-        self.token_lifetime = TOKEN_LIFETIME   # expires_in of the tokens issued (a switch for tests)
         self.request_counts: Counter[str] = Counter()
         self.rejections: deque[dict[str, Any]] = deque(maxlen=500)
         # faults
@@ -216,6 +221,8 @@ class State:
             self.skew = 0.0
             self.rate.clear()
             self.buckets.clear()
+            self.retry_after = self.retry_after_default
+            self.revoked_error = self.revoked_error_default
 
     def consume(self, role: str, ident: str, limit: int, now: float,
                 *, spend: bool = True) -> tuple[bool, int, int, int]:
