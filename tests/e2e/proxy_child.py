@@ -15,7 +15,6 @@ import os
 import sys
 import threading
 import time
-import uuid
 from typing import Any
 
 ENV = os.environ
@@ -77,27 +76,14 @@ def account_request() -> Any:
 
 
 def relationship(client: Any, account_id: Any) -> str:
-    """An ACH relationship for a transfer. The emulator of this branch does not serve ACH
-    relationships yet (issue 13 adds them): then its transfers take any relationship ID."""
+    """An ACH relationship for the account (a transfer needs one)."""
     from alpaca.broker.enums import BankAccountType
     from alpaca.broker.requests import CreateACHRelationshipRequest
-    from alpaca.common.exceptions import APIError
 
-    try:
-        rel = client.create_ach_relationship_for_account(
-            account_id,
-            CreateACHRelationshipRequest(
-                account_owner_name="Jo Doe",
-                bank_account_type=BankAccountType.CHECKING,
-                bank_account_number="32131231abc",
-                bank_routing_number="123103716",
-            ),
-        )
-        return str(rel.id)
-    except APIError as exc:
-        if exc.status_code != 404:
-            raise
-        return str(uuid.uuid4())
+    rel = client.create_ach_relationship_for_account(account_id, CreateACHRelationshipRequest(
+        account_owner_name="Jo Doe", bank_account_type=BankAccountType.CHECKING,
+        bank_account_number="32131231abc", bank_routing_number="123103716"))
+    return str(rel.id)
 
 
 def broker() -> None:
@@ -119,9 +105,7 @@ def broker() -> None:
             relationship_id=relationship(client, created.id),
         ),
     )
-    from alpaca.common.enums import PaginationType
-
-    transfers = client.get_transfers_for_account(created.id, handle_pagination=PaginationType.NONE)
+    transfers = client.get_transfers_for_account(created.id)     # alpaca-py's paginator
     journal = client.create_journal(
         CreateJournalRequest(
             from_account=before[0].id, to_account=created.id, entry_type=JournalEntryType.CASH, amount=50
@@ -133,8 +117,10 @@ def broker() -> None:
             symbol="BTC/USD", qty=0.01, side=OrderSide.BUY, time_in_force=TimeInForce.GTC
         ),
     )
-    events = []
-    for event in client.get_account_status_events():
+    from alpaca.broker.requests import GetEventsRequest
+
+    events = []   # the history since 2020: the accounts' status changes, the new one's included
+    for event in client.get_account_status_events(GetEventsRequest(since="2020-01-01")):
         events.append(json.loads(event.data) if hasattr(event, "data") else event)
         if len(events) >= 2:
             break
