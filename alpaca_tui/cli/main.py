@@ -27,6 +27,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "alpaca_tui.cli.request",
     "alpaca_tui.cli.token",
     "alpaca_tui.cli.exec_",
+    "alpaca_tui.cli.proxy",
+    "alpaca_tui.cli.audit",
     "alpaca_tui.cli.rotate",
     "alpaca_tui.cli.agent",
     "alpaca_tui.cli.doctor",

@@ -27,6 +27,8 @@ def shaped_files() -> list[Path]:
                                        "preflight.py")]
     # the scope guard and the error explanations
     files += [CORE / name for name in ("pathscopes.py", "scopetable.py", "explain.py")]
+    # the auth proxy (issue 11) and the child's variables it shares with exec
+    files += sorted((CORE / "proxy").glob("*.py")) + [CORE / "clientenv.py"]
     return files
 
 
@@ -44,6 +46,7 @@ def test_the_shaped_files_exist() -> None:
     names = {p.relative_to(CORE).as_posix() for p in shaped_files()}
     assert {"auth/broker.py", "auth/state.py", "api.py", "checks.py", "rotation.py", "engine.py",
             "pathscopes.py", "scopetable.py", "explain.py"} <= names
+    assert {"proxy/server.py", "proxy/forward.py", "proxy/relay.py", "clientenv.py"} <= names
     assert all(p.is_file() for p in shaped_files())
 
 

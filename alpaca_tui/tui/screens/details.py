@@ -18,6 +18,7 @@ from alpaca_tui.tui import services
 from alpaca_tui.tui.format import FLOW_SHORT, access_brief, expiry_badge
 from alpaca_tui.tui.messages import BundleLoaded, OperationFailed, ProfilesChanged
 from alpaca_tui.tui.screens.base import ProfileScreen
+from alpaca_tui.tui.widgets.proxy_panel import ProxyPanel
 from alpaca_tui.tui.widgets.scope_matrix import ScopeMatrix
 from alpaca_tui.tui.widgets.token_panel import TokenPanel
 
@@ -60,13 +61,24 @@ class DetailsScreen(ProfileScreen):
         yield Static("", id="facts")
         if p is not None and p.env.is_broker:
             yield ScopeMatrix(p.access, read_only=True, id="details-matrix")
+        store = self.session.store
+        yield ProxyPanel(store.home if store is not None else None, self.profile_name, id="proxy-panel")
+
+    PROXY_EVERY = 2   # ticks between two looks at the running proxies and the audit log
 
     def on_mount(self) -> None:
         p = self.profile
         self.title = f"details · {p.name if p else self.profile_name}"
         self.render_facts()
+        self._ticks = 0
+        self.query_one(ProxyPanel).poll()
         if p is not None and not p.flow.is_oauth:
             self.query_one("#facts", Static).border_subtitle = "key + secret: no access token (f n/a)"
+
+    def tick(self) -> None:
+        self._ticks += 1
+        if self._ticks % self.PROXY_EVERY == 0:
+            self.query_one(ProxyPanel).poll()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "refresh_token":
