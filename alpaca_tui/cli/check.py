@@ -59,8 +59,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--all", action="store_true", help="check every profile")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--no-cache", action="store_true", help="do not reuse a cached access token")
-    p.add_argument("--timeout", type=positive_float, default=10.0, metavar="S",
-                   help="per-request timeout in seconds (default 10)")
+    p.add_argument("--timeout", type=positive_float, default=None, metavar="S",
+                   help="per-request timeout in seconds (default: network.timeout in config.toml, else 10)")
     p.set_defaults(func=run)
 
 
@@ -69,7 +69,14 @@ def run(args: argparse.Namespace) -> int:
     import sys
 
     from alpaca_tui.cli.common import print_json, warn
-    from alpaca_tui.cli.enginecli import fmt_ms, make_engine, marks, open_cli_store, run_engine
+    from alpaca_tui.cli.enginecli import (
+        configured_timeout,
+        fmt_ms,
+        make_engine,
+        marks,
+        open_cli_store,
+        run_engine,
+    )
     from alpaca_tui.core.clock import SYSTEM_CLOCK
     from alpaca_tui.core.engine import CheckResult
     from alpaca_tui.core.errors import UsageError
@@ -104,7 +111,8 @@ def run(args: argparse.Namespace) -> int:
             warnings.append(f"{p.name} expires {describe_expiry(p.expires_at, now)} "
                             f"({p.expires_at:%Y-%m-%d %H:%M} UTC); rotate it soon: "
                             f"alpaca-tui rotate {p.name}")
-    engine = make_engine(store, no_cache=args.no_cache, timeout=args.timeout)
+    timeout = args.timeout if args.timeout is not None else configured_timeout()  # config.toml
+    engine = make_engine(store, no_cache=args.no_cache, timeout=timeout)
 
     async def check_all() -> list[list[CheckResult]]:
         return list(await asyncio.gather(*(engine.check(p.name, use_cache=not args.no_cache)

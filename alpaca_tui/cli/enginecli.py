@@ -71,8 +71,23 @@ def open_cli_store() -> Store:
     return open_store()
 
 
-def make_engine(store: Store | None, *, no_cache: bool = False, timeout: float = 10.0) -> Engine:
+def configured_timeout() -> float:
+    """``network.timeout`` from config.toml (10 s without one); a bad file is a warning here."""
+    from alpaca_tui.core.config import load_config
+
+    config = load_config()
+    for error in config.errors:
+        if "network" in error or "TOML" in error or "cannot read" in error:
+            print(f"alpaca-tui: warning: {error} (using the default timeout)", file=sys.stderr)
+    return config.timeout
+
+
+def make_engine(store: Store | None, *, no_cache: bool = False, timeout: float | None = None) -> Engine:
+    """The engine for one command; ``timeout`` None: config.toml's ``network.timeout``."""
     from alpaca_tui.core.engine import Engine
+
+    if timeout is None:
+        timeout = configured_timeout()
 
     # A script gave us --timeout S: a server's Retry-After never makes one wait longer than that.
     return Engine(store, cache_tokens=not no_cache, timeout=timeout, max_retry_wait=min(60.0, timeout))

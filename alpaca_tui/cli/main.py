@@ -27,12 +27,15 @@ COMMAND_MODULES: tuple[str, ...] = (
     "alpaca_tui.cli.request",
     "alpaca_tui.cli.token",
     "alpaca_tui.cli.exec_",
+    "alpaca_tui.cli.proxy",
+    "alpaca_tui.cli.audit",
     "alpaca_tui.cli.rotate",
     "alpaca_tui.cli.agent",
     "alpaca_tui.cli.storecmd",
     "alpaca_tui.cli.doctor",
     "alpaca_tui.cli.emulator",
     "alpaca_tui.cli.demo",
+    "alpaca_tui.cli.config",
 )
 
 EPILOG = """\
@@ -40,6 +43,7 @@ exit codes: 0 ok, 1 failure (auth, network, store), 2 usage error, 130 interrupt
 environment: ALPACA_TUI_HOME (data dir), ALPACA_TUI_KEYRING=system|file|vault,
              ALPACA_TUI_PASSPHRASE_FILE (encrypted-file passphrase for scripts),
              ALPACA_TUI_KEYRING_TIMEOUT (seconds per OS keyring call, default 3),
+             ALPACA_TUI_CONFIG (the settings file; see: alpaca-tui config path),
              ALPACA_TUI_EXPLAIN=1|0 (cause + fix lines under errors; default: at a terminal),
              vault: VAULT_ADDR, VAULT_TOKEN, VAULT_NAMESPACE, VAULT_CACERT, ALPACA_TUI_VAULT_*
 run without arguments to open the terminal UI."""
@@ -68,6 +72,9 @@ def _run_tui(argv: Sequence[str]) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from alpaca_tui.core.hardening import harden_process
+
+    harden_process()  # before any secret is read: no core dump, no same-user ptrace (every command, the TUI)
     args_list = list(sys.argv[1:] if argv is None else argv)
     try:
         if not args_list:

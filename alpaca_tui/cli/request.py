@@ -72,8 +72,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--force", action="store_true", help="send even if the access matrix forbids the path")
     p.add_argument("--yes", "-y", action="store_true", help="confirm a write to a live environment")
     p.add_argument("--no-cache", action="store_true", help="do not reuse a cached access token")
-    p.add_argument("--timeout", type=positive_float, default=10.0, metavar="S",
-                   help="per-request timeout in seconds (default 10)")
+    p.add_argument("--timeout", type=positive_float, default=None, metavar="S",
+                   help="per-request timeout in seconds (default: network.timeout in config.toml, else 10)")
     p.set_defaults(func=run)
 
 
@@ -149,7 +149,7 @@ def _percentile(values: list[float], q: float) -> float | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from alpaca_tui.cli.enginecli import make_engine, open_cli_store, run_engine
+    from alpaca_tui.cli.enginecli import configured_timeout, make_engine, open_cli_store, run_engine
     from alpaca_tui.core.environments import parse_api
     from alpaca_tui.core.errors import UsageError
     from alpaca_tui.core.store.access import Action
@@ -180,7 +180,8 @@ def run(args: argparse.Namespace) -> int:
     store.require(Action.CHECK, profile.name)
     if profile.env.is_live and method in WRITE_METHODS:
         _confirm_live_write(profile, method, path, args.yes, args.repeat)
-    engine = make_engine(store, no_cache=args.no_cache, timeout=args.timeout)
+    timeout = args.timeout if args.timeout is not None else configured_timeout()  # config.toml
+    engine = make_engine(store, no_cache=args.no_cache, timeout=timeout)
     if args.repeat > 1:
         return run_engine(engine, _repeat(engine, args, method, path, api, params, body))
     return run_engine(engine, _single(engine, args, method, path, api, params, body))

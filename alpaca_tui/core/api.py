@@ -84,7 +84,9 @@ class ApiClient:
         (a 401): a new token is fetched, once, unless another caller already replaced it."""
         profile = cred.profile
         if not profile.flow.is_oauth:
-            return UpstreamAuth(api_headers(profile, cred.secret, None))
+            secret = cred.secret
+            pair = (secret.key_id, secret.secret or "")
+            return UpstreamAuth(api_headers(profile, secret, None), key_pair=pair)
         broker = cred.tokens
         tok = await broker.token(use_cache=use_cache, refused=refused.epoch if refused is not None else None)
         return UpstreamAuth(api_headers(profile, cred.secret, tok), tok, broker.epoch)

@@ -28,6 +28,8 @@ def shaped_files() -> list[Path]:
                                        "preflight.py")]
     # the scope guard and the error explanations
     files += [CORE / name for name in ("pathscopes.py", "scopetable.py", "explain.py")]
+    # the auth proxy (issue 11) and the child's variables it shares with exec
+    files += sorted((CORE / "proxy").glob("*.py")) + [CORE / "clientenv.py"]
     # the shared store
     files += sorted((CORE / "store" / "vault").glob("*.py"))
     files += [CORE / "store" / name for name in ("access.py", "pin.py", "tokencache.py", "migrate.py",
@@ -50,6 +52,7 @@ def test_the_shaped_files_exist() -> None:
     assert {"auth/broker.py", "auth/state.py", "api.py", "checks.py", "rotation.py", "engine.py",
             "pathscopes.py", "scopetable.py", "explain.py",
             "store/vault/index.py", "store/vault/secrets.py", "store/migrate.py"} <= names
+    assert {"proxy/server.py", "proxy/forward.py", "proxy/relay.py", "clientenv.py"} <= names
     assert all(p.is_file() for p in shaped_files())
 
 

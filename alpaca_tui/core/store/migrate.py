@@ -37,6 +37,7 @@ from alpaca_tui.core.store.index import IndexDoc
 from alpaca_tui.core.store.pin import Pin, read_pin, recorded_backend, remove_pin, write_pin
 from alpaca_tui.core.store.protocols import Edit
 from alpaca_tui.core.store.registry import OpenContext, backend_label, requested_backend, select_backend
+from alpaca_tui.core.store.safefile import JOURNAL_MAX, read_file
 from alpaca_tui.core.store.store import Store
 
 JOURNAL_NAME = "migration.json"
@@ -61,13 +62,14 @@ class Journal:
     @classmethod
     def load(cls, home: Path) -> Journal | None:
         path = home / JOURNAL_NAME
+        raw = read_file(path, cap=JOURNAL_MAX, label=str(path))
+        if raw is None:
+            return None
         try:
-            doc = json.loads(path.read_text(encoding="utf-8"))
+            doc = json.loads(raw.decode("utf-8"))
             return cls(str(doc["source"]), str(doc["target"]), [str(n) for n in doc["names"]],
                        str(doc["state"]), doc.get("pin"))
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError):
             raise StoreError(f"{path} is not a migration journal (repair it or move it aside)") from None
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from alpaca_tui.core.errors import StoreError
 from alpaca_tui.core.store.fsutil import HomeLock, atomic_write, ensure_private_dir
 from alpaca_tui.core.store.index import read_index
+from alpaca_tui.core.store.safefile import PIN_MAX, read_file
 
 PIN_NAME = "store.json"
 PIN_VERSION = 1
@@ -45,20 +46,17 @@ def pin_path(home: Path) -> Path:
 def read_pin(home: Path) -> Pin | None:
     """The home's pin, or None when it has none. StoreError (one line) when it is unreadable."""
     path = pin_path(home)
-    try:
-        raw = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    raw = read_file(path, cap=PIN_MAX, label=str(path))
+    if raw is None:
         return None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise StoreError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
     try:
-        doc = json.loads(raw)
+        doc = json.loads(raw.decode("utf-8"))
         backend = doc["backend"]
         settings = doc.get("settings") or {}
         if (doc.get("version") != PIN_VERSION or not isinstance(backend, str)
                 or not isinstance(settings, dict)):
             raise ValueError
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
         raise StoreError(f"{path} is not an alpaca-tui store pin (repair it or move it aside)") from None
     return Pin(backend, {str(k): str(v) for k, v in settings.items()})
 

@@ -43,6 +43,7 @@ from alpaca_tui.core.store.registry import (
     requested_backend,
     select_backend,
 )
+from alpaca_tui.core.store.safefile import check_home
 from alpaca_tui.core.store.system import KeyringProbe
 from alpaca_tui.core.store.tokencache import TokenEntries
 
@@ -125,6 +126,7 @@ class Store(TokenEntries, StoreAccess):
         probing again.
         """
         home = (home or default_home()).expanduser().absolute()
+        check_home(home)  # ours, and nobody else can change it or a directory above it
         lock = HomeLock(home)
         want, source = requested_backend(backend)
         # the home's record of its backend: store.json (a remote index), else index.json

@@ -23,12 +23,13 @@ from typing import Any
 
 from alpaca_tui.core.errors import StoreError
 from alpaca_tui.core.store.protocols import SecretBackend
+from alpaca_tui.core.store.safefile import TOKEN_ENTRY_MAX
 
 CLAIM_KEY = "claim"
 
 
 def _parse(raw: str | None) -> dict[str, Any] | None:
-    if raw is None:
+    if raw is None or len(raw) > TOKEN_ENTRY_MAX:  # an oversized entry is no cache
         return None
     try:
         data = json.loads(raw)

@@ -35,8 +35,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from alpaca_tui.core.errors import BackendUnavailableError
+from alpaca_tui.core.errors import BackendUnavailableError, StoreError
 from alpaca_tui.core.store.pin import Pin
+from alpaca_tui.core.store.safefile import VAULT_CREDENTIAL_FILE_MAX, read_file
 
 ADDR_ENVS = ("VAULT_ADDR", "BAO_ADDR")
 TOKEN_ENVS = ("VAULT_TOKEN", "BAO_TOKEN")
@@ -112,13 +113,15 @@ class TokenSource:
         """The token (env, file) or the AppRole secret ID; BackendUnavailableError when unreadable."""
         if self.kind == "env":
             value = os.environ.get(self.where, "").strip()
-        else:
+        else:  # a file the user names (secret mounts are links): regular, capped, read once
             try:
-                with open(self.where, encoding="utf-8") as fh:
-                    value = fh.readline().strip()
-            except (OSError, UnicodeDecodeError) as exc:
-                why = getattr(exc, "strerror", None) or exc
-                raise _unavailable(f"cannot read {self.where}: {why}") from None
+                raw = read_file(Path(self.where), cap=VAULT_CREDENTIAL_FILE_MAX, label=self.where,
+                                in_home=False) or b""
+                value = raw.decode("utf-8").splitlines()[0].strip() if raw.strip() else ""
+            except StoreError as exc:  # "cannot read <file>: <why>"
+                raise _unavailable(exc.message) from None
+            except UnicodeDecodeError:
+                raise _unavailable(f"cannot read {self.where}: not UTF-8 text") from None
         if not value:
             raise _unavailable(f"{self.describe()} is empty")
         return value
