@@ -21,6 +21,8 @@ from alpaca_tui.core.errors import NotFoundError, StoreError
 from alpaca_tui.core.http import ApiError, ErrorCategory
 from alpaca_tui.core.pathscopes import required_scope
 from alpaca_tui.core.preflight import expired_error, scope_preflight
+from alpaca_tui.core.redact import redact
+from alpaca_tui.core.sanitize import clean_line
 
 if TYPE_CHECKING:
     from alpaca_tui.core.api import ApiClient
@@ -63,6 +65,18 @@ class CheckResult:
     def failed(cls, cred: Credential, api: Api, exc: ApiError, latency: float | None = None) -> CheckResult:
         return cls(profile=cred.name, env=cred.profile.env, api=api, ok=False, status=exc.status,
                    latency_ms=latency, message=exc.summary, category=exc.category, request_id=exc.request_id)
+
+
+MAX_STORED_ERROR = 400
+
+
+def stored_error(result: CheckResult, secrets: list[str | None]) -> str:
+    """What the index keeps of a failed check: the API, the category and the message, redacted
+    (every encoding of the credential's secrets) and cleaned (no control character), one line."""
+    text = " ".join(redact(f"{result.api.value}: {result.message}", secrets).split())
+    if len(text) > MAX_STORED_ERROR:
+        text = text[: MAX_STORED_ERROR - 1] + "…"
+    return clean_line(text)
 
 
 class Checks:
@@ -113,7 +127,7 @@ class Checks:
             return
         ok = all(r.ok for r in results)
         first_bad = next((r for r in results if not r.ok), None)
-        error = None if first_bad is None else f"{first_bad.api.value}: {first_bad.message}"
+        error = None if first_bad is None else stored_error(first_bad, cred.secrets())
         try:
             updated = await asyncio.to_thread(store.update_profile, cred.name,
                                               last_verified_at=self._clock.now(), last_check_ok=ok,
