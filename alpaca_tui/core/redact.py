@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from collections.abc import Iterable
@@ -26,25 +27,60 @@ def mask(value: str | None, *, prefix: int = 4, suffix: int = 4) -> str:
 
 
 def _forms(secret: str) -> set[str]:
-    """``secret`` and the encodings it travels in inside text: JSON strings, URLs."""
-    return {secret, json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1],
-            quote(secret, safe=""), quote_plus(secret)}
+    """``secret`` and the encodings it travels in inside text: JSON strings, URLs (upper- and
+    lower-case percent escapes, with and without ``/`` left as it is)."""
+    urls = {quote(secret, safe=""), quote(secret), quote_plus(secret)}
+    urls |= {_PERCENT.sub(lambda m: m.group(0).lower(), u) for u in urls}
+    return {secret, json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1], *urls}
 
 
-def _needles(secrets: Iterable[str | None]) -> list[str]:
-    return sorted({f for s in secrets if s and len(s) >= 4 for f in _forms(s)}, key=len, reverse=True)
+_PERCENT = re.compile(r"%[0-9A-F]{2}")
+_MIN_BINARY_NEEDLE = 8
 
 
-def _redact(text: str, ordered: list[str]) -> str:
+def _binary_forms(secret: str) -> set[str]:
+    """The secret's bytes as hex and as base64 (standard and URL-safe alphabets).
+
+    Base64 inside a longer text (``Basic base64(key_id:secret)``, a JSON blob echoed back
+    encoded) depends on where the secret starts modulo 3 bytes, so each of the three
+    alignments gives a needle: the groups of 4 characters made of the secret's bytes only
+    (a few edge bits stay, never enough to recover the secret)."""
+    raw = secret.encode("utf-8", "surrogatepass")
+    out = {raw.hex(), raw.hex().upper()}
+    for shift in range(3):
+        full = (shift + len(raw)) // 3  # complete 3-byte groups, the first one holding the shift
+        for encode in (base64.b64encode, base64.urlsafe_b64encode):
+            text = encode(b"\0" * shift + raw).decode("ascii")
+            out.add(text[4 if shift else 0: 4 * full])
+        if shift == 0:
+            out.add(base64.b64encode(raw).decode("ascii"))  # with its padding, as sent whole
+    return {n for n in out if len(n) >= _MIN_BINARY_NEEDLE}
+
+
+def _needles(secrets: Iterable[str | None]) -> list[tuple[str, str]]:
+    """(needle, replacement), longest needle first: text forms masked like the secret, binary
+    forms (hex, base64) replaced by the mask character alone (they reveal nothing)."""
+    pairs: dict[str, str] = {}
+    for s in secrets:
+        if not s or len(s) < 4:
+            continue
+        for b in _binary_forms(s):
+            pairs.setdefault(b, MASK)
+        for f in _forms(s):
+            pairs[f] = mask(f)
+    return sorted(pairs.items(), key=lambda p: len(p[0]), reverse=True)
+
+
+def _redact(text: str, ordered: list[tuple[str, str]]) -> str:
     out = text
     # Repeat until stable: a masked tail followed by more text can spell a periodic secret
-    # again ("abab…" cases). Every pass shortens the text, so this terminates.
+    # again ("abab…" cases). Every replacement shortens the text, so this terminates.
     changed = True
     while changed:
         changed = False
-        for s in ordered:
+        for s, replacement in ordered:
             if s in out:
-                out = out.replace(s, mask(s))
+                out = out.replace(s, replacement)
                 changed = True
     return out
 
