@@ -65,17 +65,74 @@ def positive_int(value: str) -> int:
     return v
 
 
+MAX_BODY_ENV = "ALPACA_TUI_MAX_BODY"
+MAX_BODY_LIMIT = 1 << 30            # --max-body at most 1 GiB
+_SIZE = re.compile(r"(\d+)\s*(|b|k|kb|kib|m|mb|mib|g|gb|gib)", re.IGNORECASE)
+_SIZE_UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+
+
+def parse_size(spec: str) -> int:
+    """'4M', '512KiB', '1048576' -> bytes (binary units; 1 KiB to 1 GiB). UsageError otherwise."""
+    m = _SIZE.fullmatch(spec.strip())
+    if m is None or len(m.group(1)) > 12:
+        raise UsageError(f"invalid size {spec[:40]!r} (use e.g. 512K, 4M, 64M or a number of bytes)")
+    n = int(m.group(1)) * _SIZE_UNITS[m.group(2)[:1].lower()]
+    if not 1024 <= n <= MAX_BODY_LIMIT:
+        raise UsageError(f"size {spec[:40]!r} is out of range (1K to 1G)")
+    return n
+
+
+def size_arg(value: str) -> int:
+    """argparse type for --max-body."""
+    import argparse
+
+    try:
+        return parse_size(value)
+    except UsageError as exc:
+        raise argparse.ArgumentTypeError(exc.message) from None
+
+
+def max_body(option: int | None) -> int:
+    """The API body cap: --max-body, else $ALPACA_TUI_MAX_BODY, else the engine's default."""
+    import os
+
+    from alpaca_tui.core.wire import DEFAULT_MAX_BODY
+
+    if option is not None:
+        return option
+    env = os.environ.get(MAX_BODY_ENV)
+    if env:
+        try:
+            return parse_size(env)
+        except UsageError as exc:
+            raise UsageError(f"{MAX_BODY_ENV}: {exc.message}") from None
+    return DEFAULT_MAX_BODY
+
+
+def add_network_options(p: Any, *, body: bool = True) -> None:
+    """--timeout (one deadline for the whole call) and, with ``body``, --max-body."""
+    p.add_argument("--timeout", type=positive_float, default=10.0, metavar="S",
+                   help="the whole call (token request, connect, body, retries) takes at most S "
+                        "seconds (default 10)")
+    if body:
+        p.add_argument("--max-body", type=size_arg, default=None, metavar="SIZE",
+                       help=f"read at most SIZE of an answer (default 4M, or ${MAX_BODY_ENV}; up to 1G)")
+
+
 def open_cli_store() -> Store:
     from alpaca_tui.cli.common import open_store
 
     return open_store()
 
 
-def make_engine(store: Store | None, *, no_cache: bool = False, timeout: float = 10.0) -> Engine:
+def make_engine(store: Store | None, *, no_cache: bool = False, timeout: float = 10.0,
+                body_cap: int | None = None) -> Engine:
     from alpaca_tui.core.engine import Engine
 
-    # A script gave us --timeout S: a server's Retry-After never makes one wait longer than that.
-    return Engine(store, cache_tokens=not no_cache, timeout=timeout, max_retry_wait=min(60.0, timeout))
+    # A script gave us --timeout S: the whole call (retries and a server's Retry-After included)
+    # ends within S seconds.
+    return Engine(store, cache_tokens=not no_cache, timeout=timeout, max_retry_wait=min(60.0, timeout),
+                  max_body=max_body(body_cap))
 
 
 def run_engine(engine: Engine, coro: Coroutine[Any, Any, T]) -> T:

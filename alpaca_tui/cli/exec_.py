@@ -2,7 +2,7 @@
 
 Usage::
 
-    alpaca-tui exec NAME [--no-cache] -- CMD [ARGS...]
+    alpaca-tui exec NAME [--no-cache] [--timeout S] -- CMD [ARGS...]
 
 The command replaces this process (``execvp``), so its exit code and signals are its own.
 Variables set for the child (any inherited ones with these names are removed first, so
@@ -58,6 +58,10 @@ def register(subparsers: Any) -> None:
                                           "(OAuth profiles get a short-lived access token, not the secret).")
     p.add_argument("name", metavar="NAME")
     p.add_argument("--no-cache", action="store_true", help="OAuth: always request a new token")
+    from alpaca_tui.cli.enginecli import positive_float
+
+    p.add_argument("--timeout", type=positive_float, default=10.0, metavar="S",
+                   help="OAuth: the token request takes at most S seconds (default 10)")
     p.add_argument("command", nargs=argparse.REMAINDER, metavar="-- CMD [ARGS...]")
     p.set_defaults(func=run)
 
@@ -95,6 +99,32 @@ def credential_environment(profile: Any, secret: Any, token: Any, now: float) ->
     return env
 
 
+def _take_own_options(args: argparse.Namespace, cmd: list[str]) -> list[str]:
+    """argparse's REMAINDER swallows our own options written after NAME (``exec NAME --no-cache
+    --timeout 5 -- CMD``): options before the first "--" belong to us, everything after it to CMD."""
+    from alpaca_tui.cli.enginecli import positive_float
+    from alpaca_tui.core.errors import UsageError
+
+    if "--" not in cmd or not cmd or not cmd[0].startswith("-"):
+        return cmd
+    cut = cmd.index("--")
+    own = iter(cmd[:cut])
+    for opt in own:
+        name, eq, value = opt.partition("=")
+        if opt == "--no-cache":
+            args.no_cache = True
+        elif name == "--timeout":
+            raw = value if eq else next(own, "")
+            try:
+                args.timeout = positive_float(raw)
+            except argparse.ArgumentTypeError as exc:
+                raise UsageError(f"--timeout: {exc}") from None
+        else:
+            raise UsageError(f"unknown option {opt[:40]!r} before '--' (exec takes --no-cache, --timeout S); "
+                             "usage: alpaca-tui exec NAME [--no-cache] [--timeout S] -- CMD [ARGS...]")
+    return cmd[cut + 1:]
+
+
 def run(args: argparse.Namespace) -> int:
     import os
     import sys
@@ -108,18 +138,7 @@ def run(args: argparse.Namespace) -> int:
     if active:
         raise UsageError(f"already inside 'alpaca-tui exec' for profile {active!r}; nesting would mix "
                          f"credentials — exit that command or shell first")
-    cmd = list(args.command)
-    cut = cmd.index("--") if "--" in cmd else -1
-    if cut >= 0 and all(a.startswith("-") for a in cmd[:cut]):
-        # argparse's REMAINDER swallows our own options written after NAME (`exec NAME --no-cache
-        # -- CMD`): options before the first "--" belong to us, everything after it to CMD.
-        for opt in cmd[:cut]:
-            if opt == "--no-cache":
-                args.no_cache = True
-            else:
-                raise UsageError(f"unknown option {opt!r} before '--' (exec takes --no-cache); "
-                                 "usage: alpaca-tui exec NAME [--no-cache] -- CMD [ARGS...]")
-        cmd = cmd[cut + 1:]
+    cmd = _take_own_options(args, list(args.command))
     if not cmd:
         raise UsageError("no command given: alpaca-tui exec NAME -- CMD [ARGS...]")
 
@@ -130,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
         raise refusal
     token = None
     if profile.flow.is_oauth:
-        engine = make_engine(store, no_cache=args.no_cache)
+        engine = make_engine(store, no_cache=args.no_cache, timeout=args.timeout)
         token = run_engine(engine, engine.token(profile.name, use_cache=not args.no_cache))
         secret = None
     else:

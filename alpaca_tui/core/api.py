@@ -43,12 +43,10 @@ from alpaca_tui.core.http import (
 from alpaca_tui.core.pathscopes import describe_requirement, normalize_path, required_scope
 from alpaca_tui.core.preflight import expired_error, scope_preflight
 from alpaca_tui.core.redact import redact, redact_json, scrub
-from alpaca_tui.core.wire import RequestParts, Wire
+from alpaca_tui.core.wire import RequestParts, Sent, Wire, size_text
 
 if TYPE_CHECKING:
     from datetime import datetime
-
-    import httpx
 
     from alpaca_tui.core.registry import Credential
 
@@ -88,8 +86,13 @@ class ApiClient:
 
     async def call(self, cred: Credential, method: str, path: str, *, api: Api | None = None,
                    params: Mapping[str, str] | None = None, json_body: Any = None,
-                   preflight: bool = False, use_cache: bool | None = None) -> ApiResponse:
-        """One authenticated call (see the module doc for what is returned vs raised)."""
+                   preflight: bool = False, use_cache: bool | None = None,
+                   keep_body: int | None = None) -> ApiResponse:
+        """One authenticated call (see the module doc for what is returned vs raised).
+
+        An answer longer than the wire's body cap comes back ``truncated`` (its start in
+        ``text``) with an ``error`` when its status was 2xx; ``keep_body`` holds at most that
+        many bytes of any answer (a load check keeps statistics, not bodies)."""
         m, p, target, url = self._resolve(cred, method, path, api, json_body)
         if preflight:
             refusal = scope_preflight(cred.profile, target, m, p)
@@ -113,13 +116,13 @@ class ApiClient:
                 return parts
 
             sent = await self._wire.send(m, url, build=build, secrets=secrets,
-                                         what=f"{m} {normalize_path(p)}", profile=cred.name)
+                                         what=f"{m} {normalize_path(p)}", profile=cred.name, keep=keep_body)
             attempts += sent.attempts
             if sent.response.status_code == 401 and oauth and not refreshed:
                 refreshed = True  # one forced refresh (single flight across callers) and one retry
                 continue
-            return self._answer(cred, target, m, p, url, sent.response, sent.latency_ms, secrets,
-                                attempts=attempts, refreshed=refreshed)
+            return self._answer(cred, target, m, p, url, sent, secrets, attempts=attempts,
+                                refreshed=refreshed)
 
     def _resolve(self, cred: Credential, method: str, path: str, api: Api | None,
                  json_body: Any) -> tuple[str, str, Api, str]:
@@ -151,21 +154,29 @@ class ApiClient:
             raise refusal
         return m, p, target, hosts[target] + p
 
-    def _answer(self, cred: Credential, target: Api, method: str, path: str, url: str,
-                resp: httpx.Response, latency: float, secrets: list[str | None], *,
-                attempts: int, refreshed: bool) -> ApiResponse:
-        text = resp.text
-        body = parse_json(text)
+    def _answer(self, cred: Credential, target: Api, method: str, path: str, url: str, sent: Sent,
+                secrets: list[str | None], *, attempts: int, refreshed: bool) -> ApiResponse:
+        resp = sent.response
+        text = sent.text
+        body = None if sent.truncated else parse_json(text)
         error = None
+        rid = request_id_of(resp.headers, secrets)
         if not 200 <= resp.status_code < 300:
             error = api_error(cred.profile, cred.secret, target, method, path, resp.status_code, resp.headers,
                               body, text, secrets, attempts=attempts, now=self._clock.now())
+        elif sent.truncated:
+            error = ApiError(ErrorCategory.SERVER_ERROR,
+                             f"{method} {normalize_path(path)}: the answer is larger than "
+                             f"{size_text(sent.cap)} and was not read further (raise the cap with "
+                             "--max-body or ALPACA_TUI_MAX_BODY)",
+                             status=resp.status_code, request_id=rid, profile=cred.name)
         return ApiResponse(method=method, url=url, status=resp.status_code,
                            headers={k: redact(v, secrets) for k, v in dict(resp.headers).items()},
-                           text=redact(text, secrets), json=redact_json(body, secrets), latency_ms=latency,
-                           request_id=request_id_of(resp.headers),
+                           text=redact(text, secrets), json=redact_json(body, secrets),
+                           latency_ms=sent.latency_ms, request_id=rid,
                            rate_limit=RateLimit.from_headers(resp.headers), error=error, attempts=attempts,
-                           token_refreshed=refreshed, api=target.value, profile=cred.name)
+                           token_refreshed=refreshed, api=target.value, profile=cred.name,
+                           truncated=sent.truncated)
 
 
 def api_error(profile: Profile, secret: Secret, api: Api, method: str, path: str, status: int,
@@ -173,7 +184,7 @@ def api_error(profile: Profile, secret: Secret, api: Api, method: str, path: str
               attempts: int, now: datetime) -> ApiError:
     """A non-2xx API answer as one line with its category (401: expired / wrong environment /
     bad credentials; 403: the scope it needs; 429: when the quota resets; 5xx; redirects)."""
-    rid = request_id_of(headers)
+    rid = request_id_of(headers, secrets)
     msg = server_message(body, text, secrets)
     shown = msg or f"HTTP {status}"
     where = f"{method} {normalize_path(path)}"

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from alpaca_tui.core import deadline
 from alpaca_tui.core.auth.cache import TokenCache
 from alpaca_tui.core.auth.endpoint import TokenEndpoint
 from alpaca_tui.core.auth.state import BrokerState, Phase, RefreshPolicy
@@ -164,9 +165,17 @@ class TokenBroker:
         serves = self._policy.usable(current, self._clock.time()) and not refused
         fallback = current if serves and not force else None
         try:
-            # while the current token serves, a 429 is not waited out inside this call:
-            # the backoff honours its Retry-After before the next attempt
-            new = await self._fetch(retries=0 if serves else None)
+            # while the current token serves, a 429 is not waited out inside this call (the
+            # backoff honours its Retry-After before the next attempt), and the refresh may
+            # spend only half of what is left of the call's deadline: the call goes on with
+            # the current token
+            share = deadline.portion(0.5) if serves else None
+            if share is None:
+                new = await self._fetch(retries=0 if serves else None)
+            else:
+                async with deadline.bounded(share, f"token refresh for {self._subject.profile.name!r}",
+                                            profile=self._subject.profile.name):
+                    new = await self._fetch(retries=0)
         except ApiError as exc:
             self.state.failed(exc, self._clock.time(), self._policy, schedule=self._scheduled())
             if fallback is not None:
