@@ -68,13 +68,20 @@ def validate_name(name: str) -> str:
     return name
 
 
+def _printable_ascii(text: str, *, spaces: bool) -> bool:
+    low = 0x20 if spaces else 0x21
+    return all(low <= ord(c) <= 0x7E for c in text)
+
+
 def validate_key_id(key_id: str) -> str:
-    """Hard checks only (malformed input); shape heuristics are :func:`key_id_warnings`."""
+    """Hard checks only (malformed input); shape heuristics are :func:`key_id_warnings`.
+
+    Printable ASCII: a key ID goes into HTTP headers, where anything else fails at send time."""
     k = key_id.strip()
     if not k:
         raise UsageError("key ID is empty")
-    if len(k) > 128 or any(c.isspace() or not c.isprintable() for c in k):
-        raise UsageError("malformed key ID: expected up to 128 printable characters without spaces")
+    if len(k) > 128 or not _printable_ascii(k, spaces=False):
+        raise UsageError("malformed key ID: expected up to 128 printable ASCII characters without spaces")
     return k
 
 
@@ -96,8 +103,8 @@ def validate_secret(secret: str) -> str:
     s = secret.strip("\r\n")
     if not s.strip():
         raise UsageError("secret is empty")
-    if len(s) > 4096 or any(not c.isprintable() for c in s):
-        raise UsageError("malformed secret: expected printable characters on one line")
+    if len(s) > 4096 or not _printable_ascii(s, spaces=True):
+        raise UsageError("malformed secret: expected printable ASCII characters on one line")
     return s
 
 
