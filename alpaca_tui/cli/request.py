@@ -55,6 +55,8 @@ WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 MAX_BODY_BYTES = 1024 * 1024
 MAX_REPEAT = 10_000
 REPEAT_KEEP = 16 * 1024   # bytes of each answer held by --repeat (for the first error's message)
+PRETTY_LIMIT = 256 * 1024  # a longer JSON answer is shown as it came (pretty-printing it takes seconds)
+SHOWN_TEXT = 20_000
 
 
 def register(subparsers: Any) -> None:
@@ -248,10 +250,12 @@ def _print_response(resp: Any) -> None:
     print()
     if resp.truncated:
         print("(the body is not shown: it is larger than the --max-body cap)")
-    elif resp.json is not None:
+    elif resp.json is not None and len(resp.text) <= PRETTY_LIMIT:
         print(json.dumps(resp.json, indent=2, ensure_ascii=False))
     elif resp.text:
-        print(resp.text.rstrip("\n")[:20000])
+        print(resp.text.rstrip("\n")[:SHOWN_TEXT])
+        if len(resp.text) > SHOWN_TEXT:
+            print(f"… ({len(resp.text):,} characters; the first {SHOWN_TEXT:,} shown, --json for all)")
 
 
 async def _repeat(engine: Any, args: argparse.Namespace, method: str, path: str, api: Any,

@@ -91,8 +91,13 @@ def redact(text: str, secrets: Iterable[str | None]) -> str:
 
 
 def redact_json(value: Any, secrets: Iterable[str | None]) -> Any:
-    """:func:`redact` applied to every string (keys too) of a parsed JSON document."""
+    """:func:`redact` applied to every string (keys too) of a parsed JSON document.
+
+    The document is returned as it is (no copy) when no string in it holds a secret, which
+    is the common case; a copy is made only when there is something to mask."""
     ordered = _needles(secrets)
+    if not ordered or not _holds_any(value, [n for n, _ in ordered]):
+        return value
 
     def walk(v: Any) -> Any:
         if isinstance(v, str):
@@ -103,7 +108,18 @@ def redact_json(value: Any, secrets: Iterable[str | None]) -> Any:
             return {_redact(str(k), ordered): walk(x) for k, x in v.items()}
         return v
 
-    return walk(value) if ordered else value
+    return walk(value)
+
+
+def _holds_any(value: Any, needles: list[str]) -> bool:
+    """Whether any string (or key) in the document contains a needle. The document is
+    written out once by the C encoder: each string then appears in its canonical JSON form,
+    which is one of every secret's needles (``_forms``)."""
+    try:
+        text = json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError, RecursionError):
+        return True  # not plain JSON: walk it
+    return any(n in text for n in needles)
 
 
 _AUTH_HEADER = re.compile(
