@@ -43,6 +43,7 @@ from alpaca_tui.core.http import (
 from alpaca_tui.core.pathscopes import describe_requirement, normalize_path, required_scope
 from alpaca_tui.core.preflight import expired_error, scope_preflight
 from alpaca_tui.core.redact import redact, redact_json, scrub
+from alpaca_tui.core.sanitize import is_clean
 from alpaca_tui.core.wire import RequestParts, Sent, Wire, size_text
 
 if TYPE_CHECKING:
@@ -56,6 +57,8 @@ __all__ = ["ApiClient", "api_error", "infer_api"]
 _DATA_PREFIXES = ("/v2/stocks", "/v2/options", "/v1/corporate-actions", "/v2/crypto",
                   "/v1/logos", "/v1/news", "/v1/screener", "/v1/forex")
 _METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
+MAX_PATH = 4096
+MAX_QUERY = 16 * 1024
 
 
 def infer_api(env: Env, path: str) -> Api:
@@ -93,7 +96,7 @@ class ApiClient:
         An answer longer than the wire's body cap comes back ``truncated`` (its start in
         ``text``) with an ``error`` when its status was 2xx; ``keep_body`` holds at most that
         many bytes of any answer (a load check keeps statistics, not bodies)."""
-        m, p, target, url = self._resolve(cred, method, path, api, json_body)
+        m, p, target, url = self._resolve(cred, method, path, api, json_body, params)
         if preflight:
             refusal = scope_preflight(cred.profile, target, m, p)
             if refusal is not None:
@@ -124,8 +127,8 @@ class ApiClient:
             return self._answer(cred, target, m, p, url, sent, secrets, attempts=attempts,
                                 refreshed=refreshed)
 
-    def _resolve(self, cred: Credential, method: str, path: str, api: Api | None,
-                 json_body: Any) -> tuple[str, str, Api, str]:
+    def _resolve(self, cred: Credential, method: str, path: str, api: Api | None, json_body: Any,
+                 params: Mapping[str, str] | None = None) -> tuple[str, str, Api, str]:
         """(METHOD, path, API, URL) of a call, or UsageError / ApiError(expired) before sending."""
         profile = cred.profile
         m = method.strip().upper()
@@ -137,6 +140,11 @@ class ApiClient:
                              "the profile's environment")
         if any(c.isspace() for c in p):
             raise UsageError("the path must not contain whitespace (URL-encode it)")
+        if not is_clean(p) or len(p) > MAX_PATH:
+            raise UsageError(f"the path must be at most {MAX_PATH} characters without control characters "
+                             "(URL-encode them)")
+        if params and sum(len(k) + len(v) + 2 for k, v in params.items()) > MAX_QUERY:
+            raise UsageError(f"the query is longer than {MAX_QUERY} characters")
         if json_body is not None:
             try:  # what httpx would refuse mid-send (NaN, Infinity, non-JSON types), refused up front
                 json.dumps(json_body, allow_nan=False)

@@ -37,7 +37,7 @@ import httpx
 from alpaca_tui import __version__
 from alpaca_tui.core import deadline
 from alpaca_tui.core.clock import Clock
-from alpaca_tui.core.errors import AlpacaTuiError
+from alpaca_tui.core.errors import AlpacaTuiError, UsageError
 from alpaca_tui.core.http import ApiError, ErrorCategory, retry_delay
 from alpaca_tui.core.redact import redact, scrub
 
@@ -136,11 +136,14 @@ class Wire:
             if remaining <= 0:
                 raise self._late(what, url, budget, profile)
             parts = build()
+            try:
+                request = client.build_request(method, url, timeout=httpx.Timeout(remaining), **parts)
+            except (httpx.InvalidURL, UnicodeEncodeError) as exc:  # checked at the door; never sent
+                raise UsageError(f"{what}: the request cannot be sent: {type(exc).__name__}") from None
             t0 = time.perf_counter()
             try:
                 async with asyncio.timeout(remaining):
-                    resp, content, truncated = await _exchange(client, client.build_request(
-                        method, url, timeout=httpx.Timeout(remaining), **parts), cap, keep)
+                    resp, content, truncated = await _exchange(client, request, cap, keep)
             except (TimeoutError, httpx.TimeoutException):
                 raise self._late(what, url, budget, profile) from None
             except httpx.HTTPError as exc:
