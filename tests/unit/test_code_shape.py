@@ -24,6 +24,10 @@ def shaped_files() -> list[Path]:
     # and what they stand on: the wire, the credential registry, the local refusals
     files += [CORE / name for name in ("checks.py", "rotation.py", "engine.py", "wire.py", "registry.py",
                                        "preflight.py")]
+    # issue 12: what text from outside passes through (cleaning, bounded parsing, redaction),
+    # the per-call deadline, and the door's checks of tokens, URLs and keys
+    files += [CORE / name for name in ("sanitize.py", "jsondoc.py", "deadline.py", "redact.py", "oauth.py",
+                                       "http.py", "keys.py", "environments.py")]
     return files
 
 
@@ -40,6 +44,7 @@ def function_spans(tree: ast.AST) -> list[tuple[str, int]]:
 def test_the_shaped_files_exist() -> None:
     names = {p.relative_to(CORE).as_posix() for p in shaped_files()}
     assert {"auth/broker.py", "auth/state.py", "api.py", "checks.py", "rotation.py", "engine.py"} <= names
+    assert {"sanitize.py", "jsondoc.py", "deadline.py"} <= names
     assert all(p.is_file() for p in shaped_files())
 
 
