@@ -51,7 +51,8 @@ EPILOG = """\
 exit codes: 0 ok, 1 failure (auth, network, store), 2 usage error, 130 interrupted
 environment: ALPACA_TUI_HOME (data dir), ALPACA_TUI_KEYRING=system|file,
              ALPACA_TUI_PASSPHRASE_FILE (encrypted-file passphrase for scripts),
-             ALPACA_TUI_KEYRING_TIMEOUT (seconds per OS keyring call, default 3)
+             ALPACA_TUI_KEYRING_TIMEOUT (seconds per OS keyring call, default 3),
+             ALPACA_TUI_MAX_BODY (bytes of an API answer read, default 4M)
 run without arguments to open the terminal UI."""
 
 
