@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """Time to first paint of ``alpaca-tui demo`` vs a bare Textual app, and idle CPU.
 
-Both programs run in a real pseudo-terminal through ``../shared/tools/ttydrive.py
---first-paint``, interleaved in one run (same machine state), several rounds each; the
-figure is the median. Target: alpaca-tui demo <= 1.5x the bare app (a Textual app showing
-one label). The first frame of ``alpaca-tui demo`` is the home screen skeleton (the
-emulator, store and engine come up in workers right after it).
+Both programs run in a real pseudo-terminal through the tests' pty driver (``python
+tests/ptydrive.py --first-paint``, a fresh driver process per run), interleaved in one run
+(same machine state), several rounds each; the figure is the median. Target: alpaca-tui
+demo <= 1.5x the bare app (a Textual app showing one label). The first frame of
+``alpaca-tui demo`` is the home screen skeleton (the emulator, store and engine come up in
+workers right after it).
 
 Then idle CPU: start ``alpaca-tui demo``, open an OAuth credential's token panel (its
 countdown ticks at 1 Hz), and read utime+stime from /proc/<pid>/stat over 10 s; at the end
@@ -17,7 +18,6 @@ Usage: python bench/first_paint.py [--rounds 5] [--idle-seconds 10] [--size 100x
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import shutil
 import statistics
@@ -28,6 +28,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+PTYDRIVE = ROOT / "tests" / "ptydrive.py"  # as a command for first paint, as a library for the rest
+sys.path.insert(0, str(ROOT))
+from tests.ptydrive import Terminal, parse_size  # noqa: E402
+
 BARE_APP = '''
 from textual.app import App
 from textual.widgets import Label
@@ -42,13 +46,6 @@ Bare().run()
 '''
 
 
-def ttydrive_path() -> Path:
-    env = os.environ.get("ALPACA_TUI_TTYDRIVE")
-    if env:
-        return Path(env)
-    return ROOT.parent / "shared" / "tools" / "ttydrive.py"
-
-
 def alpaca_tui_argv() -> list[str]:
     exe = Path(sys.executable).with_name("alpaca-tui")
     if exe.exists():
@@ -58,20 +55,12 @@ def alpaca_tui_argv() -> list[str]:
 
 
 def first_paint(argv: list[str], text: str, size: str, env: dict[str, str]) -> float:
-    out = subprocess.run([sys.executable, str(ttydrive_path()), "--size", size, "--timeout", "30",
+    out = subprocess.run([sys.executable, str(PTYDRIVE), "--size", size, "--timeout", "30",
                           "--first-paint", text, "--", *argv], capture_output=True, text=True,
                          env=env, timeout=60)
     if out.returncode != 0:
         raise SystemExit(f"first paint of {argv} failed:\n{out.stdout}\n{out.stderr}")
     return float(out.stdout.strip().splitlines()[-1])
-
-
-def load_ttydrive():  # the pty driver as a library, for the idle-CPU run
-    spec = importlib.util.spec_from_file_location("ttydrive", ttydrive_path())
-    assert spec and spec.loader
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def cpu_ticks(pid: int) -> int:
@@ -88,48 +77,36 @@ def memory_kb(pid: int) -> tuple[int, int]:
 
 def bare_peak_kb(bare_argv: list[str], size: str, env: dict[str, str]) -> int:
     """Peak RSS of the bare Textual app after its first paint plus a second of idling."""
-    td = load_ttydrive()
-    cols, rows = (int(n) for n in size.split("x"))
-    tty = td.Tty(bare_argv, cols, rows, {**env, "TERM": "xterm-256color"})
+    tty = Terminal(bare_argv, size=parse_size(size), env=env)
     try:
         if not tty.wait("bare-app-ready", 30):
             raise SystemExit("bare app did not paint:\n" + tty.text())
-        end = time.monotonic() + 1.0
-        while time.monotonic() < end:
-            tty.pump(0.05)
+        tty.settle(1.0)
         return memory_kb(tty.pid)[0]
     finally:
-        tty.send(td.encode_keys("ctrl+q"))
-        tty.pump(0.5)
+        tty.press("ctrl+q", settle=0.5)
         tty.close()
 
 
 def idle_cpu(seconds: float, size: str, env: dict[str, str]) -> tuple[float, str, int, int]:
-    td = load_ttydrive()
-    cols, rows = (int(n) for n in size.split("x"))
-    tty = td.Tty([*alpaca_tui_argv(), "demo"], cols, rows, {**env, "TERM": "xterm-256color"})
+    tty = Terminal([*alpaca_tui_argv(), "demo"], size=parse_size(size), env=env)
     try:
         if not tty.wait(r"sandbox", 30):
             raise SystemExit("demo did not load:\n" + tty.text())
         if not tty.wait(r"\d+ credentials", 30):
             raise SystemExit("demo credentials did not load:\n" + tty.text())
-        tty.send(td.encode_keys("ctrl+p"))
+        tty.press("ctrl+p")
         tty.wait("Search", 5)
-        tty.send("countdown")
+        tty.type("countdown")
         tty.wait("countdown", 5)
-        time.sleep(0.5)
-        tty.pump(0.1)
-        tty.send(td.encode_keys("enter"))
+        tty.settle(0.5)
+        tty.press("enter")
         if not tty.wait(r"\d\d:\d\d left", 20):
             raise SystemExit("token countdown not shown:\n" + tty.text())
-        end = time.monotonic() + 2.0  # settle
-        while time.monotonic() < end:
-            tty.pump(0.05)
+        tty.settle(2.0)
         first = tty.text()
         t0, c0 = time.monotonic(), cpu_ticks(tty.pid)
-        end = t0 + seconds
-        while time.monotonic() < end:
-            tty.pump(0.05)
+        tty.settle(seconds)
         t1, c1 = time.monotonic(), cpu_ticks(tty.pid)
         peak_kb, rss_kb = memory_kb(tty.pid)
         last = tty.text()
@@ -138,8 +115,7 @@ def idle_cpu(seconds: float, size: str, env: dict[str, str]) -> tuple[float, str
         ticked = "ticking" if first != last else "NOT ticking"
         return pct, ticked, peak_kb, rss_kb
     finally:
-        tty.send(td.encode_keys("ctrl+q"))
-        tty.pump(0.5)
+        tty.press("ctrl+q", settle=0.5)
         tty.close()
 
 

@@ -1,4 +1,4 @@
-"""Alpaca environments and their hosts (see shared/reference/alpaca-auth.md §1).
+"""Alpaca environments and their hosts (Alpaca's authentication docs, "Hosts").
 
 Live and paper credentials never cross: a credential belongs to exactly one
 environment, and every host it talks to comes from that environment (or from an

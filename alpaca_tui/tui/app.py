@@ -5,6 +5,11 @@ straight away, then opens the secret store (thread worker: keyring / scrypt), th
 imports and builds the auth engine (httpx, cryptography) in the background. Every
 blocking call runs in a worker and reports back with a message (``tui/messages.py``).
 Time comes from the injected ``clock`` so countdowns are testable and snapshots frozen.
+
+The app owns the :class:`~alpaca_tui.tui.session.Session` (store, engine, demo issuer,
+clock, the profile list) and is its only writer; every screen gets the same session in its
+constructor. Screens call the app's shared actions (``tui/actions.py``: ``open_wizard``,
+``run_check``, ...) to navigate or start app-wide work.
 """
 
 from __future__ import annotations
@@ -12,96 +17,118 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import work
 from textual.app import App
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.screen import Screen
 
 from alpaca_tui.core.clock import SYSTEM_CLOCK, Clock
 from alpaca_tui.core.credentials import Profile
-from alpaca_tui.core.environments import Env
-from alpaca_tui.core.errors import AlpacaTuiError, NotFoundError, StoreError
+from alpaca_tui.core.errors import AlpacaTuiError
 from alpaca_tui.tui import services
+from alpaca_tui.tui.actions import AppActions
 from alpaca_tui.tui.commands import AlpacaCommands
+from alpaca_tui.tui.keys import APP_BINDINGS
 from alpaca_tui.tui.messages import (
     CheckFinished,
     EngineReady,
     OperationFailed,
-    ProfileDeleted,
     ProfilesChanged,
     ProfilesLoaded,
     StoreFailed,
     StoreReady,
     StoreRepaired,
 )
+from alpaca_tui.tui.session import DemoIssuer, Session
 from alpaca_tui.tui.watch import IndexWatch
 
+if TYPE_CHECKING:
+    from concurrent.futures import Future
+
+    from alpaca_tui.core.engine import Engine
+    from alpaca_tui.core.store import Store
+    from alpaca_tui.tui.demo_session import DemoSession
+    from alpaca_tui.tui.messages import RequestRecord
+
 PassphraseAsk = Callable[[bool, str | None], str]
-StoreOpener = Callable[[PassphraseAsk], Any]
+StoreOpener = Callable[[PassphraseAsk], "Store"]
 
 
 class StoreCancelled(AlpacaTuiError):
     """The user cancelled the passphrase prompt."""
 
 
-class AlpacaTuiApp(App[int]):
+class AlpacaTuiApp(AppActions):
     """Environments & credentials, wizard, token panel, request tester, rotation, help."""
 
     CSS_PATH = "app.tcss"
     TITLE = "alpaca-tui"
     COMMANDS: ClassVar[set[Any]] = {*App.COMMANDS, AlpacaCommands}
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("f1", "help", "Help", key_display="F1"),
-        Binding("question_mark", "help", "Help", show=False),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = [*APP_BINDINGS]
 
-    def __init__(self, *, store: Any = None, store_opener: StoreOpener | None = None,
-                 demo: Any = None, demo_factory: Callable[[], Any] | None = None,
-                 clock: Clock = SYSTEM_CLOCK, engine: Any = None, refresh_ahead: float = 60.0,
+    def __init__(self, *, store: Store | None = None, store_opener: StoreOpener | None = None,
+                 demo: DemoIssuer | None = None, demo_factory: Callable[[], DemoSession] | None = None,
+                 clock: Clock = SYSTEM_CLOCK, engine: Engine | None = None, refresh_ahead: float = 60.0,
                  offer_demo: bool = True, tick: float = 1.0,
                  engine_options: dict[str, Any] | None = None) -> None:
         super().__init__()
-        self.clock = clock
-        self.store: Any = store
-        self.demo: Any = demo
-        self.engine: Any = engine
-        self.refresh_ahead = refresh_ahead
-        self.tick_seconds = tick
+        self.session = Session(clock=clock, store=store, engine=engine, demo=demo,
+                               refresh_ahead=refresh_ahead, tick_seconds=tick)
         self.offer_demo = offer_demo
-        self.engine_options = dict(engine_options or {})
-        self.profiles: list[Profile] = []
-        self.profiles_loaded = False
-        self.store_error: str | None = None
-        self.check_results: dict[str, CheckFinished] = {}
-        self.request_history: list[Any] = []
+        self.engine_options = dict(engine_options or {})  # keyword arguments for Engine(...)
         self._store_opener = store_opener
         self._demo_factory = demo_factory
-        self.demo_session: Any = None
+        self.demo_session: DemoSession | None = None
         self._demo_offered = False
-        self._pending_answers: list[Any] = []  # prompts a worker thread is waiting on
+        self._pending_answers: list[Future[str | None]] = []  # prompts a worker thread waits on
         self._index_watch: IndexWatch | None = None  # changes other processes make to the store
         self._reload_lock = threading.Lock()  # profile lists arrive in the order they were read
 
-    # -- properties used by the screens ------------------------------------------------
+    # -- the session, read-only here (tests and scripts read these) ----------------------
     @property
-    def backend_label(self) -> str:
-        if self.store is None:
-            return "secret store: opening…" if self.store_error is None else "secret store: unavailable"
-        return str(getattr(self.store, "backend_label", "secret store"))
+    def store(self) -> Store | None:
+        return self.session.store
 
-    def require_store(self) -> Any:
-        if self.store is None:
-            raise StoreError(self.store_error or "the secret store is not open yet")
-        return self.store
+    @property
+    def engine(self) -> Engine | None:
+        return self.session.engine
+
+    @property
+    def demo(self) -> DemoIssuer | None:
+        return self.session.demo
+
+    @property
+    def clock(self) -> Clock:
+        return self.session.clock
+
+    @property
+    def profiles(self) -> list[Profile]:
+        return self.session.profiles
+
+    @property
+    def profiles_loaded(self) -> bool:
+        return self.session.profiles_loaded
+
+    @property
+    def store_error(self) -> str | None:
+        return self.session.store_error
+
+    @property
+    def check_results(self) -> dict[str, CheckFinished]:
+        return self.session.check_results
+
+    @property
+    def request_history(self) -> list[RequestRecord]:
+        return self.session.request_history
 
     def profile(self, name: str) -> Profile | None:
-        return next((p for p in self.profiles if p.name == name), None)
+        return self.session.profile(name)
 
     def _update_subtitle(self) -> None:
-        badge = f"🔒 {self.backend_label}"
-        if self.demo is not None:
+        badge = f"🔒 {self.session.backend_label}"
+        if self.session.demo is not None:
             badge += " · DEMO (local emulator)"
         self.sub_title = badge
 
@@ -109,27 +136,27 @@ class AlpacaTuiApp(App[int]):
     def get_default_screen(self) -> Screen[Any]:
         from alpaca_tui.tui.screens.home import HomeScreen
 
-        return HomeScreen()
+        return HomeScreen(self.session)
 
     def on_mount(self) -> None:
         self._update_subtitle()
         if not self.is_headless:
             self._install_signal_handlers()
-        if self.store is not None:
+        if self.session.store is not None:
             self._store_ready()
         elif self._demo_factory is not None or self._store_opener is not None:
             # after the first frame is on screen: the store / emulator start competes for the GIL
             self.call_after_refresh(self._open_store)
         else:
-            self.store_error = "no secret store configured"
+            self.session.store_error = "no secret store configured"
 
     @work(thread=True, exclusive=True, group="store", exit_on_error=False)
     def _open_store(self) -> None:
         try:
             if self._demo_factory is not None:
-                session = self._demo_factory()
-                self.demo_session = session
-                self.post_message(StoreReady(session.store, demo=session.demo))
+                demo_session = self._demo_factory()
+                self.demo_session = demo_session
+                self.post_message(StoreReady(demo_session.store, demo=demo_session.demo))
                 return
             assert self._store_opener is not None
             store = self._store_opener(self._ask_passphrase)
@@ -144,7 +171,7 @@ class AlpacaTuiApp(App[int]):
 
         from alpaca_tui.tui.dialogs.passphrase import PassphraseDialog
 
-        answer: concurrent.futures.Future[str | None] = concurrent.futures.Future()
+        answer: Future[str | None] = concurrent.futures.Future()
         self._pending_answers.append(answer)
 
         def show() -> None:
@@ -164,24 +191,27 @@ class AlpacaTuiApp(App[int]):
         return value
 
     def on_store_ready(self, message: StoreReady) -> None:
-        self.store = message.store
+        self.session.store = message.store
         if message.demo is not None:
-            self.demo = message.demo
-        self.store_error = None
+            self.session.demo = message.demo
+        self.session.store_error = None
         self._store_ready()
 
     def _store_ready(self) -> None:
+        store = self.session.require_store()
         self._update_subtitle()
         # Repairs made while opening (a rotation killed half-way), then any made later by a
         # worker thread: each is shown once. post_message is safe from any thread.
-        for note in list(getattr(self.store, "repair_notes", None) or []):
+        for note in list(store.repair_notes or []):
             self.post_message(StoreRepaired(note))
-        if hasattr(self.store, "on_repair"):
-            self.store.on_repair = lambda note: self.post_message(StoreRepaired(note))
-        index_path = getattr(self.store, "index_path", None)
-        self._index_watch = IndexWatch(index_path) if index_path is not None else None
+
+        def repaired(note: str) -> None:
+            self.post_message(StoreRepaired(note))
+
+        store.on_repair = repaired
+        self._index_watch = IndexWatch(store.index_path)
         self.reload_profiles()
-        if self.engine is None:
+        if self.session.engine is None:
             self._load_engine()
         else:
             self._broadcast(ProfilesChanged)
@@ -190,7 +220,7 @@ class AlpacaTuiApp(App[int]):
         self.notify(message.note, title="Secret store repaired", severity="warning", timeout=10)
 
     def on_store_failed(self, message: StoreFailed) -> None:
-        self.store_error = message.error
+        self.session.store_error = message.error
         self._update_subtitle()
         self._broadcast(ProfilesChanged)
         self.notify(message.error, title="Secret store", severity="error", timeout=10)
@@ -205,9 +235,10 @@ class AlpacaTuiApp(App[int]):
         self.post_message(EngineReady(Engine))
 
     def on_engine_ready(self, message: EngineReady) -> None:
-        if self.engine is None:
-            self.engine = message.engine_cls(self.store, clock=self.clock, refresh_ahead=self.refresh_ahead,
-                                             **self.engine_options)
+        session = self.session
+        if session.engine is None:
+            session.engine = message.engine_cls(session.store, clock=session.clock,
+                                                refresh_ahead=session.refresh_ahead, **self.engine_options)
         self._broadcast(ProfilesChanged)
 
     def on_operation_failed(self, message: OperationFailed) -> None:
@@ -220,7 +251,7 @@ class AlpacaTuiApp(App[int]):
             watch = self._index_watch
             stamp = watch.stamp() if watch is not None else None
             try:
-                profiles = self.require_store().list_profiles()
+                profiles = self.session.require_store().list_profiles()
             except Exception as exc:
                 self.post_message(OperationFailed("loading profiles", services.one_line(exc)))
                 return
@@ -234,27 +265,23 @@ class AlpacaTuiApp(App[int]):
         last read: another alpaca-tui, ``alpaca-tui profiles add/remove``, the CLI. The screens
         call this on their tick; it costs one stat(2)."""
         watch = self._index_watch
-        if watch is not None and self.store is not None and watch.changed():
+        if watch is not None and self.session.store is not None and watch.changed():
             self.reload_profiles()
 
     def on_profiles_loaded(self, message: ProfilesLoaded) -> None:
-        gone = {p.name for p in self.profiles} - {p.name for p in message.profiles}
-        self.profiles = message.profiles
-        self.profiles_loaded = True
-        forget = getattr(self.engine, "forget", None)
+        session = self.session
+        gone = session.profile_names() - {p.name for p in message.profiles}
+        session.profiles = message.profiles
+        session.profiles_loaded = True
         for name in sorted(gone):  # removed by another process (our own deletes are gone already)
-            if callable(forget):
-                forget(name)  # drop its secret and token from memory
+            if session.engine is not None:
+                session.engine.forget(name)  # drop its secret and token from memory
             self.notify(f"{name} was removed from this store by another process",
                         title="Credential removed", timeout=5)
         self._broadcast(ProfilesChanged)
-        if not self.profiles and self.demo is None and self.offer_demo and not self._demo_offered:
+        if not session.profiles and session.demo is None and self.offer_demo and not self._demo_offered:
             self._demo_offered = True
             self._offer_demo()
-
-    def _broadcast(self, message_cls: type[Any]) -> None:
-        for screen in self.screen_stack:
-            screen.post_message(message_cls())
 
     def _offer_demo(self) -> None:
         from alpaca_tui.tui.dialogs.confirm import ConfirmDialog
@@ -275,146 +302,20 @@ class AlpacaTuiApp(App[int]):
         """Switch this session to demo mode (emulator + throwaway store)."""
         from alpaca_tui.tui.demo_session import DemoStarter
 
-        self.store = None
-        self.engine = None
-        self.profiles = []
+        self.session.store = None
+        self.session.engine = None
+        self.session.profiles = []
         self._demo_factory = DemoStarter()
         self._update_subtitle()
         self.notify("starting the local emulator…", title="Demo mode")
         self._open_store()
 
-    # -- shared actions (screens and the command palette call these) --------------------
+    # -- keys ------------------------------------------------------------------------------
     def action_help(self) -> None:
         from alpaca_tui.tui.screens.help import HelpScreen
 
         if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen())
-
-    def open_wizard(self, env: Env | None = None) -> None:
-        from alpaca_tui.tui.dialogs.wizard import WizardScreen
-
-        if self.store is None:
-            self.notify(self.store_error or "the secret store is still opening", severity="warning")
-            return
-        self.push_screen(WizardScreen(env=env), callback=self._wizard_done)
-
-    def _wizard_done(self, profile: Profile | None) -> None:
-        from alpaca_tui.tui.dialogs.confirm import ConfirmDialog
-
-        if profile is None:
-            return
-        self.profiles = [*self.profiles, profile]
-        self._broadcast(ProfilesChanged)
-        self.reload_profiles()
-        self.notify(f"saved {profile.name} ({profile.key_id_masked}) to the {self.backend_label}",
-                    title="Credential saved")
-
-        def answered(yes: bool | None) -> None:
-            if yes:
-                self.run_check(profile.name)
-
-        self.push_screen(ConfirmDialog(f"Saved {profile.name}",
-                                       "Run a connectivity check with it now?", yes="Check now",
-                                       no="Later"), callback=answered)
-
-    def open_details(self, name: str) -> None:
-        from alpaca_tui.tui.screens.details import DetailsScreen
-
-        if self.profile(name) is not None:
-            self.push_screen(DetailsScreen(name))
-
-    def open_tester(self, name: str | None = None, *, method: str | None = None,
-                    path: str | None = None) -> None:
-        from alpaca_tui.tui.screens.tester import TesterScreen
-
-        if self.store is None:
-            self.notify("the secret store is still opening", severity="warning")
-            return
-        self.push_screen(TesterScreen(name, method=method, path=path))
-
-    def open_rotation(self, name: str) -> None:
-        from alpaca_tui.tui.screens.rotation import RotationScreen
-
-        if self.profile(name) is not None:
-            self.push_screen(RotationScreen(name))
-
-    def request_delete(self, name: str) -> None:
-        from alpaca_tui.tui.dialogs.confirm import ConfirmDialog
-
-        profile = self.profile(name)
-        if profile is None:
-            return
-        live = "\n\n⚠ This is a LIVE (real money) credential." if profile.env.is_live else ""
-        body = (f"Delete {name} ({profile.env.label}, {profile.key_id_masked})?\n\n"
-                f"Its secret, cached token and index entry are removed from this machine. The credential "
-                f"itself stays valid at Alpaca until you revoke it there.{live}")
-
-        def answered(yes: bool | None) -> None:
-            if yes:
-                self._delete(name)
-
-        self.push_screen(ConfirmDialog("Delete credential", body, yes="Delete", danger=True),
-                         callback=answered)
-
-    @work(thread=True, group="delete", exit_on_error=False)
-    def _delete(self, name: str) -> None:
-        try:
-            self.require_store().remove_profile(name)
-        except NotFoundError:
-            pass
-        except Exception as exc:
-            self.post_message(OperationFailed(f"delete {name}", services.one_line(exc)))
-            return
-        self.post_message(ProfileDeleted(name))
-
-    def on_profile_deleted(self, message: ProfileDeleted) -> None:
-        self.profiles = [p for p in self.profiles if p.name != message.name]
-        forget = getattr(self.engine, "forget", None)
-        if callable(forget):
-            forget(message.name)
-        self.notify(f"deleted {message.name}", title="Credential deleted")
-        self._broadcast(ProfilesChanged)
-        self.reload_profiles()
-
-    def refresh_token(self, name: str) -> None:
-        if self.engine is None:
-            self.notify("the auth engine is still loading", severity="warning")
-            return
-        self._refresh_token(name)
-
-    @work(group="token", exit_on_error=False)
-    async def _refresh_token(self, name: str) -> None:
-        try:
-            tok = await self.engine.token(name, force=True)
-        except Exception as exc:
-            self.post_message(OperationFailed(f"token for {name}", services.one_line(exc)))
-            return
-        left = tok.expires_at - self.clock.time()
-        self.notify(f"new access token for {name}, valid {int(left // 60)}m {int(left % 60)}s",
-                    title="Token refreshed")
-
-    def run_check(self, name: str) -> None:
-        if self.engine is None:
-            self.notify("the auth engine is still loading; try again in a moment", severity="warning")
-            return
-        self.notify(f"checking {name}…", timeout=2)
-        self._check(name)
-
-    @work(group="check", exit_on_error=False)
-    async def _check(self, name: str) -> None:
-        try:
-            results = await self.engine.check(name)
-        except Exception as exc:
-            self.post_message(CheckFinished(name, [], services.one_line(exc)))
-            return
-        self.post_message(CheckFinished(name, list(results)))
-
-    def on_check_finished(self, message: CheckFinished) -> None:
-        self.check_results[message.name] = message
-        text = services.describe_check(message.results, message.error)
-        self.notify(text, title=f"{'✓' if message.ok else '✗'} check {message.name}",
-                    severity="information" if message.ok else "error", timeout=8)
-        self.reload_profiles()  # the engine recorded last_verified_at / last_check_ok in the store
+            self.push_screen(HelpScreen(self.session))
 
     # -- shutdown ------------------------------------------------------------------------
     def close_demo(self) -> None:
@@ -448,7 +349,7 @@ class AlpacaTuiApp(App[int]):
                 answer.set_result(None)
 
     async def shutdown(self) -> None:
-        engine, self.engine = self.engine, None
+        engine, self.session.engine = self.session.engine, None
         if engine is not None:
             try:
                 await engine.aclose()
@@ -456,7 +357,7 @@ class AlpacaTuiApp(App[int]):
                 del exc
 
 
-def _default_store_opener(ask: PassphraseAsk) -> Any:
+def _default_store_opener(ask: PassphraseAsk) -> Store:
     return services.open_store(ask)
 
 

@@ -41,7 +41,7 @@ class AlpacaCommands(Provider):
                    partial(self._filter, env.label))
         yield ("env: show all environments", "Clear the home filter", partial(self._filter, ""))
         yield ("request: open the request tester", "Send test requests", partial(app.open_tester, None))
-        for p in app.profiles:
+        for p in app.session.profiles:
             yield (f"credential: {p.name} — details", f"{p.env.label}, {p.flow.label}",
                    partial(app.open_details, p.name))
             yield (f"credential: {p.name} — check", "Connectivity check on every API it reaches",

@@ -19,13 +19,18 @@ import shutil
 import tempfile
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from alpaca_tui.core.clock import Clock
 
+if TYPE_CHECKING:
+    from alpaca_tui.core.store import Store
+    from alpaca_tui.emulator import Emulator
+    from alpaca_tui.tui.session import DemoIssuer
+
 
 class DemoSession:
-    def __init__(self, root: Path, store: Any, emulator: Any, profiles: list[str]) -> None:
+    def __init__(self, root: Path, store: Store, emulator: Emulator, profiles: list[str]) -> None:
         self.root = root
         self.store = store
         self.emulator = emulator
@@ -34,7 +39,7 @@ class DemoSession:
         self._lock = threading.Lock()
 
     @property
-    def demo(self) -> Any:
+    def demo(self) -> DemoIssuer:
         """What the wizard and rotation use to issue credentials (the in-process emulator)."""
         return self.emulator
 

@@ -134,3 +134,25 @@ def profile_search_text(profile: Profile) -> str:
     return " ".join([profile.name, profile.env.value, profile.env.label, profile.flow.value,
                      FLOW_SHORT[profile.flow], profile.key_id_masked, profile.access.summary(),
                      profile.note or ""]).lower()
+
+
+def profile_summary(p: Profile, now: datetime) -> Text:
+    """The home screen's panel under the list: the selected credential in three lines."""
+    t = Text()
+    t.append(p.name, style="bold")
+    t.append(f"  {p.env.label} · {p.flow.label} · {p.key_id_masked}\n",
+             style="orange1" if p.env.is_live else "")
+    t.append("access ", style="dim")
+    t.append(access_brief(p.access) if p.env.is_broker else "full (trading key)")
+    t.append("  expires ", style="dim")
+    t.append(expiry_words(p.expires_at, now))
+    t.append("\nverified ", style="dim")
+    if p.last_verified_at is None:
+        t.append("never")
+    else:
+        t.append(f"{stamp(p.last_verified_at)} ")
+        t.append("ok" if p.last_check_ok else f"failed: {p.last_check_error or ''}",
+                 style="green" if p.last_check_ok else "red")
+    if p.rotation_state:
+        t.append(f"  rotation: {p.rotation_state}", style="yellow")
+    return t

@@ -8,17 +8,24 @@ the widgets.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual.message import Message
 
 from alpaca_tui.core.credentials import Profile, SecretBundle
 
+if TYPE_CHECKING:  # the engine pulls in httpx: never imported on the way to the first frame
+    from alpaca_tui.core.engine import CheckResult, Engine, RotationResult
+    from alpaca_tui.core.http import RateLimit
+    from alpaca_tui.core.store import Store
+    from alpaca_tui.tui.services import KeyPair
+    from alpaca_tui.tui.session import DemoIssuer
+
 
 class StoreReady(Message):
     """The secret store is open (and unlocked)."""
 
-    def __init__(self, store: Any, demo: Any = None) -> None:
+    def __init__(self, store: Store, demo: DemoIssuer | None = None) -> None:
         super().__init__()
         self.store = store
         self.demo = demo
@@ -39,7 +46,7 @@ class StoreRepaired(Message):
 
 
 class EngineReady(Message):
-    def __init__(self, engine_cls: Any) -> None:
+    def __init__(self, engine_cls: type[Engine]) -> None:
         super().__init__()
         self.engine_cls = engine_cls
 
@@ -62,7 +69,7 @@ class OperationFailed(Message):
 
 
 class CheckFinished(Message):
-    def __init__(self, name: str, results: list[Any], error: str | None = None) -> None:
+    def __init__(self, name: str, results: list[CheckResult], error: str | None = None) -> None:
         super().__init__()
         self.name = name
         self.results = results
@@ -71,7 +78,7 @@ class CheckFinished(Message):
     @property
     def ok(self) -> bool:
         results = self.results
-        return self.error is None and bool(results) and all(getattr(r, "ok", False) for r in results)
+        return self.error is None and bool(results) and all(r.ok for r in results)
 
 
 class ProfileDeleted(Message):
@@ -119,7 +126,7 @@ class RequestRecord:
     json: Any = None
     error: str | None = None
     request_id: str | None = None
-    rate_limit: Any = None
+    rate_limit: RateLimit | None = None
     sent_at: float = 0.0
 
 
@@ -130,7 +137,7 @@ class RequestFinished(Message):
 
 
 class RotationFinished(Message):
-    def __init__(self, name: str, result: Any = None, error: str | None = None,
+    def __init__(self, name: str, result: RotationResult | None = None, error: str | None = None,
                  rolled_back: bool = False) -> None:
         super().__init__()
         self.name = name
@@ -150,6 +157,6 @@ class Progress(Message):
 class KeyPairReady(Message):
     """A freshly generated private_key_jwt key pair (the private half goes to the store only)."""
 
-    def __init__(self, pair: Any) -> None:
+    def __init__(self, pair: KeyPair) -> None:
         super().__init__()
         self.pair = pair

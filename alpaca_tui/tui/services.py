@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 
@@ -19,6 +19,10 @@ from alpaca_tui.core.errors import UsageError
 from alpaca_tui.core.redact import mask, scrub
 from alpaca_tui.core.scopes import AccessMatrix
 
+if TYPE_CHECKING:
+    from alpaca_tui.core.store import Store
+    from alpaca_tui.tui.session import DemoIssuer
+
 
 def one_line(exc: BaseException) -> str:
     """A user-facing one-line message for an exception (scrubbed of credential-looking values)."""
@@ -26,7 +30,7 @@ def one_line(exc: BaseException) -> str:
     return scrub(" ".join(str(msg).split()))
 
 
-def open_store(ask: Callable[[bool, str | None], str]) -> Any:
+def open_store(ask: Callable[[bool, str | None], str]) -> Store:
     """Open the store for ``alpaca-tui`` (no arguments); while the encrypted file is locked, ask
     for the passphrase (``ask(creating, error)``) and retry on a wrong one."""
     from alpaca_tui.core.errors import WrongPassphraseError
@@ -89,7 +93,7 @@ def keypair_from_private(private_pem: str, *, kid: str | None = None) -> KeyPair
                    fingerprint=keys.public_key_fingerprint(private_pem))
 
 
-def demo_issue(demo: Any, env: Env, flow: Flow, *, access: AccessMatrix, expires_at: datetime | None,
+def demo_issue(demo: DemoIssuer, env: Env, flow: Flow, *, access: AccessMatrix, expires_at: datetime | None,
                keypair: KeyPair | None) -> Secret:
     """Really create a credential on the emulator (in-process ``Emulator`` or HTTP ``AdminClient``):
     it issues the key ID and secret, or registers the public key of ``keypair``."""
@@ -104,7 +108,7 @@ def demo_issue(demo: Any, env: Env, flow: Flow, *, access: AccessMatrix, expires
     return Secret(key_id=issued.key_id, secret=issued.secret)
 
 
-def demo_endpoints(demo: Any, env: Env) -> dict[Api, str]:
+def demo_endpoints(demo: DemoIssuer, env: Env) -> dict[Api, str]:
     return dict(demo.endpoints_for(env))
 
 
@@ -120,7 +124,7 @@ class RotationInput:
         return f"RotationInput(key_id={mask(self.key_id)!r}, secret=<redacted>, keypair={self.keypair!r})"
 
 
-def rotation_secret(store: Any, demo: Any, profile: Profile, given: RotationInput) -> Secret:
+def rotation_secret(store: Store, demo: DemoIssuer | None, profile: Profile, given: RotationInput) -> Secret:
     """The new secret for ``Engine.rotate``. Demo mode: a brand-new credential on the emulator
     (same environment, flow, access and expiry; the old one keeps working until retired), like
     creating a new key in the Alpaca dashboard. Otherwise what the user typed or generated; an

@@ -19,11 +19,11 @@ from textual.widgets import Input
 
 FIELD_BINDINGS: list[BindingType] = [
     Binding("enter", "field_enter", "Next field", show=False, priority=True,
-            tooltip="In a text field: move to the next field (or submit from the last)"),
+            tooltip="In a text field: move to the next field (or submit from the last)", id="field.enter"),
     Binding("tab", "field_next", "Next field", show=False, priority=True,
-            tooltip="Move to the next field"),
+            tooltip="Move to the next field", id="field.next"),
     Binding("shift+tab", "field_previous", "Previous field", show=False, priority=True,
-            tooltip="Move to the previous field"),
+            tooltip="Move to the previous field", id="field.previous"),
 ]
 
 

@@ -12,7 +12,6 @@ over HTTP -> secrets.enc (promoted) -> index.json (promoted).
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
 import os
@@ -24,7 +23,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -39,6 +37,7 @@ from alpaca_tui.emulator import Emulator
 from tests.cli.enginecli_support import add_profile, emu, run_cli
 from tests.conftest import lock_is_free, subprocess_env
 from tests.e2e.crashhook import BOOT, READY_ENV, STALL_ENV
+from tests.ptydrive import Terminal
 
 __all__ = ["emu"]
 pytestmark = pytest.mark.e2e
@@ -320,45 +319,28 @@ def test_doctor_repairs_after_a_kill(alpaca_home: Path, emu: Emulator, tmp_path:
 
 
 # -- the real TUI, killed while it saves a rotation ----------------------------------------------
-def _ttydrive() -> Any:
-    env = os.environ.get("ALPACA_TUI_TTYDRIVE")
-    path = Path(env) if env else REPO.parent / "shared" / "tools" / "ttydrive.py"
-    if not path.exists():
-        pytest.fail(f"ttydrive not found at {path} (set ALPACA_TUI_TTYDRIVE)")
-    spec = importlib.util.spec_from_file_location("ttydrive", path)
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 class Tui:
-    """The real app in a pseudo-terminal (ttydrive's Tty: pty + pyte screen)."""
+    """The real app in a pseudo-terminal (:class:`tests.ptydrive.Terminal`: pty + pyte screen)."""
 
     def __init__(self, argv: list[str], env: dict[str, str]) -> None:
-        self.mod = _ttydrive()
         # the child inherits this process's environment (the test's home) plus ``env``
-        self.tty = self.mod.Tty(argv, 100, 30, {"ALPACA_TUI_NO_DEMO_OFFER": "1", **env})
-        self.status: int | None = None
+        self.tty = Terminal(argv, size=(100, 30), extra_env={"ALPACA_TUI_NO_DEMO_OFFER": "1", **env})
+        self.status: int | None = None  # the raw os.waitpid status once killed
 
     def step(self, wait: str, keys_: str | None = None, *, settle: float = 0.0) -> None:
         """Wait for ``wait`` on screen, then type ``keys_``. A key that moves the focus (enter in
         the filter, tab) takes effect a moment after it is read: ``settle`` before more keys."""
         assert self.tty.wait(wait, 15.0), f"{wait!r} not on screen:\n{self.tty.text()}"
         if keys_:
-            self.tty.send(self.mod.encode_keys(keys_))
-            self.tty.wait("(?!)", max(settle, 0.05))  # pumps the pty; the pattern never matches
+            self.tty.keys(keys_, settle=max(settle, 0.05))  # reads the pty meanwhile
 
     def kill(self) -> None:
         """kill -9 (also on any failure: never leave the app behind) and reap it."""
         if self.status is not None:
             return
-        try:
-            os.kill(self.tty.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        _, self.status = os.waitpid(self.tty.pid, 0)
-        os.close(self.tty.fd)
+        self.tty.kill(signal.SIGKILL)
+        self.status = self.tty.wait_status
+        self.tty.close()
 
 
 @pytest.mark.parametrize("stall", ["index.json:1", "index.json:2"])

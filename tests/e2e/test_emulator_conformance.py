@@ -1,4 +1,5 @@
-"""Conformance: the emulator against Alpaca's documented behaviour (shared/reference/alpaca-auth.md).
+"""Conformance: the emulator against Alpaca's documented behaviour (the developers' Alpaca auth notes;
+the published OpenAPI specs are in assets/openapi/).
 
 Written from the reference, not from the emulator's code: plain httpx on the wire, keys and
 assertions built here with cryptography + pyjwt, and only the emulator's public contract

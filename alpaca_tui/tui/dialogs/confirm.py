@@ -16,8 +16,8 @@ class ConfirmDialog(ModalScreen[bool]):
     """Returns True when confirmed. ``danger`` draws it in red and focuses "No" first."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("y", "answer(True)", "Yes"),
-        Binding("n,escape", "answer(False)", "No"),
+        Binding("y", "answer(True)", "Yes", id="confirm.yes"),
+        Binding("n,escape", "answer(False)", "No", id="confirm.no"),
     ]
 
     def __init__(self, title: str, body: str | Text, *, yes: str = "Yes", no: str = "No",

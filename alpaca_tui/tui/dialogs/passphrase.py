@@ -17,7 +17,8 @@ from alpaca_tui.tui.widgets import focus_now
 class PassphraseDialog(TypeAheadFields, ModalScreen[str | None]):
     """Returns the passphrase, or None when cancelled. ``creating`` asks twice."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel"), *FIELD_BINDINGS]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel", id="passphrase.cancel"),
+                                          *FIELD_BINDINGS]
     FIELD_IDS = frozenset({"pass1", "pass2"})
 
     def __init__(self, *, creating: bool = False, error: str | None = None) -> None:

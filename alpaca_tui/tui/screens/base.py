@@ -1,10 +1,13 @@
 """What the full screens of alpaca-tui share.
 
-:class:`AppScreen`: the header, one body container, the compact footer; typed access to the
-app (``self.tui``); and, for screens that set ``TICKS``, a timer every ``app.tick_seconds``
-that stops while another screen covers this one. On each tick the screen first asks the app
-whether another process changed the store (``AlpacaTuiApp.poll_store``: one stat, a reload
-in a worker when it did), then runs its own :meth:`AppScreen.tick`.
+:class:`AppScreen`: the header, one body container, the compact footer; the
+:class:`~alpaca_tui.tui.session.Session` it was given (``self.session``: store, engine,
+demo issuer, clock, the profile list); typed access to the app for its shared actions
+(``self.tui``: ``open_wizard``, ``run_check``, ...); and, for screens that set ``TICKS``, a
+timer every ``session.tick_seconds`` that stops while another screen covers this one. On
+each tick the screen first asks the app whether another process changed the store
+(``AlpacaTuiApp.poll_store``: one stat, a reload in a worker when it did), then runs its
+own :meth:`AppScreen.tick`.
 :class:`ProfileScreen`: an AppScreen about one credential (``profile_name`` / ``profile``).
 
 Textual calls an event handler of every class in the MRO, so a subclass's ``on_mount`` /
@@ -25,17 +28,23 @@ from alpaca_tui.core.credentials import Profile
 
 if TYPE_CHECKING:
     from alpaca_tui.tui.app import AlpacaTuiApp
+    from alpaca_tui.tui.session import Session
 
 
 class AppScreen(Screen[None]):
     BODY_ID: ClassVar[str]                # id of the body container (the stylesheet uses it)
     BODY_SCROLLS: ClassVar[bool] = True   # VerticalScroll, else Vertical
-    TICKS: ClassVar[bool] = False         # poll the store + tick() every app.tick_seconds while shown
+    TICKS: ClassVar[bool] = False         # poll the store + tick() every session.tick_seconds while shown
 
     _tick_timer: Timer | None = None
 
+    def __init__(self, session: Session, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.session = session
+
     @property
     def tui(self) -> AlpacaTuiApp:
+        """The app, for its shared actions (``tui/actions.py``); services come from the session."""
         return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
@@ -50,14 +59,14 @@ class AppScreen(Screen[None]):
 
     def on_mount(self) -> None:
         if self.TICKS:
-            self._tick_timer = self.set_interval(self.tui.tick_seconds, self._tick_now)
+            self._tick_timer = self.set_interval(self.session.tick_seconds, self._tick_now)
 
     def _tick_now(self) -> None:
         self.tui.poll_store()
         self.tick()
 
     def tick(self) -> None:
-        """Called every ``app.tick_seconds`` while this screen is shown (``TICKS``)."""
+        """Called every ``session.tick_seconds`` while this screen is shown (``TICKS``)."""
 
     def on_screen_suspend(self) -> None:
         if self._tick_timer is not None:
@@ -71,18 +80,18 @@ class AppScreen(Screen[None]):
 class ProfileScreen(AppScreen):
     """A screen about one credential, by name (it may be deleted while the screen is open)."""
 
-    def __init__(self, name: str, *, classes: str | None = None) -> None:
-        super().__init__(classes=classes)  # no id: one may be pushed twice
+    def __init__(self, session: Session, name: str, *, classes: str | None = None) -> None:
+        super().__init__(session, classes=classes)  # no id: one may be pushed twice
         self.profile_name = name
 
     @property
     def profile(self) -> Profile | None:
-        return self.tui.profile(self.profile_name)
+        return self.session.profile(self.profile_name)
 
     def leave_if_deleted(self) -> bool:
         """True when the credential is gone (deleted here, from the palette or by another
         process); the screen closes now if it is on top, else when it is shown again."""
-        if self.profile is not None or not self.tui.profiles_loaded:
+        if self.profile is not None or not self.session.profiles_loaded:
             return False
         if self.app.screen is self:
             self.dismiss()

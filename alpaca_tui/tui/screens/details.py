@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.table import Table
 from rich.text import Text
@@ -21,6 +21,9 @@ from alpaca_tui.tui.screens.base import ProfileScreen
 from alpaca_tui.tui.widgets.scope_matrix import ScopeMatrix
 from alpaca_tui.tui.widgets.token_panel import TokenPanel
 
+if TYPE_CHECKING:
+    from alpaca_tui.tui.session import Session
+
 
 def _key_state(p: Profile | None) -> tuple[object, ...] | None:
     """What changes when the credential's secret does (rotation, rollback, retirement)."""
@@ -31,26 +34,27 @@ class DetailsScreen(ProfileScreen):
     BODY_ID = "details-body"
     TICKS = True  # notices when another process edits or deletes the credential
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "app.pop_screen", "Back", tooltip="Back to the credential list"),
-        Binding("f", "refresh_token", "Refresh token", tooltip="Fetch a new access token now (OAuth)"),
-        Binding("c", "check", "Check", tooltip="Connectivity check"),
-        Binding("t", "tester", "Tester", tooltip="Request tester with this credential"),
-        Binding("r", "rotate", "Rotate", tooltip="Rotate this credential"),
+        Binding("escape", "app.pop_screen", "Back", tooltip="Back to the credential list", id="details.back"),
+        Binding("f", "refresh_token", "Refresh token", tooltip="Fetch a new access token now (OAuth)",
+                id="details.refresh-token"),
+        Binding("c", "check", "Check", tooltip="Connectivity check", id="details.check"),
+        Binding("t", "tester", "Tester", tooltip="Request tester with this credential", id="details.tester"),
+        Binding("r", "rotate", "Rotate", tooltip="Rotate this credential", id="details.rotate"),
         Binding("v", "reveal", "Reveal",
-                tooltip="Show / hide the key ID and secret (hidden again on leaving)"),
-        Binding("q", "app.quit", "Quit", show=False),
+                tooltip="Show / hide the key ID and secret (hidden again on leaving)", id="details.reveal"),
+        Binding("q", "app.quit", "Quit", show=False, id="details.quit"),
     ]
 
-    def __init__(self, name: str) -> None:
-        super().__init__(name, classes="details-screen")
+    def __init__(self, session: Session, name: str) -> None:
+        super().__init__(session, name, classes="details-screen")
         self.revealed: SecretBundle | None = None
         self._revealed_for: tuple[object, ...] | None = None  # _key_state when revealed
 
     def compose_body(self) -> ComposeResult:
         p = self.profile
         if p is not None and p.flow.is_oauth:
-            yield TokenPanel(p.name, engine=self.tui.engine, clock=self.tui.clock,
-                             refresh_ahead=self.tui.refresh_ahead, interval=self.tui.tick_seconds,
+            yield TokenPanel(p.name, engine=self.session.engine, clock=self.session.clock,
+                             refresh_ahead=self.session.refresh_ahead, interval=self.session.tick_seconds,
                              id="token-panel")
         yield Static("", id="facts")
         if p is not None and p.env.is_broker:
@@ -77,7 +81,7 @@ class DetailsScreen(ProfileScreen):
     def on_screen_resume(self) -> None:
         for panel in self.query(TokenPanel):
             if panel.engine is None:
-                panel.engine = self.tui.engine
+                panel.engine = self.session.engine
             panel.resume()
 
     def on_profiles_changed(self, message: ProfilesChanged) -> None:
@@ -86,8 +90,8 @@ class DetailsScreen(ProfileScreen):
         if self.revealed is not None and _key_state(self.profile) != self._revealed_for:
             self.revealed = None  # rotated (here or elsewhere): never show a stale secret
         for panel in self.query(TokenPanel):
-            if panel.engine is None and self.tui.engine is not None:
-                panel.set_engine(self.tui.engine)
+            if panel.engine is None and self.session.engine is not None:
+                panel.set_engine(self.session.engine)
         self.render_facts()
 
     def render_facts(self) -> None:
@@ -96,7 +100,7 @@ class DetailsScreen(ProfileScreen):
         if p is None:
             facts.update("credential not found")
             return
-        now = self.tui.clock.now()
+        now = self.session.clock.now()
         t = Table.grid(padding=(0, 1))
         t.add_column(style="dim", no_wrap=True, width=13)
         t.add_column(ratio=1)
@@ -148,7 +152,7 @@ class DetailsScreen(ProfileScreen):
     def action_refresh_token(self) -> None:
         for panel in self.query(TokenPanel):
             if panel.engine is None:
-                panel.engine = self.tui.engine
+                panel.engine = self.session.engine
             if panel.engine is None:
                 self.notify("the auth engine is still loading", severity="warning")
                 return
@@ -172,7 +176,7 @@ class DetailsScreen(ProfileScreen):
     @work(thread=True, exclusive=True, group="reveal", exit_on_error=False)
     def _load_bundle(self) -> None:
         try:
-            bundle = self.tui.require_store().load_bundle(self.profile_name)
+            bundle = self.session.require_store().load_bundle(self.profile_name)
         except Exception as exc:
             self.post_message(OperationFailed("reveal", services.one_line(exc)))
             return

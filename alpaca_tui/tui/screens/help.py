@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.console import Group
 from rich.table import Table
@@ -11,8 +11,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import Static
 
+from alpaca_tui.tui.keys import APP_BINDINGS
 from alpaca_tui.tui.screens.base import AppScreen
 from alpaca_tui.tui.widgets.scope_matrix import ScopeMatrix
+
+if TYPE_CHECKING:
+    from alpaca_tui.tui.session import Session
 
 ABOUT = (
     "alpaca-tui manages Alpaca API credentials and proves they work. Secrets live in the OS keyring "
@@ -33,7 +37,6 @@ def _key(binding: Binding) -> str:
 
 
 def binding_sections() -> list[tuple[str, list[Binding]]]:
-    from alpaca_tui.tui.app import AlpacaTuiApp
     from alpaca_tui.tui.dialogs.confirm import ConfirmDialog
     from alpaca_tui.tui.dialogs.wizard import WizardScreen
     from alpaca_tui.tui.screens.details import DetailsScreen
@@ -44,7 +47,7 @@ def binding_sections() -> list[tuple[str, list[Binding]]]:
     def only(bs: list[BindingType]) -> list[Binding]:
         return [b for b in bs if isinstance(b, Binding)]
 
-    app_bindings = [*only(AlpacaTuiApp.BINDINGS),
+    app_bindings = [*only(APP_BINDINGS),
         Binding("ctrl+p", "command_palette", "Command palette (env:, credential:, token:, request:)"),
         Binding("ctrl+q", "quit", "Quit from anywhere"),
     ]
@@ -85,11 +88,11 @@ def help_renderable() -> Group:
 class HelpScreen(AppScreen):
     BODY_ID = "help-body"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape,q,f1,question_mark", "app.pop_screen", "Close help"),
+        Binding("escape,q,f1,question_mark", "app.pop_screen", "Close help", id="help.close"),
     ]
 
-    def __init__(self) -> None:
-        super().__init__(classes="help-screen")  # no id: one may be pushed twice
+    def __init__(self, session: Session) -> None:
+        super().__init__(session, classes="help-screen")  # no id: one may be pushed twice
 
     def compose_body(self) -> ComposeResult:
         yield Static(ABOUT, id="help-about")

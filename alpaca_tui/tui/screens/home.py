@@ -6,7 +6,7 @@ flow, masked key ID, access summary, expiry badge, last verification and token s
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
 from textual import on
@@ -20,18 +20,19 @@ from alpaca_tui.core.environments import Env
 from alpaca_tui.tui.format import (
     ENV_ORDER,
     FLOW_SHORT,
-    access_brief,
     env_style,
     expiry_badge,
-    expiry_words,
     profile_search_text,
-    stamp,
+    profile_summary,
     token_summary,
     verified_badge,
 )
 from alpaca_tui.tui.messages import ProfilesChanged
 from alpaca_tui.tui.screens.base import AppScreen
 from alpaca_tui.tui.widgets import focus_now
+
+if TYPE_CHECKING:
+    from alpaca_tui.tui.session import Session
 
 COLUMNS: tuple[tuple[str, str, int], ...] = (
     ("name", "Credential", 18),
@@ -54,20 +55,25 @@ class HomeScreen(AppScreen):
     TICKS = True
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("n", "new", "New", tooltip="Create a credential (wizard)"),
-        Binding("enter", "details", "Details", show=False, tooltip="Details and the live token panel"),
-        Binding("c", "check", "Check", tooltip="Connectivity check on every API the credential reaches"),
-        Binding("t", "tester", "Tester", tooltip="Send test requests with the selected credential"),
-        Binding("r", "rotate", "Rotate", tooltip="New secret or key pair, verify, promote; rollback later"),
-        Binding("d", "delete", "Delete", tooltip="Remove from this machine (asks first)"),
+        Binding("n", "new", "New", tooltip="Create a credential (wizard)", id="home.new"),
+        Binding("enter", "details", "Details", show=False, tooltip="Details and the live token panel",
+                id="home.details"),
+        Binding("c", "check", "Check", tooltip="Connectivity check on every API the credential reaches",
+                id="home.check"),
+        Binding("t", "tester", "Tester", tooltip="Send test requests with the selected credential",
+                id="home.tester"),
+        Binding("r", "rotate", "Rotate", tooltip="New secret or key pair, verify, promote; rollback later",
+                id="home.rotate"),
+        Binding("d", "delete", "Delete", tooltip="Remove from this machine (asks first)", id="home.delete"),
         Binding("slash", "filter", "Filter", key_display="/", priority=True,
-                tooltip="Filter by name, environment, flow, key"),
-        Binding("escape", "clear_filter", "Clear filter", show=False, tooltip="Show every credential again"),
-        Binding("q", "app.quit", "Quit", tooltip="Quit alpaca-tui"),
+                tooltip="Filter by name, environment, flow, key", id="home.filter"),
+        Binding("escape", "clear_filter", "Clear filter", show=False, tooltip="Show every credential again",
+                id="home.clear-filter"),
+        Binding("q", "app.quit", "Quit", tooltip="Quit alpaca-tui", id="home.quit"),
     ]
 
-    def __init__(self) -> None:
-        super().__init__(id="home")
+    def __init__(self, session: Session) -> None:
+        super().__init__(session, id="home")
         self.filter_text = ""
         self._populate_pending = False
         self._built_for: tuple[bool, int] = (False, -1)
@@ -129,7 +135,7 @@ class HomeScreen(AppScreen):
 
     def visible_profiles(self) -> list[Profile]:
         f = self.filter_text.strip().lower()
-        profiles = self.tui.profiles
+        profiles = self.session.profiles
         if not f:
             return list(profiles)
         words = f.split()
@@ -142,7 +148,7 @@ class HomeScreen(AppScreen):
         selected = self.selected_name()
         table.clear()
         self._row_profiles.clear()
-        now = self.tui.clock.now()
+        now = self.session.clock.now()
         shown = self.visible_profiles()
         filtering = bool(self.filter_text.strip())
         target_row = None
@@ -153,7 +159,7 @@ class HomeScreen(AppScreen):
                 continue
             heading = Text(env.label, style=env_style(env))
             live = Text("⚠ LIVE", style="bold orange1") if env.is_live else Text("")
-            loaded = self.tui.profiles_loaded
+            loaded = self.session.profiles_loaded
             count = Text(f"{len(members)} cred{'s' if len(members) != 1 else ''}" if loaded else "…",
                          style="dim")
             ncols = len(table.columns)
@@ -198,20 +204,20 @@ class HomeScreen(AppScreen):
         return [cells[key] for key, _, _ in self.columns()]
 
     def _token_cell(self, p: Profile) -> Text:
-        engine = self.tui.engine
+        engine = self.session.engine
         state = None
         if engine is not None and p.flow.is_oauth:
             try:
                 state = engine.token_state(p.name)
             except Exception:
                 state = None
-        return token_summary(p, state, self.tui.clock.time())
+        return token_summary(p, state, self.session.clock.time())
 
     def tick(self) -> None:
         """Repaint the token cells whose text changed (the countdowns)."""
         table = self.query_one("#creds", DataTable)
         for key, name in self._row_profiles.items():
-            p = self.tui.profile(name)
+            p = self.session.profile(name)
             if p is None or not p.flow.is_oauth:
                 continue
             cell = self._token_cell(p)
@@ -242,7 +248,7 @@ class HomeScreen(AppScreen):
         if key.startswith(("env:", "empty:")):
             return Env(key.split(":", 1)[1])
         name = self._row_profiles.get(key)
-        p = self.tui.profile(name) if name else None
+        p = self.session.profile(name) if name else None
         return p.env if p else None
 
     def select(self, name: str) -> None:
@@ -264,7 +270,7 @@ class HomeScreen(AppScreen):
     def _update_summary(self) -> None:
         summary = self.query_one("#summary", Static)
         name = self.selected_name()
-        p = self.tui.profile(name) if name else None
+        p = self.session.profile(name) if name else None
         if p is None:
             env = self.selected_env()
             if env is None:
@@ -273,43 +279,25 @@ class HomeScreen(AppScreen):
                 summary.update(Text.assemble((env.label, env_style(env)),
                                              "  n: new credential here", style=""))
             return
-        now = self.tui.clock.now()
-        t = Text()
-        t.append(p.name, style="bold")
-        t.append(f"  {p.env.label} · {p.flow.label} · {p.key_id_masked}\n",
-                 style="orange1" if p.env.is_live else "")
-        t.append("access ", style="dim")
-        t.append(access_brief(p.access) if p.env.is_broker else "full (trading key)")
-        t.append("  expires ", style="dim")
-        t.append(expiry_words(p.expires_at, now))
-        t.append("\nverified ", style="dim")
-        if p.last_verified_at is None:
-            t.append("never")
-        else:
-            t.append(f"{stamp(p.last_verified_at)} ")
-            t.append("ok" if p.last_check_ok else f"failed: {p.last_check_error or ''}",
-                     style="green" if p.last_check_ok else "red")
-        if p.rotation_state:
-            t.append(f"  rotation: {p.rotation_state}", style="yellow")
-        summary.update(t)
+        summary.update(profile_summary(p, self.session.clock.now()))
 
     def _update_status(self) -> None:
-        app = self.tui
+        session = self.session
         status = self.query_one("#status", Static)
-        if app.store is None:
-            status.update(Text(f"✗ {app.store_error}", style="bold red") if app.store_error
+        if session.store is None:
+            status.update(Text(f"✗ {session.store_error}", style="bold red") if session.store_error
                           else Text("opening the secret store…", style="dim"))
             return
-        if not app.profiles_loaded:
+        if not session.profiles_loaded:
             status.update(Text("loading credentials…", style="dim"))
             return
-        n = len(app.profiles)
+        n = len(session.profiles)
         shown = len(self.visible_profiles())
         text = f"{n} credential{'s' if n != 1 else ''}" if n else "no credentials yet — press n to add one"
         if self.filter_text.strip():
             text += f" · {shown} match “{self.filter_text.strip()}”"
-        text += f" · secrets in {app.backend_label}"
-        if app.engine is None:
+        text += f" · secrets in {session.backend_label}"
+        if session.engine is None:
             text += " · loading auth engine…"
         status.update(Text(text, style="dim"))
 

@@ -10,7 +10,7 @@ the old secret's retirement. ``b`` rolls back while the old secret is still kept
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
 from textual import on, work
@@ -29,6 +29,9 @@ from alpaca_tui.tui.screens.base import ProfileScreen
 from alpaca_tui.tui.typeahead import FIELD_BINDINGS, TypeAheadFields
 from alpaca_tui.tui.widgets import focus_now
 
+if TYPE_CHECKING:
+    from alpaca_tui.tui.session import Session
+
 KEEP_CHOICES: tuple[tuple[str, timedelta], ...] = (
     ("1 hour", timedelta(hours=1)),
     ("24 hours", timedelta(hours=24)),
@@ -42,22 +45,22 @@ class RotationScreen(TypeAheadFields, ProfileScreen):
     TICKS = True  # the old key's retirement countdown
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+s", "rotate", "Rotate", priority=True,
-                tooltip="Verify the new secret, promote it, keep the old one"),
+                tooltip="Verify the new secret, promote it, keep the old one", id="rotation.rotate"),
         Binding("ctrl+b", "rollback", "Rollback", priority=True,
-                tooltip="Make the previous key active again (asks first)"),
+                tooltip="Make the previous key active again (asks first)", id="rotation.rollback"),
         Binding("ctrl+g", "generate", "New key pair", show=False, priority=True,
-                tooltip="Generate an ES256 key pair (private key JWT)"),
+                tooltip="Generate an ES256 key pair (private key JWT)", id="rotation.generate"),
         Binding("ctrl+y", "copy_public", "Copy public key", show=False, priority=True,
-                tooltip="Copy the public key PEM (OSC 52)"),
+                tooltip="Copy the public key PEM (OSC 52)", id="rotation.copy-public"),
         Binding("ctrl+r", "reveal", "Reveal", show=False, priority=True,
-                tooltip="Show / hide the typed secret"),
-        Binding("escape", "back", "Back"),
+                tooltip="Show / hide the typed secret", id="rotation.reveal"),
+        Binding("escape", "back", "Back", id="rotation.back"),
         *FIELD_BINDINGS,
     ]
     FIELD_IDS = frozenset({"rot-key-id", "rot-secret"})
 
-    def __init__(self, name: str) -> None:
-        super().__init__(name, classes="rotation-screen")
+    def __init__(self, session: Session, name: str) -> None:
+        super().__init__(session, name, classes="rotation-screen")
         self.busy = False
         self.keypair: services.KeyPair | None = None
         self.steps: list[Text] = []
@@ -94,7 +97,7 @@ class RotationScreen(TypeAheadFields, ProfileScreen):
         if p is None:
             return
         self.title = f"rotate · {p.name}"
-        demo = self.tui.demo is not None
+        demo = self.session.demo is not None
         jwt = p.flow is Flow.PRIVATE_KEY_JWT
         self.query_one("#rot-manual").display = not demo and not jwt
         self.query_one("#rot-keypair").display = jwt
@@ -141,7 +144,7 @@ class RotationScreen(TypeAheadFields, ProfileScreen):
             t.append("\nstate ", style="dim")
             t.append(p.rotation_state, style="yellow")
             if p.previous_retire_at is not None:
-                left = p.previous_retire_at - self.tui.clock.now()
+                left = p.previous_retire_at - self.session.clock.now()
                 if left.total_seconds() > 0:
                     t.append(f"\nold key kept for rollback until {stamp(p.previous_retire_at)} "
                              f"({time_left(left.total_seconds())} left)", style="yellow")
@@ -153,7 +156,7 @@ class RotationScreen(TypeAheadFields, ProfileScreen):
     def can_rollback(self, p: Profile | None) -> bool:
         if p is None or not p.rotation_state or p.previous_retire_at is None:
             return False
-        return p.previous_retire_at > self.tui.clock.now()
+        return p.previous_retire_at > self.session.clock.now()
 
     # -- key pair ------------------------------------------------------------------------
     @on(Button.Pressed, "#rot-generate")
@@ -174,7 +177,7 @@ class RotationScreen(TypeAheadFields, ProfileScreen):
         self.keypair = pair
         self.query_one("#rot-keypair-info", Static).update(
             f"{pair.alg} · sha256 {pair.fingerprint} · register this public key with Alpaca "
-            "before rotating (ctrl+y copies it)" if self.tui.demo is None else
+            "before rotating (ctrl+y copies it)" if self.session.demo is None else
             f"{pair.alg} · sha256 {pair.fingerprint} · the emulator registers it on rotate")
         area = self.query_one("#rot-public-key", TextArea)
         area.text = pair.public_pem
@@ -209,11 +212,11 @@ class RotationScreen(TypeAheadFields, ProfileScreen):
         p = self.profile
         if p is None or self.busy:
             return
-        if self.tui.engine is None:
+        if self.session.engine is None:
             self.notify("the auth engine is still loading", severity="warning")
             return
         given = services.RotationInput()
-        if self.tui.demo is None:
+        if self.session.demo is None:
             try:
                 given = self._manual_input(p)
             except AlpacaTuiError as exc:
@@ -242,17 +245,17 @@ class RotationScreen(TypeAheadFields, ProfileScreen):
         import asyncio
 
         try:
-            what = "asking the emulator for a new key…" if self.tui.demo is not None else \
+            what = "asking the emulator for a new key…" if self.session.demo is not None else \
                 "preparing the new secret…"
             self.post_message(Progress(what))
-            new = await asyncio.to_thread(services.rotation_secret, self.tui.require_store(), self.tui.demo,
-                                          p, given)
+            new = await asyncio.to_thread(services.rotation_secret, self.session.require_store(),
+                                          self.session.demo, p, given)
             self.post_message(Progress(f"new key {services.mask_id(new.key_id)}; verifying it against "
                                        f"{p.env.label}…"))
-            result = await self.tui.engine.rotate(p.name, new, keep_old_for=keep)
-        except Exception as exc:
-            result = getattr(exc, "result", None)
-            self.post_message(RotationFinished(p.name, result=result, error=services.one_line(exc)))
+            result = await self.session.require_engine().rotate(p.name, new, keep_old_for=keep)
+        except Exception as exc:  # a RotationError carries the result of the failed attempt
+            self.post_message(RotationFinished(p.name, result=getattr(exc, "result", None),
+                                               error=services.one_line(exc)))
             return
         self.post_message(RotationFinished(p.name, result=result))
 
@@ -296,7 +299,7 @@ class RotationScreen(TypeAheadFields, ProfileScreen):
         if not self.can_rollback(p):
             self.notify("nothing to roll back (no old key kept)", severity="warning")
             return
-        if self.tui.engine is None:
+        if self.session.engine is None:
             return
 
         def answered(yes: bool | None) -> None:
@@ -311,7 +314,7 @@ class RotationScreen(TypeAheadFields, ProfileScreen):
     @work(exclusive=True, group="rotate", exit_on_error=False)
     async def _rollback_worker(self, name: str) -> None:
         try:
-            await self.tui.engine.rollback(name)
+            await self.session.require_engine().rollback(name)
         except Exception as exc:
             self.post_message(RotationFinished(name, error=services.one_line(exc), rolled_back=True))
             return

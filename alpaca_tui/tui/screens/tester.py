@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import shlex
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import parse_qsl, urlencode
 
 from rich.json import JSON
@@ -39,6 +39,10 @@ from alpaca_tui.tui.commands import default_request
 from alpaca_tui.tui.messages import OperationFailed, ProfilesChanged, RequestFinished, RequestRecord
 from alpaca_tui.tui.screens.base import AppScreen
 from alpaca_tui.tui.widgets import focus_now
+
+if TYPE_CHECKING:
+    from alpaca_tui.core.credentials import SecretBundle
+    from alpaca_tui.tui.session import Session
 
 METHODS = ("GET", "POST", "PATCH", "PUT", "DELETE")
 WRITE_METHODS = frozenset({"POST", "PATCH", "PUT", "DELETE"})
@@ -95,19 +99,19 @@ class TesterScreen(AppScreen):
     TICKS = True  # the credential list follows changes other processes make
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+s", "send", "Send", priority=True,
-                tooltip="Send (scope pre-flight; live writes ask first)"),
+                tooltip="Send (scope pre-flight; live writes ask first)", id="tester.send"),
         Binding("ctrl+o", "copy_curl", "Copy cURL", priority=True,
-                tooltip="Copy as cURL, secrets as $ALPACA_* placeholders"),
+                tooltip="Copy as cURL, secrets as $ALPACA_* placeholders", id="tester.copy-curl"),
         Binding("ctrl+k", "copy_curl_secrets", "cURL+secrets", show=False, priority=True,
-                tooltip="Copy as cURL with the real secret (asks first)"),
+                tooltip="Copy as cURL with the real secret (asks first)", id="tester.copy-curl-secrets"),
         Binding("ctrl+l", "history", "History", priority=True,
-                tooltip="This session's requests; enter restores one"),
-        Binding("escape", "back", "Back", tooltip="Back"),
+                tooltip="This session's requests; enter restores one", id="tester.history"),
+        Binding("escape", "back", "Back", tooltip="Back", id="tester.back"),
     ]
 
-    def __init__(self, name: str | None = None, *, method: str | None = None,
+    def __init__(self, session: Session, name: str | None = None, *, method: str | None = None,
                  path: str | None = None) -> None:
-        super().__init__(classes="tester-screen")  # no id: one may be pushed twice
+        super().__init__(session, classes="tester-screen")  # no id: one may be pushed twice
         self.initial_name = name
         self.initial_method = method
         self.initial_path = path
@@ -145,7 +149,7 @@ class TesterScreen(AppScreen):
         hist = self.query_one("#history", DataTable)
         hist.add_columns("#", "credential", "request", "status", "ms")
         self._fill_credentials()
-        for rec in self.tui.request_history:
+        for rec in self.session.request_history:
             self._add_history_row(rec)
         if self.initial_path:
             self.query_one("#path", Input).value = self.initial_path
@@ -160,7 +164,7 @@ class TesterScreen(AppScreen):
     def _fill_credentials(self) -> None:
         cred = self.query_one("#cred", Select)
         current = cred.value if cred.value != Select.NULL else self.initial_name
-        options = [(f"{p.name} ({p.env.label})", p.name) for p in sorted(self.tui.profiles,
+        options = [(f"{p.name} ({p.env.label})", p.name) for p in sorted(self.session.profiles,
                                                                           key=lambda p: p.name)]
         with cred.prevent(Select.Changed):
             cred.set_options(options)
@@ -174,7 +178,7 @@ class TesterScreen(AppScreen):
     @property
     def profile(self) -> Profile | None:
         value = self.query_one("#cred", Select).value
-        return self.tui.profile(value) if isinstance(value, str) else None
+        return self.session.profile(value) if isinstance(value, str) else None
 
     @on(Select.Changed, "#cred")
     def _cred_select_changed(self, event: Select.Changed) -> None:
@@ -261,20 +265,20 @@ class TesterScreen(AppScreen):
         after_scope(True)
 
     def _send(self, p: Profile, api: Api, method: str, path: str, params: dict[str, str], body: Any) -> None:
-        if self.tui.engine is None:
+        if self.session.engine is None:
             self.query_one("#resp-status", Static).update(Text("the auth engine is still loading",
                                                                style="yellow"))
             return
         self.sending = True
         self.query_one("#resp-status", Static).update(Text(f"sending {method} {path}…", style="yellow"))
         rec = RequestRecord(profile=p.name, api=api.value, method=method, path=path, params=params,
-                            body=body, sent_at=self.tui.clock.time())
+                            body=body, sent_at=self.session.clock.time())
         self._request_worker(rec, api)
 
     @work(exclusive=True, group="tester-send", exit_on_error=False)
     async def _request_worker(self, rec: RequestRecord, api: Api) -> None:
         try:
-            resp = await self.tui.engine.request(rec.profile, rec.method, rec.path, api=api,
+            resp = await self.session.require_engine().request(rec.profile, rec.method, rec.path, api=api,
                                                  params=rec.params or None, json_body=rec.body)
         except Exception as exc:
             rec.error = services.one_line(exc)
@@ -286,7 +290,7 @@ class TesterScreen(AppScreen):
         message.stop()
         self.sending = False
         rec = message.record
-        self.tui.request_history.append(rec)
+        self.session.request_history.append(rec)
         self._add_history_row(rec)
         self.show_record(rec)
 
@@ -318,9 +322,9 @@ class TesterScreen(AppScreen):
     def _history_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()
         idx = int(str(event.row_key.value)) - 1
-        if 0 <= idx < len(self.tui.request_history):
-            rec = self.tui.request_history[idx]
-            if self.tui.profile(rec.profile) is not None:
+        if 0 <= idx < len(self.session.request_history):
+            rec = self.session.request_history[idx]
+            if self.session.profile(rec.profile) is not None:
                 self.query_one("#cred", Select).value = rec.profile
             self.query_one("#method", Select).value = rec.method
             self.query_one("#path", Input).value = rec.path
@@ -369,8 +373,8 @@ class TesterScreen(AppScreen):
         try:
             bundle = await self._load_bundle(p.name)
             token = None
-            if p.flow.is_oauth and self.tui.engine is not None:
-                token = services.token_value(await self.tui.engine.token(p.name))
+            if p.flow.is_oauth and self.session.engine is not None:
+                token = services.token_value(await self.session.engine.token(p.name))
             line = curl_command(p, api, method, path, params, body, key_id=bundle.active.key_id,
                                 secret=bundle.active.secret if p.flow is not Flow.PRIVATE_KEY_JWT else None,
                                 token=token)
@@ -382,7 +386,7 @@ class TesterScreen(AppScreen):
         self.query_one("#resp-status", Static).update(Text(f"copied with secrets: {shown[:60]}…",
                                                            style="yellow"))
 
-    async def _load_bundle(self, name: str) -> Any:
+    async def _load_bundle(self, name: str) -> SecretBundle:
         import asyncio
 
-        return await asyncio.to_thread(self.tui.require_store().load_bundle, name)
+        return await asyncio.to_thread(self.session.require_store().load_bundle, name)

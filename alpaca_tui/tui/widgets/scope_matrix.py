@@ -27,11 +27,11 @@ class ScopeMatrix(Widget, can_focus=True):
     """Edit an :class:`AccessMatrix` from the keyboard."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("up,k", "move(-1, 0)", "Scope up", show=False),
-        Binding("down,j", "move(1, 0)", "Scope down", show=False),
-        Binding("left,h", "move(0, -1)", "More access", show=False),
-        Binding("right,l", "move(0, 1)", "Less access", show=False),
-        Binding("space,enter", "select", "Set level", show=True),
+        Binding("up,k", "move(-1, 0)", "Scope up", show=False, id="matrix.up"),
+        Binding("down,j", "move(1, 0)", "Scope down", show=False, id="matrix.down"),
+        Binding("left,h", "move(0, -1)", "More access", show=False, id="matrix.more-access"),
+        Binding("right,l", "move(0, 1)", "Less access", show=False, id="matrix.less-access"),
+        Binding("space,enter", "select", "Set level", show=True, id="matrix.set-level"),
     ]
 
     DEFAULT_CSS = """

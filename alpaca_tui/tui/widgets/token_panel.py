@@ -20,7 +20,7 @@ After an error without a usable token the panel waits at least ``RETRY_AFTER`` s
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual import work
@@ -36,6 +36,9 @@ from alpaca_tui.core.redact import scrub
 from alpaca_tui.core.tokens import CLOCK_BACK_TOLERANCE, MIN_TOKEN_LEFT
 from alpaca_tui.tui.format import TOKEN_LIFETIME, clock_time, mmss
 from alpaca_tui.tui.messages import TokenUpdated
+
+if TYPE_CHECKING:
+    from alpaca_tui.core.engine import Engine
 
 RETRY_AFTER = 15.0      # seconds (by the panel's clock) between automatic attempts after a failure
 
@@ -68,7 +71,7 @@ class TokenPanel(Vertical):
     TokenPanel #tp-facts { height: auto; }
     """
 
-    def __init__(self, profile_name: str, *, engine: Any = None, clock: Clock = SYSTEM_CLOCK,
+    def __init__(self, profile_name: str, *, engine: Engine | None = None, clock: Clock = SYSTEM_CLOCK,
                  refresh_ahead: float = 60.0, auto_fetch: bool = True, interval: float = 1.0,
                  id: str | None = None) -> None:
         super().__init__(id=id)
@@ -107,7 +110,7 @@ class TokenPanel(Vertical):
             self._timer.resume()
         self.tick()
 
-    def set_engine(self, engine: Any) -> None:
+    def set_engine(self, engine: Engine | None) -> None:
         self.engine = engine
         self.tick()
 
@@ -210,8 +213,11 @@ class TokenPanel(Vertical):
     @work(exclusive=True, group="token-fetch", exit_on_error=False)
     async def _fetch(self, force: bool) -> None:
         error: str | None = None
+        engine = self.engine
         try:
-            await self.engine.token(self.profile_name, force=force)
+            if engine is None:
+                raise RuntimeError("the auth engine is not loaded")
+            await engine.token(self.profile_name, force=force)
         except Exception as exc:  # shown in the panel, one line, scrubbed
             msg = getattr(exc, "message", None) or str(exc) or type(exc).__name__
             error = scrub(" ".join(str(msg).split()))

@@ -1,0 +1,172 @@
+"""What screens and the command palette ask of the app: open a screen, start app-wide work.
+
+:class:`AppActions` is the base of :class:`~alpaca_tui.tui.app.AlpacaTuiApp`. Screens call
+these methods (``self.tui.open_wizard(env)``, ``self.tui.run_check(name)``); the palette
+(``tui/commands.py``) offers the same ones. Each method checks what it needs in the
+session first (a store, an engine) and says so in a toast when it is not there yet; the
+blocking part runs in a worker and reports back with a message (``tui/messages.py``),
+which the handlers here turn into session state, a broadcast and a toast.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from textual import work
+from textual.app import App
+from textual.message import Message
+
+from alpaca_tui.core.credentials import Profile
+from alpaca_tui.core.environments import Env
+from alpaca_tui.core.errors import NotFoundError
+from alpaca_tui.tui import services
+from alpaca_tui.tui.messages import CheckFinished, OperationFailed, ProfileDeleted, ProfilesChanged
+
+if TYPE_CHECKING:
+    from alpaca_tui.tui.session import Session
+
+
+class AppActions(App[int]):
+    """The app's shared actions; the app itself (``tui/app.py``) brings up the session."""
+
+    session: Session
+
+    def reload_profiles(self) -> object:
+        """Re-read the profile list in a worker (implemented by the app)."""
+        raise NotImplementedError
+
+    def _broadcast(self, message_cls: type[Message]) -> None:
+        for screen in self.screen_stack:
+            screen.post_message(message_cls())
+
+    # -- screens -------------------------------------------------------------------------
+    def open_wizard(self, env: Env | None = None) -> None:
+        from alpaca_tui.tui.dialogs.wizard import WizardScreen
+
+        if self.session.store is None:
+            self.notify(self.session.store_error or "the secret store is still opening", severity="warning")
+            return
+        self.push_screen(WizardScreen(self.session, env=env), callback=self._wizard_done)
+
+    def _wizard_done(self, profile: Profile | None) -> None:
+        from alpaca_tui.tui.dialogs.confirm import ConfirmDialog
+
+        if profile is None:
+            return
+        self.session.profiles = [*self.session.profiles, profile]
+        self._broadcast(ProfilesChanged)
+        self.reload_profiles()
+        self.notify(f"saved {profile.name} ({profile.key_id_masked}) to the {self.session.backend_label}",
+                    title="Credential saved")
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.run_check(profile.name)
+
+        self.push_screen(ConfirmDialog(f"Saved {profile.name}",
+                                       "Run a connectivity check with it now?", yes="Check now",
+                                       no="Later"), callback=answered)
+
+    def open_details(self, name: str) -> None:
+        from alpaca_tui.tui.screens.details import DetailsScreen
+
+        if self.session.profile(name) is not None:
+            self.push_screen(DetailsScreen(self.session, name))
+
+    def open_tester(self, name: str | None = None, *, method: str | None = None,
+                    path: str | None = None) -> None:
+        from alpaca_tui.tui.screens.tester import TesterScreen
+
+        if self.session.store is None:
+            self.notify("the secret store is still opening", severity="warning")
+            return
+        self.push_screen(TesterScreen(self.session, name, method=method, path=path))
+
+    def open_rotation(self, name: str) -> None:
+        from alpaca_tui.tui.screens.rotation import RotationScreen
+
+        if self.session.profile(name) is not None:
+            self.push_screen(RotationScreen(self.session, name))
+
+    # -- delete --------------------------------------------------------------------------
+    def request_delete(self, name: str) -> None:
+        from alpaca_tui.tui.dialogs.confirm import ConfirmDialog
+
+        profile = self.session.profile(name)
+        if profile is None:
+            return
+        live = "\n\n⚠ This is a LIVE (real money) credential." if profile.env.is_live else ""
+        body = (f"Delete {name} ({profile.env.label}, {profile.key_id_masked})?\n\n"
+                f"Its secret, cached token and index entry are removed from this machine. The credential "
+                f"itself stays valid at Alpaca until you revoke it there.{live}")
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._delete(name)
+
+        self.push_screen(ConfirmDialog("Delete credential", body, yes="Delete", danger=True),
+                         callback=answered)
+
+    @work(thread=True, group="delete", exit_on_error=False)
+    def _delete(self, name: str) -> None:
+        try:
+            self.session.require_store().remove_profile(name)
+        except NotFoundError:
+            pass
+        except Exception as exc:
+            self.post_message(OperationFailed(f"delete {name}", services.one_line(exc)))
+            return
+        self.post_message(ProfileDeleted(name))
+
+    def on_profile_deleted(self, message: ProfileDeleted) -> None:
+        session = self.session
+        session.profiles = [p for p in session.profiles if p.name != message.name]
+        if session.engine is not None:
+            session.engine.forget(message.name)
+        self.notify(f"deleted {message.name}", title="Credential deleted")
+        self._broadcast(ProfilesChanged)
+        self.reload_profiles()
+
+    # -- engine work -----------------------------------------------------------------------
+    def refresh_token(self, name: str) -> None:
+        if self.session.engine is None:
+            self.notify("the auth engine is still loading", severity="warning")
+            return
+        self._refresh_token(name)
+
+    @work(group="token", exit_on_error=False)
+    async def _refresh_token(self, name: str) -> None:
+        try:
+            tok = await self.session.require_engine().token(name, force=True)
+        except Exception as exc:
+            self.post_message(OperationFailed(f"token for {name}", services.one_line(exc)))
+            return
+        left = tok.expires_at - self.session.clock.time()
+        self.notify(f"new access token for {name}, valid {int(left // 60)}m {int(left % 60)}s",
+                    title="Token refreshed")
+
+    def run_check(self, name: str) -> None:
+        if self.session.engine is None:
+            self.notify("the auth engine is still loading; try again in a moment", severity="warning")
+            return
+        self.notify(f"checking {name}…", timeout=2)
+        self._check(name)
+
+    @work(group="check", exit_on_error=False)
+    async def _check(self, name: str) -> None:
+        try:
+            results = await self.session.require_engine().check(name)
+        except Exception as exc:
+            self.post_message(CheckFinished(name, [], services.one_line(exc)))
+            return
+        self.post_message(CheckFinished(name, list(results)))
+
+    def on_check_finished(self, message: CheckFinished) -> None:
+        self.session.check_results[message.name] = message
+        text = services.describe_check(message.results, message.error)
+        self.notify(text, title=f"{'✓' if message.ok else '✗'} check {message.name}",
+                    severity="information" if message.ok else "error", timeout=8)
+        self.reload_profiles()  # the engine recorded last_verified_at / last_check_ok in the store
+
+
+__all__ = ["AppActions"]
