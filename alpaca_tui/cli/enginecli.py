@@ -65,21 +65,11 @@ def positive_int(value: str) -> int:
     return v
 
 
-MAX_BODY_ENV = "ALPACA_TUI_MAX_BODY"
-MAX_BODY_LIMIT = 1 << 30            # --max-body at most 1 GiB
-_SIZE = re.compile(r"(\d+)\s*(|b|k|kb|kib|m|mb|mib|g|gb|gib)", re.IGNORECASE)
-_SIZE_UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
-
-
 def parse_size(spec: str) -> int:
-    """'4M', '512KiB', '1048576' -> bytes (binary units; 1 KiB to 1 GiB). UsageError otherwise."""
-    m = _SIZE.fullmatch(spec.strip())
-    if m is None or len(m.group(1)) > 12:
-        raise UsageError(f"invalid size {spec[:40]!r} (use e.g. 512K, 4M, 64M or a number of bytes)")
-    n = int(m.group(1)) * _SIZE_UNITS[m.group(2)[:1].lower()]
-    if not 1024 <= n <= MAX_BODY_LIMIT:
-        raise UsageError(f"size {spec[:40]!r} is out of range (1K to 1G)")
-    return n
+    """'4M', '512KiB', '1048576' -> bytes (``core.wire.parse_size``)."""
+    from alpaca_tui.core.wire import parse_size as parse
+
+    return parse(spec)
 
 
 def size_arg(value: str) -> int:
@@ -94,19 +84,9 @@ def size_arg(value: str) -> int:
 
 def max_body(option: int | None) -> int:
     """The API body cap: --max-body, else $ALPACA_TUI_MAX_BODY, else the engine's default."""
-    import os
+    from alpaca_tui.core.wire import max_body_from_env
 
-    from alpaca_tui.core.wire import DEFAULT_MAX_BODY
-
-    if option is not None:
-        return option
-    env = os.environ.get(MAX_BODY_ENV)
-    if env:
-        try:
-            return parse_size(env)
-        except UsageError as exc:
-            raise UsageError(f"{MAX_BODY_ENV}: {exc.message}") from None
-    return DEFAULT_MAX_BODY
+    return option if option is not None else max_body_from_env()
 
 
 def add_network_options(p: Any, *, body: bool = True) -> None:
@@ -116,7 +96,7 @@ def add_network_options(p: Any, *, body: bool = True) -> None:
                         "seconds (default 10)")
     if body:
         p.add_argument("--max-body", type=size_arg, default=None, metavar="SIZE",
-                       help=f"read at most SIZE of an answer (default 4M, or ${MAX_BODY_ENV}; up to 1G)")
+                       help="read at most SIZE of an answer (default 4M, or $ALPACA_TUI_MAX_BODY; up to 1G)")
 
 
 def open_cli_store() -> Store:

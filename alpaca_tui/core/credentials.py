@@ -242,7 +242,7 @@ class Profile:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Profile:
         return cls(
-            name=d["name"],
+            name=validate_name(d["name"]),  # the index is a file: a name is shown, so it is checked
             env=parse_env(d["env"]),
             flow=parse_flow(d["flow"]),
             key_id_masked=d.get("key_id_masked", ""),

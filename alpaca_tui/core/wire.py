@@ -27,6 +27,7 @@ charged to the deadline. A streamed exchange (the auth proxy, issue 11) is
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -41,11 +42,16 @@ from alpaca_tui.core.errors import AlpacaTuiError, UsageError
 from alpaca_tui.core.http import ApiError, ErrorCategory, retry_delay
 from alpaca_tui.core.redact import redact, scrub
 
-__all__ = ["DEFAULT_MAX_BODY", "RequestParts", "SendPolicy", "Sent", "Sleep", "Wire", "size_text"]
+__all__ = ["DEFAULT_MAX_BODY", "MAX_BODY_ENV", "RequestParts", "SendPolicy", "Sent", "Sleep", "Wire",
+           "max_body_from_env", "parse_size", "size_text"]
 
 Sleep = Callable[[float], Awaitable[None]]
 
 DEFAULT_MAX_BODY = 4 * 1024 * 1024   # bytes of an API answer read before it counts as too large
+MAX_BODY_ENV = "ALPACA_TUI_MAX_BODY"
+MAX_BODY_LIMIT = 1 << 30             # a cap of at most 1 GiB
+_SIZE = re.compile(r"(\d{1,12})\s*(|b|k|kb|kib|m|mb|mib|g|gb|gib)", re.IGNORECASE)
+_SIZE_UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
 
 
 class RequestParts(TypedDict, total=False):
@@ -186,6 +192,30 @@ async def _exchange(client: httpx.AsyncClient, request: httpx.Request, cap: int,
         return resp, b"".join(chunks), truncated
     finally:
         await resp.aclose()
+
+
+def parse_size(spec: str) -> int:
+    """'4M', '512KiB', '1048576' -> bytes (binary units; 1 KiB to 1 GiB). UsageError otherwise."""
+    m = _SIZE.fullmatch(spec.strip())
+    if m is None:
+        raise UsageError(f"invalid size {spec[:40]!r} (use e.g. 512K, 4M, 64M or a number of bytes)")
+    n = int(m.group(1)) * _SIZE_UNITS[m.group(2)[:1].lower()]
+    if not 1024 <= n <= MAX_BODY_LIMIT:
+        raise UsageError(f"size {spec[:40]!r} is out of range (1K to 1G)")
+    return n
+
+
+def max_body_from_env() -> int:
+    """The API body cap from ``$ALPACA_TUI_MAX_BODY``, or :data:`DEFAULT_MAX_BODY`."""
+    import os
+
+    env = os.environ.get(MAX_BODY_ENV)
+    if not env:
+        return DEFAULT_MAX_BODY
+    try:
+        return parse_size(env)
+    except UsageError as exc:
+        raise UsageError(f"{MAX_BODY_ENV}: {exc.message}") from None
 
 
 def size_text(n: int) -> str:

@@ -128,6 +128,7 @@ class RequestRecord:
     request_id: str | None = None
     rate_limit: RateLimit | None = None
     sent_at: float = 0.0
+    truncated: bool = False   # the answer was longer than the engine's body cap
 
 
 class RequestFinished(Message):

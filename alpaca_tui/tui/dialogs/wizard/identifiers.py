@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
@@ -22,6 +23,7 @@ from textual.widgets import Button, Input, Label, Static, TextArea
 from alpaca_tui.core.credentials import Flow, validate_key_id, validate_name, validate_secret
 from alpaca_tui.core.environments import Env
 from alpaca_tui.core.errors import AlpacaTuiError, UsageError
+from alpaca_tui.core.sanitize import clean_line
 from alpaca_tui.tui import services
 from alpaca_tui.tui.dialogs.wizard.draft import Draft
 from alpaca_tui.tui.keygen import generate_keypair_in_worker
@@ -134,7 +136,8 @@ class IdentifiersStep(VerticalScroll):
         field.call_later(self.submit)
 
     def show_error(self, text: str) -> None:
-        self.query_one("#ids-error", Label).update(text)
+        # the message quotes what was typed: shown as text, never parsed as markup
+        self.query_one("#ids-error", Label).update(Text(clean_line(text)))
 
     def submit(self) -> None:
         flow = self.flow
