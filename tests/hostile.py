@@ -12,7 +12,8 @@ mode           answer
 ``escape``     terminal attacks in the error message, ``error_description``, the body,
                ``X-Request-ID`` and ``Retry-After`` (OSC 52 clipboard write, window
                title, CSI, 8-bit C1 CSI, bidi override, DEL, NUL); 401 / 400 / 200
-``escape-ok``  ``200`` with the same attacks in a JSON body, a text body and headers
+``escape-ok``  ``200`` with the same attacks in a JSON body (a text body under ``.../text``)
+               and headers; ``escape-text``: the text body on every path
 ``endless``    ``200``, a chunked body that never ends (64 KiB chunks)
 ``gzip``       ``200``, ``Content-Encoding: gzip`` that inflates to endless zeros
 ``drip``       status line, headers and body one byte every 0.4 s
@@ -204,7 +205,7 @@ def _escape_ok(h: HostileServer, sock: socket.socket, req: Request, path: str) -
     hdrs = {"X-Request-ID": HEADER_ATTACK, "Retry-After": HEADER_ATTACK, "X-Attack": HEADER_ATTACK}
     if path == TOKEN_PATH:
         return _send(sock, 200, _token())
-    if "text" in path:
+    if "text" in path or req.path.startswith("/escape-text/"):
         return _send(sock, 200, ATTACK, hdrs, ctype="text/plain")
     return _send(sock, 200, {"message": ATTACK, ATTACK: [ATTACK]}, hdrs)
 
@@ -290,7 +291,7 @@ EVIL_TOKENS = {"tok-crlf": "tok\r\nX-Injected: 1", "tok-esc": "tok\x1b]52;c;ZXZp
                "tok-long": "t" * 20_000}
 
 MODES: dict[str, Callable[[HostileServer, socket.socket, Request, str], bool]] = {
-    "ok": _ok, "escape": _escape, "escape-ok": _escape_ok, "endless": _endless, "gzip": _gzip,
+    "ok": _ok, "escape": _escape, "escape-ok": _escape_ok, "escape-text": _escape_ok, "endless": _endless, "gzip": _gzip,
     "drip": _drip, "silent": _silent, "retry": _retry, "jsonbomb": _jsonbomb, "deep": _deep, "echo": _echo,
     **{name: _bad_token(value) for name, value in EVIL_TOKENS.items()},
     "exp-true": _bad_token(expires_in=True), "exp-tiny": _bad_token(expires_in=0.001),

@@ -57,11 +57,11 @@ def peak_rss_mib(pid: int) -> float:
 
 def test_hostile_answers_never_reach_the_terminal(alpaca_home: Path, hostile: HostileServer) -> None:
     store = Store.open()
-    for name in ("p-escape", "p-escape-ok", "p-endless"):
+    for name in ("p-escape", "p-escape-ok", "p-escape-text", "p-endless"):
         add(store, hostile, name)
     with Terminal([sys.executable, "-m", "alpaca_tui"], size=(100, 30),
                   extra_env={"ALPACA_TUI_NO_DEMO_OFFER": "1"}) as t:
-        assert t.wait(r"3 credentials", 30), t.text()
+        assert t.wait(r"4 credentials", 30), t.text()
         palette(t, "credential: p-escape — check")
         assert t.wait(r"✗ check p-escape", 30), t.text()
         assert t.wait(r"\\x1b\]52;c;Y3Vy", 5), t.text()            # the attack, shown as text
@@ -69,7 +69,13 @@ def test_hostile_answers_never_reach_the_terminal(alpaca_home: Path, hostile: Ho
         assert t.wait(r"tester · p-escape-ok", 10), t.text()
         t.keys("ctrl+s")
         assert t.wait(r"200 OK", 30), t.text()
-        assert t.wait(r"\\u001b\]52;c;", 5), t.text()
+        assert t.wait(r"\\u001b\]52;c;", 5), t.text()              # a JSON answer: JSON-escaped
+        t.keys("escape")
+        palette(t, "request: GET /v2/account as p-escape-text")
+        assert t.wait(r"tester · p-escape-text", 10), t.text()
+        t.keys("ctrl+s")
+        assert t.wait(r"\\x1b\]52;c;Y3Vy", 30), t.text()              # a text answer: visible escapes
+        assert t.wait(r"\[link=https://evil.example\]click", 5), t.text()  # markup shown, not applied
         t.keys("escape")
         palette(t, "request: GET /v2/account as p-endless")
         assert t.wait(r"tester · p-endless", 10), t.text()
