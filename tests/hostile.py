@@ -291,7 +291,8 @@ EVIL_TOKENS = {"tok-crlf": "tok\r\nX-Injected: 1", "tok-esc": "tok\x1b]52;c;ZXZp
                "tok-long": "t" * 20_000}
 
 MODES: dict[str, Callable[[HostileServer, socket.socket, Request, str], bool]] = {
-    "ok": _ok, "escape": _escape, "escape-ok": _escape_ok, "escape-text": _escape_ok, "endless": _endless, "gzip": _gzip,
+    "ok": _ok, "escape": _escape, "escape-ok": _escape_ok, "escape-text": _escape_ok,
+    "endless": _endless, "gzip": _gzip,
     "drip": _drip, "silent": _silent, "retry": _retry, "jsonbomb": _jsonbomb, "deep": _deep, "echo": _echo,
     **{name: _bad_token(value) for name, value in EVIL_TOKENS.items()},
     "exp-true": _bad_token(expires_in=True), "exp-tiny": _bad_token(expires_in=0.001),
