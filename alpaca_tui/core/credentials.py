@@ -99,13 +99,25 @@ def key_id_warnings(key_id: str, env: Env) -> list[str]:
     return warnings
 
 
-def validate_secret(secret: str) -> str:
+def validate_secret(secret: str, *, ascii_only: bool = False) -> str:
+    """One line of printable characters (no control, C1 or bidi character); with ``ascii_only``
+    printable ASCII (a secret sent in an HTTP header: see :func:`validate_secret_for`)."""
     s = secret.strip("\r\n")
     if not s.strip():
         raise UsageError("secret is empty")
-    if len(s) > 4096 or not _printable_ascii(s, spaces=True):
-        raise UsageError("malformed secret: expected printable ASCII characters on one line")
+    if len(s) > 4096 or any(not c.isprintable() for c in s):
+        raise UsageError("malformed secret: expected printable characters on one line")
+    if ascii_only and not _printable_ascii(s, spaces=True):
+        raise UsageError("malformed secret: a key ID + secret credential's secret is sent in an HTTP "
+                         "header, so it must be printable ASCII")
     return s
+
+
+def validate_secret_for(flow: Flow, secret: str) -> str:
+    """:func:`validate_secret` for ``flow``: a key ID + secret goes into HTTP headers (APCA or
+    Basic), where only ASCII can be sent; an OAuth client secret goes into a URL-encoded form,
+    where any printable character can."""
+    return validate_secret(secret, ascii_only=flow is Flow.LEGACY)
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from alpaca_tui.core.sanitize import clean, clean_line, json_text
 
 __all__ = ["VIEW_LIMIT", "body", "json_view", "line", "notice", "plain", "shown"]
 
-VIEW_LIMIT = 256 * 1024   # characters of an answer the tester shows (and keeps in its history)
+VIEW_LIMIT = 64 * 1024    # characters of an answer the tester shows (and keeps in its history)
 
 _JSON = JSONHighlighter()
 

@@ -45,6 +45,12 @@ CORPUS: list[tuple[str, list[str], str, dict[str, str], int]] = [
     ("key-id C1", [*ADD, "--key-id", "PK\x9bTEST00000000001"], GOOD_SECRET, {}, 2),
     ("secret non-ASCII", [*ADD, *GOOD_KEY], "sécret-" + "x" * 33 + "\n", {}, 2),
     ("secret ESC", [*ADD, *GOOD_KEY], "abc" + ESC + "x" * 20 + "\n", {}, 2),
+    ("client secret non-ASCII", ["profiles", "add", "o", "--env", "broker-sandbox", "--flow", "client-secret",
+                                 "--key-id", "CKTEST0000000000000000009", "--secret-stdin"],
+     "sécret-€-" + "x" * 30 + "\n", {}, 0),                 # a form body carries it fine
+    ("client secret C1", ["profiles", "add", "o", "--env", "broker-sandbox", "--flow", "client-secret",
+                          "--key-id", "CKTEST0000000000000000009", "--secret-stdin"],
+     "secret\x9b" + "x" * 30 + "\n", {}, 2),
     ("secret DEL", [*ADD, *GOOD_KEY], "abc\x7f" + "x" * 36 + "\n", {}, 2),
     ("secret bidi", [*ADD, *GOOD_KEY], "abc\u202e" + "x" * 36 + "\n", {}, 2),
     ("endpoint ESC", [*ADD, *GOOD_KEY, "--endpoint", "trading=https://h\x1b.example"], GOOD_SECRET, {}, 2),

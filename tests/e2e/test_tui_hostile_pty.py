@@ -61,9 +61,9 @@ def test_hostile_answers_never_reach_the_terminal(alpaca_home: Path, hostile: Ho
         add(store, hostile, name)
     with Terminal([sys.executable, "-m", "alpaca_tui"], size=(100, 30),
                   extra_env={"ALPACA_TUI_NO_DEMO_OFFER": "1"}) as t:
-        assert t.wait(r"4 credentials", 30), t.text()
+        assert t.wait(r"4 credentials", 60), t.text()
         palette(t, "credential: p-escape — check")
-        assert t.wait(r"✗ check p-escape", 30), t.text()
+        assert t.wait(r"✗ check p-escape", 60), t.text()
         assert t.wait(r"\\x1b\]52;c;Y3Vy", 5), t.text()            # the attack, shown as text
         palette(t, "request: GET /v2/account as p-escape-ok")
         assert t.wait(r"tester · p-escape-ok", 10), t.text()

@@ -65,11 +65,22 @@ def test_key_ids_are_printable_ascii(value: str) -> None:
         validate_key_id(value)
 
 
-@pytest.mark.parametrize("value", ["sécret", "se\x1bcret", "se\x00cret", "se\u202ecret", "se\x85cret"])
-def test_secrets_are_printable_ascii(value: str) -> None:
-    with pytest.raises(UsageError, match="printable ASCII"):
+@pytest.mark.parametrize("value", ["se\x1bcret", "se\x00cret", "se\u202ecret", "se\x85cret", "se\x7fcret",
+                                   "se\u2028cret"])
+def test_secrets_hold_no_control_character(value: str) -> None:
+    with pytest.raises(UsageError, match="printable"):
         validate_secret(value)
-    assert validate_secret("a secret with spaces ~!") == "a secret with spaces ~!"
+
+
+def test_a_secret_sent_in_a_header_is_printable_ascii() -> None:
+    """Key ID + secret credentials send the secret in APCA / Basic headers (ASCII only); an OAuth
+    client secret travels URL-encoded in a form, where any printable character works."""
+    from alpaca_tui.core.credentials import Flow, validate_secret_for
+
+    with pytest.raises(UsageError, match="printable ASCII"):
+        validate_secret_for(Flow.LEGACY, "sécret-0123456789")
+    assert validate_secret_for(Flow.CLIENT_SECRET, "sécret-€/?") == "sécret-€/?"
+    assert validate_secret("a secret with spaces ~!", ascii_only=True) == "a secret with spaces ~!"
 
 
 @pytest.mark.parametrize("url", [
@@ -93,3 +104,16 @@ def test_urls_refused(url: str) -> None:
 ])
 def test_urls_accepted(url: str, normal: str) -> None:
     assert validate_url(url) == normal
+
+
+def test_a_stored_non_ascii_legacy_secret_is_a_one_line_usage_error() -> None:
+    """A store written before the door checked (or edited by hand): refused before sending,
+    not a UnicodeEncodeError inside httpx."""
+    from alpaca_tui.core.auth.signing import api_headers
+    from alpaca_tui.core.credentials import Flow, Profile
+    from alpaca_tui.core.environments import Env
+
+    profile = Profile("old", Env.PAPER, Flow.LEGACY, "PK…0001")
+    for secret in (Secret("PKTEST00000000000001", "sécret"), Secret("PKTÉST0000000000001", "secret")):
+        with pytest.raises(UsageError, match="not printable ASCII"):
+            api_headers(profile, secret, None)

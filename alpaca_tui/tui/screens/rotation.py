@@ -19,7 +19,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Input, Label, Select, Static, TextArea
 
-from alpaca_tui.core.credentials import Flow, Profile, validate_key_id, validate_secret
+from alpaca_tui.core.credentials import Flow, Profile, validate_key_id, validate_secret_for
 from alpaca_tui.core.errors import AlpacaTuiError
 from alpaca_tui.core.sanitize import clean_line
 from alpaca_tui.tui import services
@@ -239,7 +239,7 @@ class RotationScreen(TypeAheadFields, ProfileScreen):
             if self.keypair is None:
                 raise AlpacaTuiError("generate a new key pair first (ctrl+g) and register its public key")
             return services.RotationInput(key_id=key_id or None, keypair=self.keypair)
-        secret = validate_secret(self.query_one("#rot-secret", Input).value)
+        secret = validate_secret_for(p.flow, self.query_one("#rot-secret", Input).value)
         return services.RotationInput(key_id=key_id or None, secret=secret)
 
     @work(exclusive=True, group="rotate", exit_on_error=False)

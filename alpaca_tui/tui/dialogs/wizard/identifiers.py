@@ -20,7 +20,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import Button, Input, Label, Static, TextArea
 
-from alpaca_tui.core.credentials import Flow, validate_key_id, validate_name, validate_secret
+from alpaca_tui.core.credentials import Flow, validate_key_id, validate_name, validate_secret_for
 from alpaca_tui.core.environments import Env
 from alpaca_tui.core.errors import AlpacaTuiError, UsageError
 from alpaca_tui.core.sanitize import clean_line
@@ -151,7 +151,7 @@ class IdentifiersStep(VerticalScroll):
             if not self.demo:
                 key_id = validate_key_id(self.query_one("#key-id", Input).value)
                 if flow is not Flow.PRIVATE_KEY_JWT:
-                    secret = validate_secret(self.query_one("#secret", Input).value)
+                    secret = validate_secret_for(flow, self.query_one("#secret", Input).value)
             if flow is Flow.PRIVATE_KEY_JWT and self.keypair is None:
                 raise UsageError("generate a key pair first (ctrl+g)")
         except AlpacaTuiError as exc:
