@@ -52,7 +52,8 @@ exit codes: 0 ok, 1 failure (auth, network, store), 2 usage error, 130 interrupt
 environment: ALPACA_TUI_HOME (data dir), ALPACA_TUI_KEYRING=system|file,
              ALPACA_TUI_PASSPHRASE_FILE (encrypted-file passphrase for scripts),
              ALPACA_TUI_KEYRING_TIMEOUT (seconds per OS keyring call, default 3),
-             ALPACA_TUI_MAX_BODY (bytes of an API answer read, default 4M)
+             ALPACA_TUI_MAX_BODY (bytes of an API answer read, default 4M),
+             ALPACA_TUI_EXPLAIN=1|0 (cause + fix lines under errors; default: at a terminal)
 run without arguments to open the terminal UI."""
 
 
@@ -141,6 +142,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return int(args.func(args) or 0)
         except AlpacaTuiError as exc:
             print(f"alpaca-tui: error: {clean(exc.message)}", file=sys.stderr)
+            explanation = getattr(exc, "explanation", None)
+            if explanation is not None:  # an ApiError: cause + fix lines at a terminal (cli/hints.py)
+                from alpaca_tui.cli.hints import print_explanation
+
+                print_explanation(explanation)
             return exc.exit_code
         except KeyboardInterrupt:
             print("alpaca-tui: interrupted", file=sys.stderr)
