@@ -25,6 +25,7 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from alpaca_tui.core import deadline
 from alpaca_tui.core.auth.signing import UpstreamAuth, api_headers
 from alpaca_tui.core.clock import Clock
 from alpaca_tui.core.credentials import Profile, Secret
@@ -62,6 +63,7 @@ _DATA_BETA = re.compile(r"/v1beta\d+(?:/|$)")   # /v1beta1/news, /v1beta3/crypto
 _METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 MAX_PATH = 4096
 MAX_QUERY = 16 * 1024
+REFRESH_AFTER_SHARE = 0.25   # a deferred refresh ahead needs at least this part of the deadline
 
 
 def infer_api(env: Env, path: str) -> Api:
@@ -80,13 +82,19 @@ class ApiClient:
         self._clock = clock
 
     async def authorize(self, cred: Credential, *, refused: UpstreamAuth | None = None,
-                        use_cache: bool | None = None) -> UpstreamAuth:
+                        use_cache: bool | None = None, defer_refresh: bool = False) -> UpstreamAuth:
         """The auth headers to send for ``cred`` now. ``refused``: what the API just refused
-        (a 401): a new token is fetched, once, unless another caller already replaced it."""
+        (a 401): a new token is fetched, once, unless another caller already replaced it.
+        ``defer_refresh``: while the token is still valid but due for its refresh ahead of
+        expiry, answer with it at once (``refresh_due``); the caller refreshes after its call."""
         profile = cred.profile
         if not profile.flow.is_oauth:
             return UpstreamAuth(api_headers(profile, cred.secret, None))
         broker = cred.tokens
+        ahead = broker.ahead() if defer_refresh and refused is None else None
+        if ahead is not None:
+            return UpstreamAuth(api_headers(profile, cred.secret, ahead), ahead, broker.epoch,
+                                refresh_due=True)
         tok = await broker.token(use_cache=use_cache, refused=refused.epoch if refused is not None else None)
         return UpstreamAuth(api_headers(profile, cred.secret, tok), tok, broker.epoch)
 
@@ -109,7 +117,8 @@ class ApiClient:
         auth: UpstreamAuth | None = None
         refreshed = False
         while True:
-            auth = await self.authorize(cred, refused=auth if refreshed else None, use_cache=use_cache)
+            auth = await self.authorize(cred, refused=auth if refreshed else None, use_cache=use_cache,
+                                        defer_refresh=not refreshed)
             headers = {"Accept": "application/json", **auth.headers}
             secrets = cred.secrets()
 
@@ -127,8 +136,25 @@ class ApiClient:
             if sent.response.status_code == 401 and oauth and not refreshed:
                 refreshed = True  # one forced refresh (single flight across callers) and one retry
                 continue
-            return self._answer(cred, target, m, p, url, sent, secrets, attempts=attempts,
-                                refreshed=refreshed)
+            answer = self._answer(cred, target, m, p, url, sent, secrets, attempts=attempts,
+                                  refreshed=refreshed)
+            if auth.refresh_due:
+                await self._refresh_after(cred, use_cache)
+            return answer
+
+    @staticmethod
+    async def _refresh_after(cred: Credential, use_cache: bool | None) -> None:
+        """The refresh ahead of expiry a call deferred (its token was still valid): after the
+        answer, so a slow token endpoint never delays or starves the call itself, in what is
+        left of the call's deadline. Too little left: the next call does it. A failure is the
+        broker's to record (it backs off); the answer stands."""
+        budget = deadline.current()
+        if budget is not None and budget.left() < REFRESH_AFTER_SHARE * budget.seconds:
+            return
+        try:
+            await cred.tokens.token(use_cache=use_cache, spend_all=True)
+        except ApiError:
+            pass
 
     def _resolve(self, cred: Credential, method: str, path: str, api: Api | None, json_body: Any,
                  params: Mapping[str, str] | None = None) -> tuple[str, str, Api, str]:

@@ -100,7 +100,9 @@ class Checks:
         refusal = expired_error(profile, self._clock.now())
         if refusal is not None:
             return [CheckResult.failed(cred, a, refusal) for a in targets]
-        if profile.flow.is_oauth:
+        # a token due for its refresh ahead of expiry still serves: the API calls below refresh
+        # it once they have their answers (core/api.py), so a slow token endpoint cannot starve them
+        if profile.flow.is_oauth and cred.tokens.ahead() is None:
             try:
                 await cred.tokens.token(use_cache=use_cache)
             except ApiError as exc:

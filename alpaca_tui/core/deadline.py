@@ -9,7 +9,8 @@ deadline. The deadline is real (monotonic) time, never the engine's injectable c
 a server that drips one byte a second is stopped on time even under a ``FakeClock``.
 
 A step that must leave time for the rest asks for a :func:`portion` of what is left (the
-token broker gives a refresh ahead of expiry half, so the API call keeps the other half).
+token broker gives an inline refresh ahead of expiry half; ``ApiClient.call`` avoids the
+split by refreshing after its answer).
 
 As a backstop the scope also cancels what is still waiting :data:`GRACE` seconds after
 the deadline (a lock held by a stuck caller, a thread), and reports that as an ApiError

@@ -174,7 +174,7 @@ class Engine:
         """
         cred = await self._registry.get(name)
         async with self._bounded(f"token request for {name!r}", name):
-            return await cred.tokens.token(force=force, use_cache=use_cache)
+            return await cred.tokens.token(force=force, use_cache=use_cache, spend_all=True)
 
     async def authorize(self, name: str, *, refused: UpstreamAuth | None = None) -> UpstreamAuth:
         """The upstream auth headers for ``name`` right now (for a proxy); after the API

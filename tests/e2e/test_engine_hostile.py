@@ -192,3 +192,29 @@ async def test_concurrent_calls_each_keep_their_own_deadline(hostile: HostileSer
     assert isinstance(slow, ApiError) and slow.category is ErrorCategory.TIMEOUT
     assert not isinstance(fast, BaseException) and fast.ok
     assert time.monotonic() - t0 < 2.0
+
+
+async def test_a_slow_refresh_ahead_never_starves_the_call() -> None:
+    """A token due for its refresh ahead of expiry still serves: the call is sent with it at
+    once and refreshes after its answer, in what is left of the deadline. A token endpoint
+    that hangs costs the rest of the budget, never the answer (issue 12, item 3)."""
+    from alpaca_tui.core.clock import FakeClock
+    from alpaca_tui.emulator import Emulator
+    from tests.cli.enginecli_support import issue_credential
+
+    clock = FakeClock(1_800_000_000.0)
+    with Emulator(clock=clock) as emu:
+        async with Engine(clock=clock, timeout=1.0) as engine:
+            profile, bundle = issue_credential(emu, "bx", Env.BROKER_SANDBOX, Flow.CLIENT_SECRET)
+            engine.add_credential(profile, bundle)
+            first = await engine.token("bx")
+            clock.advance(850)                               # 49 s left: the refresh ahead is due
+            emu.set_latency("authx-sandbox", 5.0)
+            t0 = time.monotonic()
+            resp = await engine.request("bx", "GET", "/v1/accounts")
+            elapsed = time.monotonic() - t0
+            state = engine.token_state("bx")
+    assert resp.ok and resp.latency_ms < 900, resp          # the API got its answer first
+    assert elapsed < 1.0 + 0.6, elapsed                       # the refresh ended with the deadline
+    assert state is not None and state.expires_at == first.expires_at and state.failures == 1
+    assert state.last_error and "timeout" in state.last_error

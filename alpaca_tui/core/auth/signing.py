@@ -39,6 +39,7 @@ class UpstreamAuth:
     headers: dict[str, str] = field(repr=False)
     token: AccessToken | None = None
     epoch: int | None = None
+    refresh_due: bool = False   # a still-valid token whose refresh ahead of expiry is due (after the call)
 
 
 def api_headers(profile: Profile, secret: Secret, token: AccessToken | None) -> dict[str, str]:
