@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SCRIPTS = ["engine_bench.py", "first_paint.py", "store_bench.py"]
+SCRIPTS = ["engine_bench.py", "first_paint.py", "store_bench.py", "hostile_files.py", "proxy_bench.py"]
 TARGETS = {
     "token_requests_per_1000_calls": "4-5",
     "single_flight_token_requests": "1",
@@ -24,6 +24,11 @@ TARGETS = {
     "idle_cpu_pct": "near 0",
     "idle_tui_peak_rss_mib": "",
     "cli_check_unlocked_vs_httpx_ratio": "<= 1.5",
+    "proxy_added_p50_ms_c1": "<= 1",
+    "proxy_added_p50_ms_c32": "<= 1",
+    "proxy_throughput_ratio_c1": ">= 0.8",
+    "proxy_throughput_ratio_c32": ">= 0.8",
+    "proxy_rss_mib": "",
 }
 
 # first_paint.py prints prose; these patterns lift its figures into the table.

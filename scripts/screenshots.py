@@ -67,7 +67,7 @@ async def capture(w: Any, out: Path, size: tuple[int, int]) -> list[Path]:
 
         app.open_wizard(Env.BROKER_SANDBOX)
         await wait_until(pilot, lambda: bool(app.screen.query("#env-list")))
-        await pilot.press("enter", "down", "enter")
+        await pilot.press("enter", "enter")  # broker sandbox, OAuth client secret (preselected)
         app.screen.query_one("#name").value = "sandbox-reporting"
         await pilot.press("enter", "down", "down", "enter")  # 30 days
         await pilot.press("end", "enter", "down", "left", "space", "down", "down", "down", "down", "space")

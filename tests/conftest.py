@@ -17,6 +17,10 @@ import pytest
 
 TEST_PASSPHRASE = "correct horse battery staple"
 
+# Never the user's own config.toml (a keymap or a timeout there would change what tests see):
+# an empty file, i.e. the defaults, for this process and every child it starts.
+os.environ["ALPACA_TUI_CONFIG"] = os.devnull
+
 
 @pytest.fixture
 def alpaca_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:

@@ -70,7 +70,13 @@ def run(args: argparse.Namespace) -> int:
     import sys
 
     from alpaca_tui.cli.common import print_json, warn
-    from alpaca_tui.cli.enginecli import fmt_ms, make_engine, marks, open_cli_store, run_engine
+    from alpaca_tui.cli.enginecli import (
+        fmt_ms,
+        make_engine,
+        marks,
+        open_cli_store,
+        run_engine,
+    )
     from alpaca_tui.core.clock import SYSTEM_CLOCK
     from alpaca_tui.core.engine import CheckResult
     from alpaca_tui.core.errors import UsageError
@@ -102,6 +108,7 @@ def run(args: argparse.Namespace) -> int:
             warnings.append(f"{p.name} expires {describe_expiry(p.expires_at, now)} "
                             f"({p.expires_at:%Y-%m-%d %H:%M} UTC); rotate it soon: "
                             f"alpaca-tui rotate {p.name}")
+    # --timeout, else config.toml's network.timeout (make_engine)
     engine = make_engine(store, no_cache=args.no_cache, timeout=args.timeout, body_cap=args.max_body)
 
     async def check_all() -> list[list[CheckResult]]:

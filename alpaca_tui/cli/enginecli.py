@@ -91,9 +91,9 @@ def max_body(option: int | None) -> int:
 
 def add_network_options(p: Any, *, body: bool = True) -> None:
     """--timeout (one deadline for the whole call) and, with ``body``, --max-body."""
-    p.add_argument("--timeout", type=positive_float, default=10.0, metavar="S",
+    p.add_argument("--timeout", type=positive_float, default=None, metavar="S",
                    help="the whole call (token request, connect, body, retries) takes at most S "
-                        "seconds (default 10)")
+                        "seconds (default: network.timeout in config.toml, else 10)")
     if body:
         p.add_argument("--max-body", type=size_arg, default=None, metavar="SIZE",
                        help="read at most SIZE of an answer (default 4M, or $ALPACA_TUI_MAX_BODY; up to 1G)")
@@ -105,9 +105,25 @@ def open_cli_store() -> Store:
     return open_store()
 
 
-def make_engine(store: Store | None, *, no_cache: bool = False, timeout: float = 10.0,
+def configured_timeout() -> float:
+    """``network.timeout`` from config.toml (10 s without one); a bad file is a warning here."""
+    from alpaca_tui.core.config import load_config
+
+    config = load_config()
+    for error in config.errors:
+        if "network" in error or "TOML" in error or "cannot read" in error:
+            print(f"alpaca-tui: warning: {error} (using the default timeout)", file=sys.stderr)
+    return config.timeout
+
+
+def make_engine(store: Store | None, *, no_cache: bool = False, timeout: float | None = None,
                 body_cap: int | None = None) -> Engine:
+    """The engine for one command; ``timeout`` None: config.toml's ``network.timeout``;
+    ``body_cap`` None: $ALPACA_TUI_MAX_BODY, else the engine's default."""
     from alpaca_tui.core.engine import Engine
+
+    if timeout is None:
+        timeout = configured_timeout()
 
     # A script gave us --timeout S: the whole call (retries and a server's Retry-After included)
     # ends within S seconds.

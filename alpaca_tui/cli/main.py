@@ -40,11 +40,14 @@ COMMAND_MODULES: tuple[str, ...] = (
     "alpaca_tui.cli.request",
     "alpaca_tui.cli.token",
     "alpaca_tui.cli.exec_",
+    "alpaca_tui.cli.proxy",
+    "alpaca_tui.cli.audit",
     "alpaca_tui.cli.rotate",
     "alpaca_tui.cli.agent",
     "alpaca_tui.cli.doctor",
     "alpaca_tui.cli.emulator",
     "alpaca_tui.cli.demo",
+    "alpaca_tui.cli.config",
 )
 
 EPILOG = """\
@@ -53,6 +56,7 @@ environment: ALPACA_TUI_HOME (data dir), ALPACA_TUI_KEYRING=system|file,
              ALPACA_TUI_PASSPHRASE_FILE (encrypted-file passphrase for scripts),
              ALPACA_TUI_KEYRING_TIMEOUT (seconds per OS keyring call, default 3),
              ALPACA_TUI_MAX_BODY (bytes of an API answer read, default 4M),
+             ALPACA_TUI_CONFIG (the settings file; see: alpaca-tui config path),
              ALPACA_TUI_EXPLAIN=1|0 (cause + fix lines under errors; default: at a terminal)
 run without arguments to open the terminal UI."""
 
@@ -128,6 +132,9 @@ def _run_tui(argv: Sequence[str]) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from alpaca_tui.core.hardening import harden_process
+
+    harden_process()  # before any secret is read: no core dump, no same-user ptrace (every command, the TUI)
     args_list = list(sys.argv[1:] if argv is None else argv)
     tui = not args_list or args_list[0] in TUI_COMMANDS
     with nullcontext() if tui else safe_streams():

@@ -18,11 +18,11 @@ request N times, K at a time, through one engine (one token) and prints a summar
 count, ok/errors by status, p50/p95 latency and how many token requests were made
 (N is at most 10,000; only statistics are kept, at most 16 KiB of each answer is held).
 
-``--timeout S`` (default 10) bounds each call as a whole: token request, connect, body
-and 429 waits share one deadline. An answer is read up to ``--max-body`` (default 4 MiB,
-or ``$ALPACA_TUI_MAX_BODY``; up to 1G); a longer one is an error (exit 1), its start is
-not printed as if it were the answer. ``--data`` nested deeper than 64 levels is a usage
-error.
+``--timeout S`` (default 10, or config.toml's ``network.timeout``) bounds each call as a
+whole: token request, connect, body and 429 waits share one deadline. An answer is read up
+to ``--max-body`` (default 4 MiB, or ``$ALPACA_TUI_MAX_BODY``; up to 1G); a longer one is an
+error (exit 1), its start is not printed as if it were the answer. ``--data`` nested deeper
+than 64 levels is a usage error.
 
 Safety: a write (POST/PUT/PATCH/DELETE) to a live environment (live, broker-live) needs
 ``--yes`` or an interactive "y" on the terminal. For broker credentials the path is
@@ -192,6 +192,7 @@ def run(args: argparse.Namespace) -> int:
     profile = store.get_profile(args.name)
     if profile.env.is_live and method in WRITE_METHODS:
         _confirm_live_write(profile, method, path, args.yes, args.repeat)
+    # --timeout, else config.toml's network.timeout (make_engine)
     engine = make_engine(store, no_cache=args.no_cache, timeout=args.timeout, body_cap=args.max_body)
     if args.repeat > 1:
         return run_engine(engine, _repeat(engine, args, method, path, api, params, body))

@@ -89,7 +89,9 @@ class ApiClient:
         expiry, answer with it at once (``refresh_due``); the caller refreshes after its call."""
         profile = cred.profile
         if not profile.flow.is_oauth:
-            return UpstreamAuth(api_headers(profile, cred.secret, None))
+            secret = cred.secret
+            pair = (secret.key_id, secret.secret or "")
+            return UpstreamAuth(api_headers(profile, secret, None), key_pair=pair)
         broker = cred.tokens
         ahead = broker.ahead() if defer_refresh and refused is None else None
         if ahead is not None:

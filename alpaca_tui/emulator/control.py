@@ -60,6 +60,7 @@ class Control:
         self.default_rate = {r: (broker_rate_limit_per_min if ROLE_KIND[r] in ("broker", "authx")
                                  else rate_limit_per_min) for r in API_ROLES}
         self.log: Callable[[str], None] | None = None
+        self.stream_interval = 1.0     # seconds between a market-data stream's pushes (streams.py)
         self.urls: dict[str, str] = {}
 
     # -- time and limits ---------------------------------------------------------------

@@ -106,6 +106,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _dispatch(self) -> None:
         emu = self.server.emulator
         role = self.server.role
+        if "websocket" in (self.headers.get("Upgrade") or "").lower() and self.command == "GET":
+            self._stream()
+            return
         try:
             body = self._read_body()
         except (ValueError, OSError):
@@ -127,6 +130,22 @@ class _Handler(BaseHTTPRequestHandler):
                 self.connection.shutdown(socket.SHUT_RDWR)
             return
         self._send(reply, close=reply.close)
+
+    def _stream(self) -> None:
+        """A WebSocket stream (:mod:`.streams`) on this connection's thread, to its end."""
+        from alpaca_tui.emulator import streams
+
+        self.close_connection = True
+        parts = urlsplit(self.path)
+        headers = list(self.headers.items())
+        req = Request(role=self.server.role, method="GET", path=parts.path or "/",
+                      query=parse_qs(parts.query, keep_blank_values=True),
+                      headers={k.lower(): v for k, v in headers}, header_names=[k for k, _ in headers],
+                      body=b"", client=self.client_address[0])
+        raw = f"GET {self.path} HTTP/1.1".encode("latin-1", "replace") + b"\r\n" + b"".join(
+            f"{k}: {v}\r\n".encode("latin-1", "replace") for k, v in headers) + b"\r\n"
+        emu = self.server.emulator
+        streams.serve(emu, self.server.role, req, raw, self.connection, emu._stopping)
 
     def _send(self, reply: Reply, *, close: bool = False) -> None:
         self.send_response(reply.status)

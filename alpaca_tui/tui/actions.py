@@ -35,6 +35,14 @@ class AppActions(App[int]):
         """Re-read the profile list in a worker (implemented by the app)."""
         raise NotImplementedError
 
+    def start_demo(self) -> None:
+        """Switch to demo mode (implemented by the app)."""
+        raise NotImplementedError
+
+    def retry_store(self) -> None:
+        """Ask for the passphrase again after a cancelled prompt (implemented by the app)."""
+        raise NotImplementedError
+
     def _broadcast(self, message_cls: type[Message]) -> None:
         for screen in self.screen_stack:
             screen.post_message(message_cls())
@@ -44,7 +52,9 @@ class AppActions(App[int]):
         from alpaca_tui.tui.dialogs.wizard import WizardScreen
 
         if self.session.store is None:
-            self.notify(self.session.store_error or "the secret store is still opening", severity="warning")
+            self.notify("the secret store is locked: press u to unlock it (or start demo mode: ctrl+p)"
+                        if self.session.store_locked else self.session.store_error
+                        or "the secret store is still opening", severity="warning")
             return
         self.push_screen(WizardScreen(self.session, env=env), callback=self._wizard_done)
 
@@ -54,6 +64,7 @@ class AppActions(App[int]):
         if profile is None:
             return
         self.session.profiles = [*self.session.profiles, profile]
+        self.session.focus_profile = profile.name
         self._broadcast(ProfilesChanged)
         self.reload_profiles()
         self.notify(f"saved {profile.name} ({profile.key_id_masked}) to the {self.session.backend_label}",

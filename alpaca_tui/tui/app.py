@@ -20,16 +20,15 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import work
-from textual.app import App
 from textual.binding import BindingType
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
 from alpaca_tui.core.clock import SYSTEM_CLOCK, Clock
+from alpaca_tui.core.config import Config, load_config
 from alpaca_tui.core.credentials import Profile
 from alpaca_tui.core.errors import AlpacaTuiError
 from alpaca_tui.tui import safe, services
-from alpaca_tui.tui.actions import AppActions
 from alpaca_tui.tui.commands import AlpacaCommands
 from alpaca_tui.tui.keys import APP_BINDINGS
 from alpaca_tui.tui.messages import (
@@ -43,6 +42,7 @@ from alpaca_tui.tui.messages import (
     StoreRepaired,
 )
 from alpaca_tui.tui.session import DemoIssuer, Session
+from alpaca_tui.tui.startup import DemoChosen, QuitChosen, StartupPrompts, StoreCancelled
 from alpaca_tui.tui.watch import IndexWatch
 
 if TYPE_CHECKING:
@@ -57,35 +57,34 @@ PassphraseAsk = Callable[[bool, str | None], str]
 StoreOpener = Callable[[PassphraseAsk], "Store"]
 
 
-class StoreCancelled(AlpacaTuiError):
-    """The user cancelled the passphrase prompt."""
-
-
-class AlpacaTuiApp(AppActions):
+class AlpacaTuiApp(StartupPrompts):
     """Environments & credentials, wizard, token panel, request tester, rotation, help."""
 
     CSS_PATH = "app.tcss"
     TITLE = "alpaca-tui"
-    COMMANDS: ClassVar[set[Any]] = {*App.COMMANDS, AlpacaCommands}
+    COMMANDS: ClassVar[set[Any]] = {AlpacaCommands}  # ours first, then Textual's (commands.py)
     BINDINGS: ClassVar[list[BindingType]] = [*APP_BINDINGS]
 
     def __init__(self, *, store: Store | None = None, store_opener: StoreOpener | None = None,
                  demo: DemoIssuer | None = None, demo_factory: Callable[[], DemoSession] | None = None,
                  clock: Clock = SYSTEM_CLOCK, engine: Engine | None = None, refresh_ahead: float = 60.0,
                  offer_demo: bool = True, tick: float = 1.0,
-                 engine_options: dict[str, Any] | None = None) -> None:
+                 engine_options: dict[str, Any] | None = None, config: Config | None = None) -> None:
         super().__init__()
+        self.config = config or Config()  # config.toml: keymap, theme, time zone, timeout
         self.session = Session(clock=clock, store=store, engine=engine, demo=demo,
-                               refresh_ahead=refresh_ahead, tick_seconds=tick)
+                               refresh_ahead=refresh_ahead, tick_seconds=tick,
+                               local_time=self.config.local_time, keymap=dict(self.config.keymap))
         self.offer_demo = offer_demo
-        self.engine_options = dict(engine_options or {})  # keyword arguments for Engine(...)
+        self.engine_options = {"timeout": self.config.timeout, **(engine_options or {})}  # for Engine(...)
         self._store_opener = store_opener
         self._demo_factory = demo_factory
         self.demo_session: DemoSession | None = None
         self._demo_offered = False
-        self._pending_answers: list[Future[str | None]] = []  # prompts a worker thread waits on
+        self._pending_answers: list[Future[Any]] = []  # prompts a worker thread waits on
         self._index_watch: IndexWatch | None = None  # changes other processes make to the store
         self._reload_lock = threading.Lock()  # profile lists arrive in the order they were read
+        self._clashes_told: set[str] = set()
 
     # -- the session, read-only here (tests and scripts read these) ----------------------
     @property
@@ -140,6 +139,7 @@ class AlpacaTuiApp(AppActions):
         return HomeScreen(self.session)
 
     def on_mount(self) -> None:
+        self.apply_config()
         self._update_subtitle()
         if not self.is_headless:
             self._install_signal_handlers()
@@ -160,42 +160,27 @@ class AlpacaTuiApp(AppActions):
                 self.post_message(StoreReady(demo_session.store, demo=demo_session.demo))
                 return
             assert self._store_opener is not None
-            store = self._store_opener(self._ask_passphrase)
+            store = self._store_opener(self.ask_passphrase)
+        except DemoChosen:
+            self.call_from_thread(self.start_demo)
+            return
+        except QuitChosen:
+            self.call_from_thread(self.exit, 0)
+            return
+        except StoreCancelled as exc:  # locked, not broken: the home screen offers to unlock
+            self.post_message(StoreFailed(exc.message, locked=True))
+            return
         except Exception as exc:  # shown on the home screen, one line
             self.post_message(StoreFailed(services.one_line(exc)))
             return
         self.post_message(StoreReady(store))
-
-    def _ask_passphrase(self, creating: bool, error: str | None = None) -> str:
-        """Called from the store worker thread; blocks it until the modal is answered."""
-        import concurrent.futures
-
-        from alpaca_tui.tui.dialogs.passphrase import PassphraseDialog
-
-        answer: Future[str | None] = concurrent.futures.Future()
-        self._pending_answers.append(answer)
-
-        def show() -> None:
-            def done(value: str | None) -> None:
-                if not answer.done():
-                    answer.set_result(value)
-
-            self.push_screen(PassphraseDialog(creating=creating, error=error), callback=done)
-
-        try:
-            self.call_from_thread(show)
-            value = answer.result()
-        finally:
-            self._pending_answers.remove(answer)
-        if value is None:
-            raise StoreCancelled("the secret store stays locked (passphrase prompt cancelled)")
-        return value
 
     def on_store_ready(self, message: StoreReady) -> None:
         self.session.store = message.store
         if message.demo is not None:
             self.session.demo = message.demo
         self.session.store_error = None
+        self.session.store_locked = False
         self._store_ready()
 
     def _store_ready(self) -> None:
@@ -224,7 +209,20 @@ class AlpacaTuiApp(AppActions):
         self.session.store_error = message.error
         self._update_subtitle()
         self._broadcast(ProfilesChanged)
+        if message.locked:
+            self.store_locked()
+            return
         self.notify(message.error, title="Secret store", severity="error", timeout=10)
+
+    def retry_store(self) -> None:
+        """Ask for the passphrase again (the home screen's ``u`` after a cancelled prompt)."""
+        if self.session.store is not None or self._store_opener is None:
+            return
+        self.session.store_error = None
+        self.session.store_locked = False
+        self._update_subtitle()
+        self._broadcast(ProfilesChanged)
+        self._open_store()
 
     @work(thread=True, exclusive=True, group="engine-import", exit_on_error=False)
     def _load_engine(self) -> None:
@@ -318,9 +316,12 @@ class AlpacaTuiApp(AppActions):
         """Switch this session to demo mode (emulator + throwaway store)."""
         from alpaca_tui.tui.demo_session import DemoStarter
 
+        self._demo_offered = True
         self.session.store = None
         self.session.engine = None
         self.session.profiles = []
+        self.session.store_error = None
+        self.session.store_locked = False
         self._demo_factory = DemoStarter()
         self._update_subtitle()
         self.notify("starting the local emulator…", title="Demo mode")
@@ -380,7 +381,7 @@ def _default_store_opener(ask: PassphraseAsk) -> Store:
 def run_app() -> int:
     """``alpaca-tui`` with no arguments: open the store (asking for a passphrase in a modal when
     the encrypted-file backend needs one and ALPACA_TUI_PASSPHRASE_FILE is unset) and run."""
-    app = AlpacaTuiApp(store_opener=_default_store_opener,
+    app = AlpacaTuiApp(store_opener=_default_store_opener, config=load_config(),
                        offer_demo=not os.environ.get("ALPACA_TUI_NO_DEMO_OFFER"))
     try:
         result = app.run()

@@ -41,13 +41,22 @@ def expiry_badge(expires_at: datetime | None, now: datetime) -> Text:
     return Text(f"● {left}", style="green")
 
 
-def expiry_words(expires_at: datetime | None, now: datetime) -> str:
+def expiry_words(expires_at: datetime | None, now: datetime, *, local: bool = False) -> str:
     state = expiry_state(expires_at, now)
     when = describe_expiry(expires_at, now)
     if expires_at is None:
         return "never expires"
-    stamp = expires_at.astimezone(UTC).strftime("%Y-%m-%d")
-    return f"{state.value} · {stamp} ({when})"
+    day = _zone(expires_at, local).strftime("%Y-%m-%d")
+    return f"{state.value} · {day} ({when})"
+
+
+def _zone(dt: datetime, local: bool) -> datetime:
+    """``dt`` in UTC, or in the machine's time zone (config.toml ``ui.time = "local"``)."""
+    return dt.astimezone() if local else dt.astimezone(UTC)
+
+
+def _zone_name(dt: datetime) -> str:
+    return dt.strftime("%Z") or dt.strftime("UTC%z")
 
 
 def ago(then: datetime | None, now: datetime) -> str:
@@ -86,16 +95,18 @@ def time_left(seconds: float) -> str:
     return humanize_delta(timedelta(seconds=s))
 
 
-def clock_time(ts: float | None) -> str:
+def clock_time(ts: float | None, *, local: bool = False) -> str:
     if ts is None:
         return "—"
-    return datetime.fromtimestamp(ts, UTC).strftime("%H:%M:%S UTC")
+    dt = _zone(datetime.fromtimestamp(ts, UTC), local)
+    return dt.strftime("%H:%M:%S ") + _zone_name(dt)
 
 
-def stamp(dt: datetime | None) -> str:
+def stamp(dt: datetime | None, *, local: bool = False) -> str:
     if dt is None:
         return "—"
-    return dt.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    dt = _zone(dt, local)
+    return dt.strftime("%Y-%m-%d %H:%M ") + _zone_name(dt)
 
 
 def token_summary(profile: Profile, state: Any, now: float) -> Text:
@@ -137,21 +148,22 @@ def profile_search_text(profile: Profile) -> str:
                      profile.note or ""]).lower()
 
 
-def profile_summary(p: Profile, now: datetime) -> Text:
-    """The home screen's panel under the list: the selected credential in three lines."""
+def profile_summary(p: Profile, now: datetime, *, local: bool = False) -> Text:
+    """The home screen's panel under the list: the selected credential in three lines (who; access;
+    expiry and last check), each short enough for 80 columns unless a check error is long."""
     t = Text()
     t.append(clean_line(p.name), style="bold")  # the index is a file: its fields are data
     t.append(f"  {p.env.label} · {p.flow.label} · {clean_line(p.key_id_masked)}\n",
              style="orange1" if p.env.is_live else "")
     t.append("access ", style="dim")
     t.append(access_brief(p.access) if p.env.is_broker else "full (trading key)")
-    t.append("  expires ", style="dim")
-    t.append(expiry_words(p.expires_at, now))
-    t.append("\nverified ", style="dim")
+    t.append("\nexpires ", style="dim")
+    t.append(expiry_words(p.expires_at, now, local=local))
+    t.append("  verified ", style="dim")
     if p.last_verified_at is None:
         t.append("never")
     else:
-        t.append(f"{stamp(p.last_verified_at)} ")
+        t.append(f"{stamp(p.last_verified_at, local=local)} ")
         t.append("ok" if p.last_check_ok else f"failed: {clean_line(p.last_check_error or '')}",
                  style="green" if p.last_check_ok else "red")
     if p.rotation_state:

@@ -33,9 +33,10 @@ class StoreReady(Message):
 
 
 class StoreFailed(Message):
-    def __init__(self, error: str) -> None:
+    def __init__(self, error: str, *, locked: bool = False) -> None:
         super().__init__()
         self.error = error
+        self.locked = locked  # the passphrase prompt was cancelled: the store can still be unlocked
 
 
 class StoreRepaired(Message):

@@ -219,7 +219,9 @@ def describe_check(results: list[Any], error: str | None) -> str:
     return " · ".join(parts)
 
 
-def describe_rotation(result: Any) -> list[str]:
+def describe_rotation(result: Any, *, local: bool = False) -> list[str]:
+    from alpaca_tui.tui.format import stamp
+
     lines = []
     checks = getattr(result, "verification", ()) or ()
     attempts = getattr(result, "attempts", 1)
@@ -229,7 +231,7 @@ def describe_rotation(result: Any) -> list[str]:
     lines.append(f"promoted: {result.key_id_masked} is active")
     if getattr(result, "previous_key_id_masked", None):
         retire = result.previous_retire_at
-        when = f" until {retire:%Y-%m-%d %H:%M} UTC" if retire else ""
+        when = f" until {stamp(retire, local=local)}" if retire else ""
         lines.append(f"old key {result.previous_key_id_masked} kept for rollback{when}")
     else:
         lines.append("old key dropped (no rollback)")

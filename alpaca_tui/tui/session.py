@@ -67,10 +67,16 @@ class Session:
     refresh_ahead: float = 60.0   # the token panel asks for a new token this long before expiry
     tick_seconds: float = 1.0     # the screens' tick (countdowns, polling the index)
     store_error: str | None = None
+    store_locked: bool = False    # the passphrase prompt was cancelled: unlock (u) can try again
     profiles: list[Profile] = field(default_factory=list)
     profiles_loaded: bool = False
     check_results: dict[str, CheckFinished] = field(default_factory=dict)
     request_history: list[RequestRecord] = field(default_factory=list)
+    # the credential the home list moves its cursor to once it is listed (set by the app when
+    # the wizard saved one; the home screen clears it when it got there)
+    focus_profile: str | None = None
+    local_time: bool = False      # times in the machine's zone, not UTC (config.toml ui.time)
+    keymap: dict[str, str] = field(default_factory=dict)  # binding id -> keys (config.toml [keys])
 
     @property
     def backend_label(self) -> str:

@@ -38,6 +38,7 @@ def test_legacy_paper_and_live(alpaca_home: Path, emu: Emulator) -> None:
     assert env["APCA_API_BASE_URL"] == emu.urls["trading-paper"] == env["ALPACA_BASE_URL"]
     assert env["APCA_API_DATA_URL"] == emu.urls["data"] == env["DATA_API_URL"]
     assert env["ALPACA_PAPER_TRADE"] == "true"
+    assert env["APCA_API_STREAM_URL"] == emu.urls["data"]   # the emulator's data port serves the streams
     assert env["ALPACA_TUI_EXEC_PROFILE"] == "paper" and env["ALPACA_TUI_EXEC_ENV"] == "paper"
     assert "APCA_API_OAUTH_TOKEN" not in env
     # the variables really authenticate, the way alpaca-trade-api would use them
@@ -67,7 +68,10 @@ def test_oauth_gets_a_token_not_the_secret(alpaca_home: Path, emu: Emulator, flo
     exp = datetime.fromisoformat(env["ALPACA_TUI_TOKEN_EXPIRES_AT"].replace("Z", "+00:00"))
     assert timedelta(minutes=13) < exp - datetime.now(UTC) <= timedelta(seconds=899)
     assert 780 < int(env["ALPACA_TUI_TOKEN_EXPIRES_IN"]) <= 899
-    assert env["ALPACA_BROKER_BASE_URL"] == emu.urls["broker-sandbox"] == env["APCA_API_BASE_URL"]
+    assert env["ALPACA_BROKER_BASE_URL"] == emu.urls["broker-sandbox"]
+    # issue 13: a Trading API variable never points at a broker host (alpaca-trade-api would send
+    # /v2/account there and get 404)
+    assert "APCA_API_BASE_URL" not in env and "ALPACA_BASE_URL" not in env
     assert env["APCA_API_DATA_URL"] == emu.urls["data-sandbox"]
     r = httpx.get(env["ALPACA_BROKER_BASE_URL"] + "/v1/accounts",
                   headers={"Authorization": f"Bearer {token}"})
@@ -83,6 +87,8 @@ def test_broker_basic_profile(alpaca_home: Path, emu: Emulator) -> None:
     assert env["APCA_API_KEY_ID"] == secret.key_id and env["APCA_API_SECRET_KEY"] == secret.secret
     assert env["ALPACA_BROKER_BASE_URL"] == emu.urls["broker-live"]
     assert "ALPACA_PAPER_TRADE" not in env
+    assert "APCA_API_BASE_URL" not in env and "DATA_API_URL" not in env
+    assert env["APCA_API_DATA_URL"] == emu.urls["data"] == env["ALPACA_DATA_URL"]
 
 
 def test_nesting_refused(alpaca_home: Path, emu: Emulator) -> None:

@@ -537,8 +537,13 @@ async def scenario_tui(c: Ctx) -> dict[str, str]:
         app.screen.query_one("#rot-secret", Input).value = new_secret
         await shot("rotation-typed")
         c.allowed_files[out_dir / "rotation-typed.svg"] = frozenset({"key_id:paper-tui"})  # typed, not secret
+        rot = app.screen
+        kept = rot.can_rollback(app.profile("paper"))  # rotated before: an old key is still kept
         await pilot.press("ctrl+s")
-        await wait_for(pilot, lambda: "Rotated" in str(app.screen.query_one("#rot-outcome").render()),
+        if kept:  # rotating again drops that old key: the screen asks first
+            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="rotate-again question")
+            await pilot.press("y")
+        await wait_for(pilot, lambda: "Rotated" in str(rot.query_one("#rot-outcome").render()),
                        timeout=20, what="rotated")
         await shot("rotation-done")
         # the typed key ID stays in its input field (not secret); the secret input is emptied

@@ -111,9 +111,10 @@ def test_demo_wizard_countdown_request_rotate(tmp_path: Path) -> None:
     tmpdir.mkdir()
     steps = [
         "wait:8 credentials · secrets", "gone:loading auth engine",
-        # wizard: broker sandbox, OAuth client secret, name, 1 week, read only, save, check now
+        # wizard: broker sandbox, OAuth client secret (preselected), name, 1 week, read only, save,
+        # check now
         "keys:n", "wait:step 1/", "keys:down,down,down,enter", "wait:· Flow",
-        "keys:down,enter", "wait:· Identifiers", "keys:e2e-oauth,enter", "wait:· Expiration",
+        "keys:enter", "wait:· Identifiers", "keys:e2e-oauth,enter", "wait:· Expiration",
         "keys:down,enter", "wait:· Access", "keys:enter", "wait:· Review", "keys:enter",
         "wait:connectivity check", "keys:y", "wait:check e2e-oauth", "wait:e2e-oauth .* ✓ now",
         # details of the new credential: the token panel counts down

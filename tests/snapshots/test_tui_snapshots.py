@@ -58,7 +58,7 @@ def test_wizard_identifiers(snap_compare: Any, w: Any, size: tuple[int, int]) ->
         await settle(pilot)
         app.open_wizard(Env.BROKER_SANDBOX)
         await wait_until(pilot, lambda: app.screen.query("#env-list"))
-        await pilot.press("enter", "down", "enter")  # broker sandbox, OAuth client secret
+        await pilot.press("enter", "enter")  # broker sandbox, OAuth client secret (preselected)
         wiz = app.screen
         wiz.query_one("#name").value = "sandbox-new"
         wiz.query_one("#key-id").value = "CKSNAPNEWCLIENT000000042"
@@ -93,7 +93,7 @@ def test_wizard_scope_matrix(snap_compare: Any, w: Any, size: tuple[int, int]) -
         await settle(pilot)
         app.open_wizard(Env.BROKER_SANDBOX)
         await wait_until(pilot, lambda: app.screen.query("#env-list"))
-        await pilot.press("enter", "down", "enter", "enter")  # sandbox, client secret, name
+        await pilot.press("enter", "enter", "enter")  # sandbox, client secret (preselected), name
         await pilot.press("enter")  # expiry: never
         await pilot.press("end", "enter")  # access: custom -> the matrix
         await pilot.press("down", "left", "space")  # Funding: read-write (red warning)

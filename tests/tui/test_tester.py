@@ -65,8 +65,8 @@ async def test_get_account_returns_200_with_rate_limit_headers(seeded: Any, cloc
         await pilot.press("ctrl+o")
         curl = app.clipboard
         assert curl.startswith("curl ") and "/v2/clock" in curl
-        assert "$ALPACA_SECRET" in curl and secret not in curl
-        assert "APCA-API-KEY-ID: $ALPACA_KEY_ID" in curl
+        assert "$APCA_API_SECRET_KEY" in curl and secret not in curl  # what `alpaca-tui exec` sets
+        assert "APCA-API-KEY-ID: $APCA_API_KEY_ID" in curl
         # with the real secret only after an explicit confirmation
         await pilot.press("ctrl+k")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="secret copy confirmation")
@@ -186,7 +186,8 @@ def test_curl_with_secrets_survives_the_shell() -> None:
     for profile, api, secrets, expected in cases:
         line = curl_command(profile, api, "POST", "/v2/orders", {"a": "b c"}, {"q": "it's"}, **secrets)
         assert line.startswith("curl ")
-        env = {"ALPACA_KEY_ID": "kid-from-env", "ALPACA_SECRET": "secret-from-env", "PATH": "/usr/bin:/bin"}
+        env = {"APCA_API_KEY_ID": "kid-from-env", "APCA_API_SECRET_KEY": "secret-from-env",
+               "PATH": "/usr/bin:/bin"}
         out = subprocess.run(["bash", "-c", "printf '%s\\n'" + line[len("curl"):]], capture_output=True,
                              text=True, env=env, check=True).stdout.splitlines()
         for want in expected:

@@ -27,6 +27,8 @@ def shaped_files() -> list[Path]:
                                        "preflight.py")]
     # the scope guard and the error explanations
     files += [CORE / name for name in ("pathscopes.py", "scopetable.py", "explain.py")]
+    # the auth proxy (issue 11) and the child's variables it shares with exec
+    files += sorted((CORE / "proxy").glob("*.py")) + [CORE / "clientenv.py"]
     # issue 12: what text from outside passes through (cleaning, bounded parsing, redaction),
     # the per-call deadline, and the door's checks of tokens, URLs and keys
     files += [CORE / name for name in ("sanitize.py", "jsondoc.py", "deadline.py", "redact.py", "oauth.py",
@@ -48,6 +50,7 @@ def test_the_shaped_files_exist() -> None:
     names = {p.relative_to(CORE).as_posix() for p in shaped_files()}
     assert {"auth/broker.py", "auth/state.py", "api.py", "checks.py", "rotation.py", "engine.py",
             "pathscopes.py", "scopetable.py", "explain.py"} <= names
+    assert {"proxy/server.py", "proxy/forward.py", "proxy/relay.py", "clientenv.py"} <= names
     assert {"sanitize.py", "jsondoc.py", "deadline.py"} <= names
     assert all(p.is_file() for p in shaped_files())
 

@@ -39,6 +39,8 @@ class UpstreamAuth:
     headers: dict[str, str] = field(repr=False)
     token: AccessToken | None = None
     epoch: int | None = None
+    # key ID + secret of a legacy credential: what a WebSocket stream's auth message carries
+    key_pair: tuple[str, str] | None = field(default=None, repr=False)
     refresh_due: bool = False   # a still-valid token whose refresh ahead of expiry is due (after the call)
 
 

@@ -11,12 +11,12 @@ phase              when                                      a call for a token
 =================  ========================================  =======================================
 ``NO_TOKEN``       no usable token, no failure on record     requests one (a 429 is waited out in
                                                              line, ``max_retries`` times)
-``FRESH``          more than ``refresh_ahead`` s left, and   gets it (no lock, no request);
-                   issued in the past (a clock set back      ``force`` requests a new one
-                   before ``issued_at`` means "renew")
-``REFRESH_AHEAD``  still usable (> ``MIN_TOKEN_LEFT`` s      requests a new one once (a 429 is not
-                   left) but due for renewal, no backoff     waited out); if that fails, gets the
-                   running                                   current token and a backoff starts
+``FRESH``          more than ``ahead`` s left, and issued    gets it (no lock, no request);
+                   in the past (a clock set back before      ``force`` requests a new one
+                   ``issued_at`` means "renew")
+``REFRESH_AHEAD``  still usable (> ``min_left`` s left) but  requests a new one once (a 429 is not
+                   due for renewal, no backoff running       waited out); if that fails, gets the
+                                                             current token and a backoff starts
 ``BACKING_OFF``    the last request failed and its backoff   gets the usable token; without one,
                    runs (``Backoff.retry_at``)               a transient failure (5xx, timeout,
                                                              network, 429) or a server wait is
@@ -45,10 +45,16 @@ event                            effect
 :meth:`~BrokerState.dropped`     the credential changed (new secret, endpoints): no token, and
                                  the backoff is void (it belonged to the old epoch)
 time passes                      ``FRESH`` -> ``REFRESH_AHEAD`` -> ``NO_TOKEN``/``FAILED`` at
-                                 ``MIN_TOKEN_LEFT``; ``BACKING_OFF`` ends at ``retry_at``
+                                 ``min_left``; ``BACKING_OFF`` ends at ``retry_at``
 clock set back                   before ``issued_at``: the token is renewed once; before the
                                  moment a backoff started: the backoff is void
 ===============================  ==============================================================
+
+Margins (:class:`RefreshPolicy`): ``ahead`` = ``refresh_ahead`` (60 s), but at most a quarter
+of the token's lifetime; ``min_left`` = ``MIN_TOKEN_LEFT`` (5 s), but at most an eighth of it.
+Alpaca's 899 s tokens get 60 s and 5 s; a 12 s token (the emulator's ``token_lifetime``
+switch) is renewed with 3 s left and never sent with 1.5 s or less, so a long-running client
+costs about one token request per lifetime.
 
 Rules that hold in every phase (:meth:`BrokerState.gate`):
 
@@ -59,7 +65,7 @@ Rules that hold in every phase (:meth:`BrokerState.gate`):
   the one it saw meanwhile, ignores the automatic backoff, but honours the server's
   Retry-After;
 * after a 401 the refused token is never served as a fallback;
-* a token is never sent with ``MIN_TOKEN_LEFT`` s or less left; the time left never counts
+* a token is never sent with ``min_left`` s or less left; the time left never counts
   more than the token's lifetime (a clock set back cannot stretch it).
 """
 
@@ -103,16 +109,26 @@ class RefreshPolicy:
         set back after issue must not stretch it)."""
         return min(tok.expires_at - now, tok.lifetime)
 
+    def ahead(self, tok: AccessToken) -> float:
+        """When ``tok`` is renewed: ``refresh_ahead`` s before it expires, but never more than a
+        quarter of its lifetime (a 12 s token is renewed with 3 s left, not at once forever)."""
+        return min(self.refresh_ahead, max(0.0, tok.lifetime) / 4.0)
+
+    def min_left(self, tok: AccessToken) -> float:
+        """The time left below which ``tok`` is never sent: ``MIN_TOKEN_LEFT``, or an eighth of
+        a lifetime that short (always below :meth:`ahead`, so a fresh token is usable)."""
+        return min(MIN_TOKEN_LEFT, max(0.0, tok.lifetime) / 8.0)
+
     def fresh(self, tok: AccessToken | None, now: float) -> bool:
-        """Good for use without a refresh: more than ``refresh_ahead`` left, and issued in the
+        """Good for use without a refresh: more than :meth:`ahead` left, and issued in the
         past (a clock set back before the issue time makes the time left unknowable: renew)."""
         if tok is None:
             return False
-        return self.left(tok, now) > self.refresh_ahead and now >= tok.issued_at - CLOCK_BACK_TOLERANCE
+        return self.left(tok, now) > self.ahead(tok) and now >= tok.issued_at - CLOCK_BACK_TOLERANCE
 
     def usable(self, tok: AccessToken | None, now: float) -> bool:
         """Not yet expired (with a margin): what is sent when a refresh ahead of expiry fails."""
-        return tok is not None and self.left(tok, now) > MIN_TOKEN_LEFT
+        return tok is not None and self.left(tok, now) > self.min_left(tok)
 
     def backoff_after(self, failures: int, retry_after: float | None, now: float, epoch: int) -> Backoff:
         """The wait after the ``failures``-th failed request in a row (longer if the server said so)."""

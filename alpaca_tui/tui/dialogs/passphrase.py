@@ -13,6 +13,11 @@ from textual.widgets import Input, Label, Static
 from alpaca_tui.tui.typeahead import FIELD_BINDINGS, TypeAheadFields
 from alpaca_tui.tui.widgets import focus_now
 
+MIN_PASSPHRASE_LENGTH = 12
+WHY_LONG = (f"At least {MIN_PASSPHRASE_LENGTH} characters: if someone copies the secrets file, this "
+            "passphrase is all that stands between them and your keys (scrypt makes each guess slow, "
+            "a short passphrase still falls).")
+
 
 class PassphraseDialog(TypeAheadFields, ModalScreen[str | None]):
     """Returns the passphrase, or None when cancelled. ``creating`` asks twice."""
@@ -33,6 +38,8 @@ class PassphraseDialog(TypeAheadFields, ModalScreen[str | None]):
             yield Label(title, classes="dialog-title")
             yield Static("The secrets file is encrypted (scrypt + AES-GCM). Set ALPACA_TUI_PASSPHRASE_FILE "
                          "to skip this prompt.", classes="dim")
+            if self.creating:
+                yield Static(WHY_LONG, id="pass-rule", classes="hint")
             yield Input(placeholder="passphrase", password=True, id="pass1")
             if self.creating:
                 yield Input(placeholder="repeat passphrase", password=True, id="pass2")
@@ -48,6 +55,10 @@ class PassphraseDialog(TypeAheadFields, ModalScreen[str | None]):
         first = self.query_one("#pass1", Input).value
         if not first:
             self.query_one("#pass-error", Label).update("the passphrase cannot be empty")
+            return
+        if self.creating and len(first) < MIN_PASSPHRASE_LENGTH:
+            self.query_one("#pass-error", Label).update(
+                f"at least {MIN_PASSPHRASE_LENGTH} characters, please ({len(first)} typed)")
             return
         if self.creating and self.query_one("#pass2", Input).value != first:
             self.query_one("#pass-error", Label).update("the two passphrases differ")

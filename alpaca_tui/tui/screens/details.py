@@ -15,9 +15,10 @@ from alpaca_tui.core.credentials import Profile, SecretBundle
 from alpaca_tui.core.environments import resolve_endpoints
 from alpaca_tui.core.redact import mask
 from alpaca_tui.tui import safe, services
-from alpaca_tui.tui.format import FLOW_SHORT, access_brief, expiry_badge, expiry_words, stamp
+from alpaca_tui.tui.format import FLOW_SHORT, access_brief, expiry_badge
 from alpaca_tui.tui.messages import BundleLoaded, OperationFailed, ProfilesChanged
 from alpaca_tui.tui.screens.base import ProfileScreen
+from alpaca_tui.tui.widgets.proxy_panel import ProxyPanel
 from alpaca_tui.tui.widgets.scope_matrix import ScopeMatrix
 from alpaca_tui.tui.widgets.token_panel import TokenPanel
 
@@ -55,17 +56,29 @@ class DetailsScreen(ProfileScreen):
         if p is not None and p.flow.is_oauth:
             yield TokenPanel(p.name, engine=self.session.engine, clock=self.session.clock,
                              refresh_ahead=self.session.refresh_ahead, interval=self.session.tick_seconds,
+                             local_time=self.session.local_time,
                              id="token-panel")
         yield Static("", id="facts")
         if p is not None and p.env.is_broker:
             yield ScopeMatrix(p.access, read_only=True, id="details-matrix")
+        store = self.session.store
+        yield ProxyPanel(store.home if store is not None else None, self.profile_name, id="proxy-panel")
+
+    PROXY_EVERY = 2   # ticks between two looks at the running proxies and the audit log
 
     def on_mount(self) -> None:
         p = self.profile
         self.title = f"details · {p.name if p else self.profile_name}"
         self.render_facts()
+        self._ticks = 0
+        self.query_one(ProxyPanel).poll()
         if p is not None and not p.flow.is_oauth:
             self.query_one("#facts", Static).border_subtitle = "key + secret: no access token (f n/a)"
+
+    def tick(self) -> None:
+        self._ticks += 1
+        if self._ticks % self.PROXY_EVERY == 0:
+            self.query_one(ProxyPanel).poll()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "refresh_token":
@@ -128,17 +141,17 @@ class DetailsScreen(ProfileScreen):
         row("Access", access_brief(p.access) if p.env.is_broker else "full (trading keys have no scopes)",
             "bold red" if p.env.is_broker and p.access.dangerous_writes() else "")
         badge = expiry_badge(p.expires_at, now)
-        row("Expires", Text.assemble(badge, "  ", expiry_words(p.expires_at, now)))
-        row("Created", stamp(p.created_at))
-        row("Rotated", stamp(p.rotated_at))
+        row("Expires", Text.assemble(badge, "  ", self.expiry_words(p.expires_at, now)))
+        row("Created", self.when(p.created_at))
+        row("Rotated", self.when(p.rotated_at))
         if p.last_verified_at is None:
             row("Verified", "never (c checks)")
         else:
-            row("Verified", Text.assemble(stamp(p.last_verified_at), "  ",
+            row("Verified", Text.assemble(self.when(p.last_verified_at), "  ",
                                           ("ok", "green") if p.last_check_ok else
                                           (f"failed: {safe.plain(p.last_check_error or '')}", "red")))
         if p.rotation_state:
-            retire = f", old key kept until {stamp(p.previous_retire_at)}" if p.previous_retire_at else ""
+            retire = f", old key kept until {self.when(p.previous_retire_at)}" if p.previous_retire_at else ""
             row("Rotation", f"{p.rotation_state}{retire}", "yellow")
         try:
             endpoints = resolve_endpoints(p.env, p.endpoints)

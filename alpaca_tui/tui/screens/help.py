@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.console import Group
@@ -13,6 +14,8 @@ from textual.widgets import Static
 
 from alpaca_tui.tui.keys import APP_BINDINGS
 from alpaca_tui.tui.screens.base import AppScreen
+from alpaca_tui.tui.typeahead import FIELD_BINDINGS
+from alpaca_tui.tui.widgets.lists import LIST_BINDINGS
 from alpaca_tui.tui.widgets.scope_matrix import ScopeMatrix
 
 if TYPE_CHECKING:
@@ -21,15 +24,19 @@ if TYPE_CHECKING:
 ABOUT = (
     "alpaca-tui manages Alpaca API credentials and proves they work. Secrets live in the OS keyring "
     "or an encrypted file and are shown masked (prefix…last4) unless you press reveal. Live "
-    "environments (real money) are drawn in orange; writes to them from the tester ask first."
+    "environments (real money) are drawn in orange; writes to them from the tester ask first. "
+    "Each key below shows its binding id in brackets: move it in config.toml's \\[keys] "
+    "(alpaca-tui config path)."
 )
 
 
-def _key(binding: Binding) -> str:
-    if binding.key_display:
+def _key(binding: Binding, keymap: Mapping[str, str] | None = None) -> str:
+    """The keys shown for ``binding``: the user's keymap first (config.toml [keys])."""
+    mapped = (keymap or {}).get(binding.id or "")
+    if not mapped and binding.key_display:
         return binding.key_display
     names = []
-    for k in binding.key.split(","):
+    for k in (mapped or binding.key).split(","):
         k = k.strip()
         names.append({"question_mark": "?", "slash": "/", "escape": "esc", "enter": "enter",
                       "space": "space"}.get(k, k))
@@ -47,12 +54,10 @@ def binding_sections() -> list[tuple[str, list[Binding]]]:
     def only(bs: list[BindingType]) -> list[Binding]:
         return [b for b in bs if isinstance(b, Binding)]
 
-    app_bindings = [*only(APP_BINDINGS),
-        Binding("ctrl+p", "command_palette", "Command palette (env:, credential:, token:, request:)"),
-        Binding("ctrl+q", "quit", "Quit from anywhere"),
-    ]
     return [
-        ("Everywhere", app_bindings),
+        ("Everywhere", [*only(APP_BINDINGS), *only(AppScreen.BINDINGS)]),
+        ("Every list (credentials, wizard choices, tester headers and history)", only(LIST_BINDINGS)),
+        ("Text fields", only(FIELD_BINDINGS)),
         ("Environments & credentials (home)", only(HomeScreen.BINDINGS)),
         ("Credential details & token panel", only(DetailsScreen.BINDINGS)),
         ("New-credential wizard", only(WizardScreen.BINDINGS)),
@@ -63,22 +68,24 @@ def binding_sections() -> list[tuple[str, list[Binding]]]:
     ]
 
 
-def help_renderable() -> Group:
+def help_renderable(keymap: Mapping[str, str] | None = None) -> Group:
     parts: list[Text | Table] = []
     for title, bindings in binding_sections():
         parts.append(Text(title, style="bold underline"))
         table = Table.grid(padding=(0, 2))
-        table.add_column(style="bold cyan", no_wrap=True, width=12)
+        table.add_column(style="bold cyan", no_wrap=True, min_width=12, max_width=24)
         table.add_column()
         seen: set[str] = set()
         for b in bindings:
-            key = _key(b)
+            key = _key(b, keymap)
             if key in seen:
                 continue
             seen.add(key)
             desc = Text(b.description or b.action)
             if b.tooltip:
                 desc.append(f" — {b.tooltip}", style="dim")
+            if b.id:
+                desc.append(f"  [{b.id}]", style="dim italic")  # for [keys] in config.toml
             table.add_row(key, desc)
         parts.append(table)
         parts.append(Text(""))
@@ -96,7 +103,7 @@ class HelpScreen(AppScreen):
 
     def compose_body(self) -> ComposeResult:
         yield Static(ABOUT, id="help-about")
-        yield Static(help_renderable(), id="help-keys")
+        yield Static(help_renderable(self.session.keymap), id="help-keys")
 
     def on_mount(self) -> None:
         self.title = "help · keys"

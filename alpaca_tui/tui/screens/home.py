@@ -30,23 +30,12 @@ from alpaca_tui.tui.format import (
 )
 from alpaca_tui.tui.messages import ProfilesChanged
 from alpaca_tui.tui.screens.base import AppScreen
+from alpaca_tui.tui.screens.home_columns import NARROW_FLOW, fit_columns
 from alpaca_tui.tui.widgets import focus_now
+from alpaca_tui.tui.widgets.lists import NavTable
 
 if TYPE_CHECKING:
     from alpaca_tui.tui.session import Session
-
-COLUMNS: tuple[tuple[str, str, int], ...] = (
-    ("name", "Credential", 18),
-    ("flow", "Flow", 12),
-    ("key", "Key ID", 9),
-    ("access", "Access", 9),
-    ("expires", "Expires", 9),
-    ("verified", "Verified", 9),
-    ("token", "Token", 10),
-)
-NARROW_DROP = {"verified"}  # below 96 columns: shown in the summary panel instead
-NARROW_FLOW = {"key+secret": "key", "oauth secret": "secret", "oauth jwt": "jwt"}
-
 
 class HomeScreen(AppScreen):
     """Environments & credentials."""
@@ -54,6 +43,7 @@ class HomeScreen(AppScreen):
     BODY_ID = "home-body"
     BODY_SCROLLS = False
     TICKS = True
+    PANES = ("#filter", "#creds")
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("n", "new", "New", tooltip="Create a credential (wizard)", id="home.new"),
@@ -70,12 +60,15 @@ class HomeScreen(AppScreen):
                 tooltip="Filter by name, environment, flow, key", id="home.filter"),
         Binding("escape", "clear_filter", "Clear filter", show=False, tooltip="Show every credential again",
                 id="home.clear-filter"),
+        Binding("u", "unlock", "Unlock", tooltip="Ask for the passphrase again (the store is locked)",
+                id="home.unlock"),
         Binding("q", "app.quit", "Quit", tooltip="Quit alpaca-tui", id="home.quit"),
     ]
 
     def __init__(self, session: Session) -> None:
         super().__init__(session, id="home")
         self.filter_text = ""
+        self.env_filter: Env | None = None  # the palette's "env: show only …"
         self._populate_pending = False
         self._built_for: tuple[bool, int] = (False, -1)
         self._row_profiles: dict[str, str] = {}
@@ -83,7 +76,8 @@ class HomeScreen(AppScreen):
     def compose_body(self) -> ComposeResult:
         yield Input(placeholder="filter: name, environment, flow, key…  (enter: list, esc: clear)",
                     id="filter", compact=True)
-        yield DataTable(id="creds", cursor_type="row", zebra_stripes=False)
+        yield NavTable(id="creds", cursor_type="row", zebra_stripes=False,
+                       selectable=lambda key: key.startswith("p:"))  # environment headers never
         yield Static("", id="summary")
         yield Static("", id="status")
 
@@ -116,9 +110,7 @@ class HomeScreen(AppScreen):
         return self.size.width < 96
 
     def columns(self) -> list[tuple[str, str, int]]:
-        if not self._narrow():
-            return list(COLUMNS)
-        return [(k, label, 6 if k == "flow" else w) for k, label, w in COLUMNS if k not in NARROW_DROP]
+        return fit_columns(self.size.width or 100, self._narrow())
 
     def _layout_key(self) -> tuple[bool, int]:
         return self._narrow(), self.size.width
@@ -127,16 +119,12 @@ class HomeScreen(AppScreen):
         self._built_for = self._layout_key()
         table = self.query_one("#creds", DataTable)
         table.clear(columns=True)
-        cols = self.columns()
-        fixed = sum(w for key, _, w in cols if key != "name")
-        padding = 2 * len(cols) + 2
-        name_width = max(12, min(30, self.size.width - fixed - padding)) if self.size.width else 18
-        for key, label, width in cols:
-            table.add_column(label, key=key, width=name_width if key == "name" else width)
+        for key, label, width in self.columns():
+            table.add_column(label, key=key, width=width)
 
     def visible_profiles(self) -> list[Profile]:
         f = self.filter_text.strip().lower()
-        profiles = self.session.profiles
+        profiles = [p for p in self.session.profiles if self.env_filter in (None, p.env)]
         if not f:
             return list(profiles)
         words = f.split()
@@ -151,7 +139,10 @@ class HomeScreen(AppScreen):
         self._row_profiles.clear()
         now = self.session.clock.now()
         shown = self.visible_profiles()
-        filtering = bool(self.filter_text.strip())
+        filtering = bool(self.filter_text.strip()) or self.env_filter is not None
+        wanted = self.session.focus_profile  # the credential just saved, once it is listed
+        if wanted is not None and any(p.name == wanted for p in shown):
+            selected, self.session.focus_profile = wanted, None
         target_row = None
         width = table.columns[ColumnKey("name")].width
         for env in ENV_ORDER:
@@ -280,11 +271,15 @@ class HomeScreen(AppScreen):
                 summary.update(Text.assemble((env.label, env_style(env)),
                                              "  n: new credential here", style=""))
             return
-        summary.update(profile_summary(p, self.session.clock.now()))
+        summary.update(profile_summary(p, self.session.clock.now(), local=self.session.local_time))
 
     def _update_status(self) -> None:
         session = self.session
         status = self.query_one("#status", Static)
+        if session.store is None and session.store_locked:
+            status.update(Text("✗ the secret store is locked · u: unlock · ctrl+p: start demo mode",
+                               style="bold red"))
+            return
         if session.store is None:
             error = session.store_error
             status.update(Text(f"✗ {clean_line(error)}", style="bold red") if error
@@ -296,8 +291,10 @@ class HomeScreen(AppScreen):
         n = len(session.profiles)
         shown = len(self.visible_profiles())
         text = f"{n} credential{'s' if n != 1 else ''}" if n else "no credentials yet — press n to add one"
+        if self.env_filter is not None:
+            text += f" · {self.env_filter.label} only (esc: all)"
         if self.filter_text.strip():
-            text += f" · {shown} match “{self.filter_text.strip()}”"
+            text += f" · {shown} match{'es' if shown != 1 else ''} “{self.filter_text.strip()}”"
         text += f" · secrets in {session.backend_label}"
         if session.engine is None:
             text += " · loading auth engine…"
@@ -312,12 +309,19 @@ class HomeScreen(AppScreen):
         # the box has focus the key is the character "/" again.
         if action == "filter" and self.query_one("#filter", Input).has_focus:
             return False
+        if action == "unlock":
+            return self.session.store_locked  # only then is there something to unlock
         return True
 
     def action_filter(self) -> None:
         box = self.query_one("#filter", Input)
         box.display = True
         focus_now(box)
+
+    def set_env_filter(self, env: Env | None) -> None:
+        """Only ``env``'s credentials (None: every environment); the text filter is cleared."""
+        self.env_filter = env
+        self.set_filter("")
 
     def set_filter(self, text: str) -> None:
         box = self.query_one("#filter", Input)
@@ -340,7 +344,8 @@ class HomeScreen(AppScreen):
         focus_now(self.query_one("#creds", DataTable))
 
     def action_clear_filter(self) -> None:
-        if self.filter_text or self.query_one("#filter", Input).display:
+        if self.filter_text or self.env_filter is not None or self.query_one("#filter", Input).display:
+            self.env_filter = None
             self.set_filter("")
 
     # -- actions -------------------------------------------------------------------------
@@ -355,6 +360,10 @@ class HomeScreen(AppScreen):
         if name is None:
             self.notify("select a credential first (↑/↓)", severity="warning", timeout=3)
         return name
+
+    def action_unlock(self) -> None:
+        if self._active():
+            self.tui.retry_store()
 
     def action_new(self) -> None:
         if self._active():

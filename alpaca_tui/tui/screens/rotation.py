@@ -23,7 +23,7 @@ from alpaca_tui.core.credentials import Flow, Profile, validate_key_id, validate
 from alpaca_tui.core.errors import AlpacaTuiError
 from alpaca_tui.core.sanitize import clean_line
 from alpaca_tui.tui import services
-from alpaca_tui.tui.format import stamp, time_left
+from alpaca_tui.tui.format import time_left
 from alpaca_tui.tui.keygen import generate_keypair_in_worker
 from alpaca_tui.tui.messages import KeyPairReady, OperationFailed, ProfilesChanged, Progress, RotationFinished
 from alpaca_tui.tui.screens.base import ProfileScreen
@@ -140,14 +140,14 @@ class RotationScreen(TypeAheadFields, ProfileScreen):
         t.append("active key ", style="dim")
         t.append(clean_line(p.key_id_masked), style="bold")
         t.append("   rotated ", style="dim")
-        t.append(stamp(p.rotated_at))
+        t.append(self.when(p.rotated_at))
         if p.rotation_state:
             t.append("\nstate ", style="dim")
             t.append(p.rotation_state, style="yellow")
             if p.previous_retire_at is not None:
                 left = p.previous_retire_at - self.session.clock.now()
                 if left.total_seconds() > 0:
-                    t.append(f"\nold key kept for rollback until {stamp(p.previous_retire_at)} "
+                    t.append(f"\nold key kept for rollback until {self.when(p.previous_retire_at)} "
                              f"({time_left(left.total_seconds())} left)", style="yellow")
                 else:
                     t.append("   old key retired (rollback no longer possible)", style="dim")
@@ -169,6 +169,22 @@ class RotationScreen(TypeAheadFields, ProfileScreen):
         p = self.profile
         if p is None or p.flow is not Flow.PRIVATE_KEY_JWT or self.busy:
             return
+        if self.keypair is None:
+            self._generate_now()
+            return
+        from alpaca_tui.tui.dialogs.confirm import ConfirmDialog
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._generate_now()
+
+        self.app.push_screen(ConfirmDialog(  # it may be registered with Alpaca already
+            "Replace the new key pair?", "A key pair was generated already (sha256 "
+            f"{self.keypair.fingerprint}). If you registered its public key with Alpaca, a new pair "
+            "will not match it.",
+            yes="New key pair", no="Keep it"), callback=answered)
+
+    def _generate_now(self) -> None:
         self.query_one("#rot-keypair-info", Static).update("generating…")
         generate_keypair_in_worker(self)
 
@@ -208,6 +224,7 @@ class RotationScreen(TypeAheadFields, ProfileScreen):
     def _log(self, text: str, style: str = "") -> None:
         self.steps.append(Text(text, style=style))
         self.query_one("#rot-steps", Static).update(Text("\n").join(self.steps))
+        self._follow()
 
     def action_rotate(self) -> None:
         p = self.profile
@@ -225,6 +242,34 @@ class RotationScreen(TypeAheadFields, ProfileScreen):
                                                                    style="bold red"))
                 return
         keep = KEEP_CHOICES[int(self.query_one("#rot-keep", Select).value)][1]  # type: ignore[arg-type]
+        warnings = self.rotation_warnings(p)
+        if not warnings:
+            self._start_rotation(p, given, keep)
+            return
+        from alpaca_tui.tui.dialogs.confirm import ConfirmDialog
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._start_rotation(p, given, keep)
+
+        title = "Rotate a live credential" if p.env.is_live else "Rotate again"
+        self.app.push_screen(ConfirmDialog(title, "\n\n".join([*warnings, f"Rotate {p.name} now?"]),
+                                           yes="Rotate", danger=True), callback=answered)
+
+    def rotation_warnings(self, p: Profile) -> list[str]:
+        """What the user must agree to first: real money; a kept old key that would be dropped."""
+        out = []
+        if p.env.is_live:
+            out.append(f"⚠ {p.name} is a LIVE (real money) credential. Programs still using the current key "
+                       "keep working only until the old key is retired.")
+        if self.can_rollback(p):
+            out.append(f"The previous key is kept for rollback until {self.when(p.previous_retire_at)}. "
+                       "Rotating again keeps only the key active now: that previous key is dropped for good.")
+        return out
+
+    def _start_rotation(self, p: Profile, given: services.RotationInput, keep: timedelta) -> None:
+        if self.busy:
+            return
         self.busy = True
         self.steps = []
         self.query_one("#rot-outcome", Static).update("")
@@ -278,13 +323,17 @@ class RotationScreen(TypeAheadFields, ProfileScreen):
             self._log("✓ rolled back: the previous key is active again", "bold green")
             out.update(Text("✓ Rolled back. The previous key is active again.", style="bold green"))
         else:
-            for line in services.describe_rotation(message.result):
+            for line in services.describe_rotation(message.result, local=self.session.local_time):
                 self._log(f"✓ {line}", "green")
-            out.update(Text("✓ Rotated. The new key is active; ctrl+b rolls back while the old one is kept.",
-                            style="bold green"))
+            out.update(Text("✓ Rotated — ctrl+b rolls back while the old key is kept.", style="bold green"))
         self.keypair = None if not message.error else self.keypair
         self.query_one("#rot-secret", Input).value = ""
         self.tui.reload_profiles()
+        self._follow()
+
+    def _follow(self) -> None:
+        """Keep the end of the log and the outcome on screen (at 80×24 they are below the form)."""
+        self.query_one("#rotation-body").anchor()  # stays at the end as lines arrive, until scrolled
 
     # -- rollback ------------------------------------------------------------------------
     @on(Button.Pressed, "#rot-rollback")
@@ -311,7 +360,7 @@ class RotationScreen(TypeAheadFields, ProfileScreen):
                 self._rollback_worker(p.name)
 
         self.app.push_screen(ConfirmDialog("Roll back", f"Make the previous key of {p.name} active again?",
-                                           yes="Roll back"), callback=answered)
+                                           yes="Roll back", danger=True), callback=answered)
 
     @work(exclusive=True, group="rotate", exit_on_error=False)
     async def _rollback_worker(self, name: str) -> None:

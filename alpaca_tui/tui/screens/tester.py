@@ -13,9 +13,8 @@ secrets by default.
 from __future__ import annotations
 
 import json
-import shlex
 from typing import TYPE_CHECKING, Any, ClassVar
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import urlencode
 
 from rich.text import Text
 from textual import on, work
@@ -23,6 +22,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.suggester import SuggestFromList
+from textual.widget import Widget
 from textual.widgets import (
     DataTable,
     Input,
@@ -34,17 +34,20 @@ from textual.widgets import (
     TextArea,
 )
 
-from alpaca_tui.core.credentials import Flow, Profile
-from alpaca_tui.core.environments import Api, apis_for, resolve_endpoints
-from alpaca_tui.core.redact import redact, scrub
+from alpaca_tui.core.credentials import Profile
+from alpaca_tui.core.environments import Api, apis_for
+from alpaca_tui.core.redact import scrub
 from alpaca_tui.tui import safe, services
 from alpaca_tui.tui.commands import default_request
-from alpaca_tui.tui.messages import OperationFailed, ProfilesChanged, RequestFinished, RequestRecord
-from alpaca_tui.tui.screens.base import AppScreen
+from alpaca_tui.tui.curl import PLACEHOLDERS, curl_command, split_path
+from alpaca_tui.tui.messages import ProfilesChanged, RequestFinished, RequestRecord
+from alpaca_tui.tui.screens.tester_curl import CurlCopying
 from alpaca_tui.tui.widgets import focus_now
+from alpaca_tui.tui.widgets.lists import NavTable
+
+__all__ = ["PLACEHOLDERS", "TesterScreen", "curl_command", "split_path"]
 
 if TYPE_CHECKING:
-    from alpaca_tui.core.credentials import SecretBundle
     from alpaca_tui.tui.session import Session
 
 METHODS = ("GET", "POST", "PATCH", "PUT", "DELETE")
@@ -59,43 +62,7 @@ COMMON_PATHS: tuple[str, ...] = (
 )
 
 
-def split_path(path: str, query: str) -> tuple[str, dict[str, str]]:
-    """'/v2/x?a=1' + 'b=2' -> ('/v2/x', {'a': '1', 'b': '2'})."""
-    p, _, inline = path.strip().partition("?")
-    params = dict(parse_qsl(inline, keep_blank_values=True))
-    params.update(parse_qsl(query.strip().lstrip("?"), keep_blank_values=True))
-    if not p.startswith("/"):
-        p = "/" + p
-    return p, params
-
-
-def curl_command(profile: Profile, api: Api, method: str, path: str, params: dict[str, str], body: Any,
-                 *, key_id: str | None = None, secret: str | None = None, token: str | None = None) -> str:
-    """A cURL line for the request. Without the secret arguments every secret is an env-var
-    placeholder ($ALPACA_KEY_ID, $ALPACA_SECRET, $ALPACA_ACCESS_TOKEN)."""
-    base = resolve_endpoints(profile.env, profile.endpoints)[api]
-    url = base + path + (("?" + urlencode(params)) if params else "")
-    parts = ["curl", "-sS", "-X", method, shlex.quote(url)]
-
-    def arg(text: str, real: bool) -> str:
-        # Real secrets are single-quoted for the shell (a '"', '$' or '`' in them stays literal);
-        # placeholders are double-quoted so the shell expands them.
-        return shlex.quote(text) if real else f'"{text}"'
-
-    kid = key_id or "$ALPACA_KEY_ID"
-    if profile.flow.is_oauth:
-        parts += ["-H", arg(f"Authorization: Bearer {token or '$ALPACA_ACCESS_TOKEN'}", token is not None)]
-    elif profile.env.is_broker:
-        parts += ["-u", arg(f"{kid}:{secret or '$ALPACA_SECRET'}", secret is not None)]
-    else:
-        parts += ["-H", arg(f"APCA-API-KEY-ID: {kid}", key_id is not None),
-                  "-H", arg(f"APCA-API-SECRET-KEY: {secret or '$ALPACA_SECRET'}", secret is not None)]
-    if body is not None:
-        parts += ["-H", "'Content-Type: application/json'", "--data", shlex.quote(json.dumps(body))]
-    return " ".join(parts)
-
-
-class TesterScreen(AppScreen):
+class TesterScreen(CurlCopying):
     __test__ = False  # not a pytest test class despite the name
     BODY_ID = "tester-body"
     BODY_SCROLLS = False
@@ -104,13 +71,18 @@ class TesterScreen(AppScreen):
         Binding("ctrl+s", "send", "Send", priority=True,
                 tooltip="Send (scope pre-flight; live writes ask first)", id="tester.send"),
         Binding("ctrl+o", "copy_curl", "Copy cURL", priority=True,
-                tooltip="Copy as cURL, secrets as $ALPACA_* placeholders", id="tester.copy-curl"),
+                tooltip="Copy as cURL, secrets as the $APCA_* variables `alpaca-tui exec` sets",
+                id="tester.copy-curl"),
         Binding("ctrl+k", "copy_curl_secrets", "cURL+secrets", show=False, priority=True,
                 tooltip="Copy as cURL with the real secret (asks first)", id="tester.copy-curl-secrets"),
         Binding("ctrl+l", "history", "History", priority=True,
                 tooltip="This session's requests; enter restores one", id="tester.history"),
+        Binding("ctrl+f", "maximize", "Full response", priority=True,
+                tooltip="The response takes the whole screen (again: the form is back)",
+                id="tester.maximize"),
         Binding("escape", "back", "Back", tooltip="Back", id="tester.back"),
     ]
+    PANES = ("#tester-row1", ".tester-field", "#body", "#resp-tabs")
 
     def __init__(self, session: Session, name: str | None = None, *, method: str | None = None,
                  path: str | None = None) -> None:
@@ -120,6 +92,7 @@ class TesterScreen(AppScreen):
         self.initial_path = path
         self.sending = False
         self.last: RequestRecord | None = None
+        self._focus_before_max: Widget | None = None  # focus goes back there when the form is back
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="tester-row1"):
@@ -135,16 +108,18 @@ class TesterScreen(AppScreen):
             yield Label("Query", classes="row-label")
             yield Input(placeholder="optional: symbols=AAPL&limit=1", id="query", compact=True)
         yield TextArea("", id="body", soft_wrap=True, show_line_numbers=False, tab_behavior="focus")
-        yield Static("ctrl+s sends · JSON body only for POST/PATCH/PUT", id="resp-status")
+        with Horizontal(id="resp-row"):  # the status line, and notices beside it (never over it)
+            yield Static("ctrl+s sends · JSON body only for POST/PATCH/PUT", id="resp-status")
+            yield Static("", id="tester-notice")
         yield Static("", id="resp-explain")
         with TabbedContent(id="resp-tabs", initial="tab-body"):
             with TabPane("Body", id="tab-body"):
                 with VerticalScroll(id="resp-body-scroll"):
                     yield Static("", id="resp-body")
             with TabPane("Headers", id="tab-headers"):
-                yield DataTable(id="resp-headers", cursor_type="row", show_header=False)
+                yield NavTable(id="resp-headers", cursor_type="row", show_header=False)
             with TabPane("History", id="tab-history"):
-                yield DataTable(id="history", cursor_type="row")
+                yield NavTable(id="history", cursor_type="row")
 
     def on_mount(self) -> None:
         self.query_one("#body", TextArea).border_title = "JSON body"
@@ -344,8 +319,14 @@ class TesterScreen(AppScreen):
         idx = int(str(event.row_key.value)) - 1
         if 0 <= idx < len(self.session.request_history):
             rec = self.session.request_history[idx]
-            if self.session.profile(rec.profile) is not None:
-                self.query_one("#cred", Select).value = rec.profile
+            profile = self.session.profile(rec.profile)
+            if profile is not None:
+                cred = self.query_one("#cred", Select)
+                with cred.prevent(Select.Changed):  # its handler would put the default path back
+                    cred.value = rec.profile
+                self._credential_changed()
+                if rec.api in {a.value for a in apis_for(profile.env)}:
+                    self.query_one("#api", Select).value = Api(rec.api)
             self.query_one("#method", Select).value = rec.method
             self.query_one("#path", Input).value = rec.path
             self.query_one("#query", Input).value = urlencode(rec.params)
@@ -361,52 +342,11 @@ class TesterScreen(AppScreen):
     def action_back(self) -> None:
         self.app.pop_screen()
 
-    # -- cURL ----------------------------------------------------------------------------
-    def action_copy_curl(self) -> None:
-        form = self._read_form()
-        if form is None:
-            return
-        p, api, method, path, params, body = form
-        line = curl_command(p, api, method, path, params, body)
-        self.app.copy_to_clipboard(line)
-        self.query_one("#resp-status", Static).update(
-            Text("copied cURL (secrets as $ALPACA_* placeholders; ctrl+k includes them)", style="green"))
-
-    def action_copy_curl_secrets(self) -> None:
-        from alpaca_tui.tui.dialogs.confirm import ConfirmDialog
-
-        form = self._read_form()
-        if form is None:
-            return
-
-        def answered(yes: bool | None) -> None:
-            if yes:
-                self._curl_with_secrets(form)
-
-        self.app.push_screen(ConfirmDialog("Copy with secrets", "Put the real secret (or access token) into "
-                                           "the clipboard? Anything that reads the clipboard can see it.",
-                                           yes="Copy with secrets", danger=True), callback=answered)
-
-    @work(exclusive=True, group="curl", exit_on_error=False)
-    async def _curl_with_secrets(self, form: tuple[Profile, Api, str, str, dict[str, str], Any]) -> None:
-        p, api, method, path, params, body = form
-        try:
-            bundle = await self._load_bundle(p.name)
-            token = None
-            if p.flow.is_oauth and self.session.engine is not None:
-                token = services.token_value(await self.session.engine.token(p.name))
-            line = curl_command(p, api, method, path, params, body, key_id=bundle.active.key_id,
-                                secret=bundle.active.secret if p.flow is not Flow.PRIVATE_KEY_JWT else None,
-                                token=token)
-        except Exception as exc:
-            self.post_message(OperationFailed("copy cURL", services.one_line(exc)))
-            return
-        self.app.copy_to_clipboard(line)
-        shown = redact(line, [*bundle.values(), token])
-        self.query_one("#resp-status", Static).update(Text(f"copied with secrets: {shown[:60]}…",
-                                                           style="yellow"))
-
-    async def _load_bundle(self, name: str) -> SecretBundle:
-        import asyncio
-
-        return await asyncio.to_thread(self.session.require_store().load_bundle, name)
+    def action_maximize(self) -> None:
+        """The response tabs alone (the form hidden), or the form back."""
+        self.toggle_class("-response-max")
+        if self.has_class("-response-max"):
+            self._focus_before_max = self.focused
+            focus_now(self.query_one("#resp-tabs", TabbedContent))
+        elif self._focus_before_max is not None and self._focus_before_max.is_attached:
+            focus_now(self._focus_before_max)

@@ -96,12 +96,24 @@ class ScopeMatrix(Widget, can_focus=True):
         names = ", ".join(s.label for s in danger)
         return [f"⚠ write access to {names}: moves money / admin"]
 
+    def footer(self) -> Text:
+        """The line under the matrix: the dangerous-write warning, else the access summary."""
+        warn = self.warnings()
+        if warn:
+            return Text(warn[0], style="bold red")
+        return Text(f"access: {self.access.summary()}", style="dim")
+
+    def _footer_lines(self, width: int) -> list[Text]:
+        """The footer wrapped to ``width`` (at 80 columns it takes two or three lines)."""
+        return list(self.footer().wrap(self.app.console, max(width, 12)))
+
     def get_content_height(self, container: object, viewport: object, width: int) -> int:
-        return 1 + len(SCOPES) + 1
+        return 1 + len(SCOPES) + len(self._footer_lines(width))
 
     def get_content_width(self, container: object, viewport: object) -> int:
-        warn = self.warnings()
-        return max(LABEL_WIDTH + CELL_WIDTH * len(LEVELS), len(warn[0]) if warn else 0)
+        wanted = max(LABEL_WIDTH + CELL_WIDTH * len(LEVELS), self.footer().cell_len)
+        available = getattr(container, "width", wanted) - self.styles.gutter.width
+        return min(wanted, max(available, LABEL_WIDTH + CELL_WIDTH * len(LEVELS)))
 
     def render(self) -> Text:
         focused = self.has_focus
@@ -127,9 +139,5 @@ class ScopeMatrix(Widget, can_focus=True):
                 out.append(mark, style=style)
                 out.append(" " * (CELL_WIDTH - 3 - (CELL_WIDTH - 3) // 2))
             out.append("\n")
-        warn = self.warnings()
-        if warn:
-            out.append(warn[0], style="bold red")
-        else:
-            out.append(f"access: {self.access.summary()}", style="dim")
+        out.append(Text("\n").join(self._footer_lines(self.content_size.width)))
         return out

@@ -75,9 +75,10 @@ class TokenPanel(Vertical):
 
     def __init__(self, profile_name: str, *, engine: Engine | None = None, clock: Clock = SYSTEM_CLOCK,
                  refresh_ahead: float = 60.0, auto_fetch: bool = True, interval: float = 1.0,
-                 id: str | None = None) -> None:
+                 local_time: bool = False, id: str | None = None) -> None:
         super().__init__(id=id)
         self.profile_name = profile_name
+        self.local_time = local_time  # clock times in the machine's zone (config.toml ui.time)
         self.engine = engine
         self.clock = clock
         self.refresh_ahead = refresh_ahead
@@ -174,9 +175,9 @@ class TokenPanel(Vertical):
                       explanation: Any = None) -> None:
         facts = Text()
         facts.append("issued ", style="dim")
-        facts.append(clock_time(getattr(st, "issued_at", None)))
+        facts.append(clock_time(getattr(st, "issued_at", None), local=self.local_time))
         facts.append("  expires ", style="dim")
-        facts.append(clock_time(getattr(st, "expires_at", None)))
+        facts.append(clock_time(getattr(st, "expires_at", None), local=self.local_time))
         facts.append("  refreshed ", style="dim")
         facts.append(f"{getattr(st, 'refresh_count', 0) or 0}×")
         facts.append("\nlast error ", style="dim")

@@ -14,6 +14,7 @@ from textual.widgets.option_list import Option
 from alpaca_tui.core.scopes import AccessMatrix
 from alpaca_tui.tui.dialogs.wizard.draft import Draft
 from alpaca_tui.tui.widgets import focus_now
+from alpaca_tui.tui.widgets.lists import NavOptionList
 from alpaca_tui.tui.widgets.scope_matrix import ScopeMatrix
 
 ACCESS_PRESETS: tuple[tuple[str, str], ...] = (
@@ -35,7 +36,7 @@ class AccessStep(Vertical):
         self._fresh = True  # nothing chosen for this environment yet
 
     def compose(self) -> ComposeResult:
-        yield OptionList(*[Option(label, id=key) for key, label in ACCESS_PRESETS], id="access-list")
+        yield NavOptionList(*[Option(label, id=key) for key, label in ACCESS_PRESETS], id="access-list")
         yield ScopeMatrix(AccessMatrix.read_only(), id="matrix")
 
     @property

@@ -17,6 +17,10 @@ from alpaca_tui.core.environments import Env
 from alpaca_tui.tui.dialogs.wizard.draft import Draft
 from alpaca_tui.tui.format import ENV_ORDER
 from alpaca_tui.tui.widgets import focus_now
+from alpaca_tui.tui.widgets.lists import NavOptionList
+
+# What Alpaca recommends for Broker API credentials: OAuth2 client credentials with a client secret.
+RECOMMENDED_FLOW = Flow.CLIENT_SECRET
 
 
 class EnvStep(Vertical):
@@ -29,7 +33,7 @@ class EnvStep(Vertical):
     def compose(self) -> ComposeResult:
         yield Static("Which environment does this credential belong to? Live and paper "
                      "credentials never cross.", classes="hint")
-        yield OptionList(*[Option(Text(e.label + ("  ⚠ real money" if e.is_live else ""),
+        yield NavOptionList(*[Option(Text(e.label + ("  ⚠ real money" if e.is_live else ""),
                                        style="bold orange1" if e.is_live else ""), id=e.value)
                            for e in ENV_ORDER], id="env-list")
 
@@ -63,14 +67,14 @@ class FlowStep(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Static("", id="flow-hint", classes="hint")
-        yield OptionList(id="flow-list")
+        yield NavOptionList(id="flow-list")
 
     def enter(self, draft: Draft) -> None:
         env = draft.env
         assert env is not None
         flows = [Flow.LEGACY, Flow.CLIENT_SECRET, Flow.PRIVATE_KEY_JWT] if env.is_broker else [Flow.LEGACY]
-        hint = ("Broker credentials: OAuth2 client credentials (recommended) or legacy key + secret."
-                if env.is_broker else
+        hint = ("Broker credentials: OAuth client secret (recommended by Alpaca, preselected), "
+                "private key JWT, or legacy key + secret." if env.is_broker else
                 f"{env.label} uses a key ID + secret (OAuth client credentials are broker-only).")
         self.query_one("#flow-hint", Static).update(hint)
         fl = self.query_one("#flow-list", OptionList)
@@ -79,7 +83,7 @@ class FlowStep(Vertical):
         if draft.flow in flows:
             fl.highlighted = flows.index(draft.flow)
         else:
-            fl.highlighted = 0
+            fl.highlighted = flows.index(RECOMMENDED_FLOW if env.is_broker else Flow.LEGACY)
         focus_now(fl)
 
     def submit(self) -> None:

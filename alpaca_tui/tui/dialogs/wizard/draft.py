@@ -42,6 +42,12 @@ class Draft:
             return AccessMatrix.full()
         return self.access or AccessMatrix.read_only()
 
+    @property
+    def signing_keypair(self) -> services.KeyPair | None:
+        """The generated key pair, when the flow signs with it (private key JWT). A pair made
+        for that flow and left behind when the user went back and picked another is unused."""
+        return self.keypair if self.flow is Flow.PRIVATE_KEY_JWT else None
+
 
 def build_credential(draft: Draft, *, demo: DemoIssuer | None, now: datetime,
                      progress: Callable[[str], None]) -> tuple[Profile, SecretBundle]:
@@ -52,15 +58,16 @@ def build_credential(draft: Draft, *, demo: DemoIssuer | None, now: datetime,
     access = d.final_access()
     endpoints: dict[Api, str] = {}
     alg = fp = None
-    if d.keypair is not None:
-        alg, fp = d.keypair.alg, d.keypair.fingerprint
+    keypair = d.signing_keypair
+    if keypair is not None:
+        alg, fp = keypair.alg, keypair.fingerprint
     if demo is not None:
         progress("creating the credential on the emulator…")
         secret = services.demo_issue(demo, d.env, d.flow, access=access, expires_at=d.expires_at,
-                                     keypair=d.keypair)
+                                     keypair=keypair)
         endpoints = services.demo_endpoints(demo, d.env)
-    elif d.keypair is not None:
-        secret = Secret(key_id=d.key_id, private_key_pem=d.keypair.private_pem, alg=d.keypair.alg)
+    elif keypair is not None:
+        secret = Secret(key_id=d.key_id, private_key_pem=keypair.private_pem, alg=keypair.alg)
     else:
         secret = Secret(key_id=d.key_id, secret=d.secret)
     profile = Profile(name=d.name, env=d.env, flow=d.flow, key_id_masked=mask(secret.key_id),

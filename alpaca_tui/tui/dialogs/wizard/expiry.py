@@ -19,6 +19,7 @@ from alpaca_tui.core.expiry import EXPIRY_CHOICES, parse_expiry
 from alpaca_tui.core.sanitize import clean_line
 from alpaca_tui.tui.dialogs.wizard.draft import Draft
 from alpaca_tui.tui.widgets import focus_now
+from alpaca_tui.tui.widgets.lists import NavOptionList
 
 if TYPE_CHECKING:
     from alpaca_tui.tui.session import Session
@@ -40,7 +41,7 @@ class ExpiryStep(Vertical):
     def compose(self) -> ComposeResult:
         yield Static("When does this credential expire? (badge turns yellow 14 days before)",
                      classes="hint")
-        yield OptionList(*[Option(label, id=key) for key, label in EXPIRY_CHOICES],
+        yield NavOptionList(*[Option(label, id=key) for key, label in EXPIRY_CHOICES],
                          Option("Custom date…", id="custom"), id="expiry-list")
         yield Input(placeholder="YYYY-MM-DD", id="expiry-date", max_length=10, compact=True)
         yield Label("", id="expiry-error", classes="error")

@@ -171,8 +171,25 @@ class IdentifiersStep(VerticalScroll):
         self.generate()
 
     def generate(self) -> None:
+        """A new key pair; when there is one already (maybe registered with Alpaca), ask first."""
         if self.flow is not Flow.PRIVATE_KEY_JWT:
             return
+        if self.keypair is None:
+            self._generate_now()
+            return
+        from alpaca_tui.tui.dialogs.confirm import ConfirmDialog
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._generate_now()
+
+        self.app.push_screen(ConfirmDialog(
+            "Replace the key pair?", f"A {self.keypair.alg} key pair was generated already (public key "
+            f"sha256 {self.keypair.fingerprint}). If you registered that public key with Alpaca, a new pair "
+            "will not match it until you register the new public key.", yes="New key pair", no="Keep it"),
+            callback=answered)
+
+    def _generate_now(self) -> None:
         self.query_one("#keypair-info", Static).update("generating an ES256 key pair…")
         generate_keypair_in_worker(self)
 

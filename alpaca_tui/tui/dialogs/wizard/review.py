@@ -71,10 +71,11 @@ class ReviewStep(VerticalScroll):
             row("Key ID", mask(d.key_id))
             if d.flow is not Flow.PRIVATE_KEY_JWT:
                 row("Secret", mask(d.secret) + "  (goes to the secret store only)")
-        if d.keypair is not None:
-            row("Key pair", f"{d.keypair.alg}, public key sha256 {d.keypair.fingerprint}")
+        if d.signing_keypair is not None:
+            row("Key pair", f"{d.signing_keypair.alg}, public key sha256 {d.signing_keypair.fingerprint}")
         row("Expires", "never" if d.expires_at is None
-            else f"{stamp(d.expires_at)} ({describe_expiry(d.expires_at, now)})")
+            else f"{stamp(d.expires_at, local=self.session.local_time)} "
+            f"({describe_expiry(d.expires_at, now)})")
         row("Access", access_brief(access) if d.env.is_broker else "full (trading keys have no scopes)")
         row("Secret store", self.session.backend_label)
         warnings: list[str] = []
