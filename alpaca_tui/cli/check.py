@@ -71,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
 
     from alpaca_tui.cli.common import print_json, warn
     from alpaca_tui.cli.enginecli import (
+        call_timeout,
         fmt_ms,
         make_engine,
         marks,
@@ -108,8 +109,8 @@ def run(args: argparse.Namespace) -> int:
             warnings.append(f"{p.name} expires {describe_expiry(p.expires_at, now)} "
                             f"({p.expires_at:%Y-%m-%d %H:%M} UTC); rotate it soon: "
                             f"alpaca-tui rotate {p.name}")
-    # --timeout, else config.toml's network.timeout (make_engine)
-    engine = make_engine(store, no_cache=args.no_cache, timeout=args.timeout, body_cap=args.max_body)
+    engine = make_engine(store, no_cache=args.no_cache, timeout=call_timeout(args.timeout),  # or config.toml
+                         body_cap=args.max_body)
 
     async def check_all() -> list[list[CheckResult]]:
         return list(await asyncio.gather(*(engine.check(p.name, use_cache=not args.no_cache)

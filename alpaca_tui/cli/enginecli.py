@@ -116,6 +116,11 @@ def configured_timeout() -> float:
     return config.timeout
 
 
+def call_timeout(option: float | None) -> float:
+    """--timeout, else config.toml's ``network.timeout`` (10 s without one)."""
+    return option if option is not None else configured_timeout()
+
+
 def make_engine(store: Store | None, *, no_cache: bool = False, timeout: float | None = None,
                 body_cap: int | None = None) -> Engine:
     """The engine for one command; ``timeout`` None: config.toml's ``network.timeout``;

@@ -124,7 +124,7 @@ def _own_options(args: argparse.Namespace, opts: list[str]) -> None:
 def run(args: argparse.Namespace) -> int:
     import os
 
-    from alpaca_tui.cli.enginecli import make_engine, open_cli_store, run_engine
+    from alpaca_tui.cli.enginecli import call_timeout, make_engine, open_cli_store, run_engine
     from alpaca_tui.core.clientenv import ClientAuth, client_environment, real_targets
     from alpaca_tui.core.clock import SYSTEM_CLOCK
     from alpaca_tui.core.errors import UsageError
@@ -144,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
         return _run_proxied(store, profile.name, cmd, allow_live_writes=args.allow_live_writes,
                             no_cache=args.no_cache)
     if profile.flow.is_oauth:
-        engine = make_engine(store, no_cache=args.no_cache, timeout=args.timeout)
+        engine = make_engine(store, no_cache=args.no_cache, timeout=call_timeout(args.timeout))
         auth = ClientAuth(token=run_engine(engine, engine.token(profile.name, use_cache=not args.no_cache)))
     else:
         secret = store.load_bundle(profile.name).active

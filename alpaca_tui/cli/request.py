@@ -161,7 +161,7 @@ def _percentile(values: list[float], q: float) -> float | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from alpaca_tui.cli.enginecli import make_engine, open_cli_store, run_engine
+    from alpaca_tui.cli.enginecli import call_timeout, make_engine, open_cli_store, run_engine
     from alpaca_tui.core.environments import parse_api
     from alpaca_tui.core.errors import UsageError
 
@@ -192,8 +192,8 @@ def run(args: argparse.Namespace) -> int:
     profile = store.get_profile(args.name)
     if profile.env.is_live and method in WRITE_METHODS:
         _confirm_live_write(profile, method, path, args.yes, args.repeat)
-    # --timeout, else config.toml's network.timeout (make_engine)
-    engine = make_engine(store, no_cache=args.no_cache, timeout=args.timeout, body_cap=args.max_body)
+    engine = make_engine(store, no_cache=args.no_cache, timeout=call_timeout(args.timeout),  # or config.toml
+                         body_cap=args.max_body)
     if args.repeat > 1:
         return run_engine(engine, _repeat(engine, args, method, path, api, params, body))
     return run_engine(engine, _single(engine, args, method, path, api, params, body))

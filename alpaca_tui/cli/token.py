@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     import sys
 
     from alpaca_tui.cli.common import print_json
-    from alpaca_tui.cli.enginecli import make_engine, open_cli_store, run_engine
+    from alpaca_tui.cli.enginecli import call_timeout, make_engine, open_cli_store, run_engine
     from alpaca_tui.core.clock import SYSTEM_CLOCK, utc_from_ts
     from alpaca_tui.core.errors import UsageError
 
@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     if not profile.flow.is_oauth:
         raise UsageError(f"profile {profile.name!r} uses key ID + secret; there is no access token "
                          f"(use: alpaca-tui exec {profile.name} -- CMD)")
-    engine = make_engine(store, no_cache=args.no_cache, timeout=args.timeout)
+    engine = make_engine(store, no_cache=args.no_cache, timeout=call_timeout(args.timeout))
     token = run_engine(engine, engine.token(args.name, use_cache=not args.no_cache))
     if args.json:
         print_json({"profile": profile.name, "token_type": token.token_type, "access_token": token.value,
