@@ -2,7 +2,7 @@
 
 Usage::
 
-    alpaca-tui check [NAME ...] [--all] [--json] [--no-cache] [--timeout S]
+    alpaca-tui check [NAME ...] [--all] [--json] [--no-cache] [--timeout S] [--max-body SIZE]
 
 With no NAME (or with ``--all``) every profile is checked. For each profile: OAuth
 profiles exchange their credential for an access token (reusing a cached one unless
@@ -11,7 +11,9 @@ trading ``GET /v2/account``, market data ``GET /v2/stocks/AAPL/bars/latest?feed=
 broker ``GET /v1/accounts``. APIs the broker access matrix does not allow are reported
 as skipped. Profiles are checked concurrently; each result is recorded in the index
 (last verified, ok, error). Expired credentials are refused locally (nothing is sent);
-credentials that expire within 14 days get a warning on stderr. No terminal is needed
+credentials that expire within 14 days get a warning on stderr. ``--timeout S`` bounds
+each profile's whole check (token request, connect, bodies, 429 waits: one deadline);
+an answer longer than ``--max-body`` (default 4 MiB) fails. No terminal is needed
 (unless the encrypted-file store must prompt for its passphrase: use
 ``ALPACA_TUI_PASSPHRASE_FILE`` in scripts).
 
@@ -50,7 +52,7 @@ from alpaca_tui.core.errors import EXIT_FAILURE, EXIT_OK
 
 
 def register(subparsers: Any) -> None:
-    from alpaca_tui.cli.enginecli import positive_float
+    from alpaca_tui.cli.enginecli import add_network_options
 
     p = subparsers.add_parser("check", help="prove credentials work: token + one GET per API",
                               description="Check credentials against the real endpoints "
@@ -59,8 +61,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--all", action="store_true", help="check every profile")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--no-cache", action="store_true", help="do not reuse a cached access token")
-    p.add_argument("--timeout", type=positive_float, default=None, metavar="S",
-                   help="per-request timeout in seconds (default: network.timeout in config.toml, else 10)")
+    add_network_options(p)
     p.set_defaults(func=run)
 
 
@@ -70,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
 
     from alpaca_tui.cli.common import print_json, warn
     from alpaca_tui.cli.enginecli import (
-        configured_timeout,
+        call_timeout,
         fmt_ms,
         make_engine,
         marks,
@@ -111,8 +112,8 @@ def run(args: argparse.Namespace) -> int:
             warnings.append(f"{p.name} expires {describe_expiry(p.expires_at, now)} "
                             f"({p.expires_at:%Y-%m-%d %H:%M} UTC); rotate it soon: "
                             f"alpaca-tui rotate {p.name}")
-    timeout = args.timeout if args.timeout is not None else configured_timeout()  # config.toml
-    engine = make_engine(store, no_cache=args.no_cache, timeout=timeout)
+    engine = make_engine(store, no_cache=args.no_cache, timeout=call_timeout(args.timeout),  # or config.toml
+                         body_cap=args.max_body)
 
     async def check_all() -> list[list[CheckResult]]:
         return list(await asyncio.gather(*(engine.check(p.name, use_cache=not args.no_cache)

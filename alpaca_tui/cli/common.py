@@ -8,7 +8,6 @@ command fails with a one-line error instead of hanging on a prompt.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from datetime import datetime
@@ -136,7 +135,11 @@ def warn(message: str) -> None:
 
 
 def print_json(obj: Any) -> None:
-    sys.stdout.write(json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
+    """``obj`` as indented JSON; control characters, C1 and bidi controls JSON-escaped
+    (``core.sanitize.json_text``: valid JSON, same value, nothing a terminal obeys)."""
+    from alpaca_tui.core.sanitize import json_text
+
+    sys.stdout.write(json_text(obj) + "\n")
 
 
 def profile_json(profile: Profile, now: datetime) -> dict[str, Any]:

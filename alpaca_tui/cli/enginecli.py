@@ -65,6 +65,40 @@ def positive_int(value: str) -> int:
     return v
 
 
+def parse_size(spec: str) -> int:
+    """'4M', '512KiB', '1048576' -> bytes (``core.wire.parse_size``)."""
+    from alpaca_tui.core.wire import parse_size as parse
+
+    return parse(spec)
+
+
+def size_arg(value: str) -> int:
+    """argparse type for --max-body."""
+    import argparse
+
+    try:
+        return parse_size(value)
+    except UsageError as exc:
+        raise argparse.ArgumentTypeError(exc.message) from None
+
+
+def max_body(option: int | None) -> int:
+    """The API body cap: --max-body, else $ALPACA_TUI_MAX_BODY, else the engine's default."""
+    from alpaca_tui.core.wire import max_body_from_env
+
+    return option if option is not None else max_body_from_env()
+
+
+def add_network_options(p: Any, *, body: bool = True) -> None:
+    """--timeout (one deadline for the whole call) and, with ``body``, --max-body."""
+    p.add_argument("--timeout", type=positive_float, default=None, metavar="S",
+                   help="the whole call (token request, connect, body, retries) takes at most S "
+                        "seconds (default: network.timeout in config.toml, else 10)")
+    if body:
+        p.add_argument("--max-body", type=size_arg, default=None, metavar="SIZE",
+                       help="read at most SIZE of an answer (default 4M, or $ALPACA_TUI_MAX_BODY; up to 1G)")
+
+
 def open_cli_store() -> Store:
     from alpaca_tui.cli.common import open_store
 
@@ -82,15 +116,24 @@ def configured_timeout() -> float:
     return config.timeout
 
 
-def make_engine(store: Store | None, *, no_cache: bool = False, timeout: float | None = None) -> Engine:
-    """The engine for one command; ``timeout`` None: config.toml's ``network.timeout``."""
+def call_timeout(option: float | None) -> float:
+    """--timeout, else config.toml's ``network.timeout`` (10 s without one)."""
+    return option if option is not None else configured_timeout()
+
+
+def make_engine(store: Store | None, *, no_cache: bool = False, timeout: float | None = None,
+                body_cap: int | None = None) -> Engine:
+    """The engine for one command; ``timeout`` None: config.toml's ``network.timeout``;
+    ``body_cap`` None: $ALPACA_TUI_MAX_BODY, else the engine's default."""
     from alpaca_tui.core.engine import Engine
 
     if timeout is None:
         timeout = configured_timeout()
 
-    # A script gave us --timeout S: a server's Retry-After never makes one wait longer than that.
-    return Engine(store, cache_tokens=not no_cache, timeout=timeout, max_retry_wait=min(60.0, timeout))
+    # A script gave us --timeout S: the whole call (retries and a server's Retry-After included)
+    # ends within S seconds.
+    return Engine(store, cache_tokens=not no_cache, timeout=timeout, max_retry_wait=min(60.0, timeout),
+                  max_body=max_body(body_cap))
 
 
 def run_engine(engine: Engine, coro: Coroutine[Any, Any, T]) -> T:

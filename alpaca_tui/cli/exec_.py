@@ -2,7 +2,7 @@
 
 Usage::
 
-    alpaca-tui exec NAME [--no-cache] -- CMD [ARGS...]
+    alpaca-tui exec NAME [--no-cache] [--timeout S] -- CMD [ARGS...]
     alpaca-tui exec NAME --proxy [--allow-live-writes] -- CMD [ARGS...]
 
 Plain ``exec`` replaces this process (``execvp``), so the exit code and signals are the
@@ -74,6 +74,11 @@ def register(subparsers: Any) -> None:
                                           "instead of any real credential.")
     p.add_argument("name", metavar="NAME")
     p.add_argument("--no-cache", action="store_true", help="OAuth: always request a new token")
+    from alpaca_tui.cli.enginecli import positive_float
+
+    p.add_argument("--timeout", type=positive_float, default=None, metavar="S",
+                   help="OAuth: the token request takes at most S seconds (default: network.timeout in "
+                        "config.toml, else 10)")
     p.add_argument("--proxy", action="store_true",
                    help="run an auth proxy for the child's lifetime; the child gets its URLs and "
                         "placeholder keys, never a real secret or token")
@@ -88,15 +93,10 @@ def _command(args: argparse.Namespace) -> list[str]:
 
     cmd = list(args.command)
     cut = cmd.index("--") if "--" in cmd else -1
-    if cut >= 0 and all(a.startswith("-") for a in cmd[:cut]):
+    if cut >= 0 and (cut == 0 or cmd[0].startswith("-")):
         # argparse's REMAINDER swallows our own options written after NAME (`exec NAME --no-cache
-        # -- CMD`): options before the first "--" belong to us, everything after it to CMD.
-        for opt in cmd[:cut]:
-            if opt not in _OWN_FLAGS:
-                raise UsageError(f"unknown option {opt!r} before '--' (exec takes --no-cache, --proxy, "
-                                 "--allow-live-writes); usage: alpaca-tui exec NAME [--proxy] -- CMD "
-                                 "[ARGS...]")
-            setattr(args, _OWN_FLAGS[opt], True)
+        # --timeout 5 -- CMD`): options before the first "--" belong to us, everything after it to CMD.
+        _own_options(args, cmd[:cut])
         cmd = cmd[cut + 1:]
     if not cmd:
         raise UsageError("no command given: alpaca-tui exec NAME -- CMD [ARGS...]")
@@ -105,10 +105,30 @@ def _command(args: argparse.Namespace) -> list[str]:
     return cmd
 
 
+def _own_options(args: argparse.Namespace, opts: list[str]) -> None:
+    from alpaca_tui.cli.enginecli import positive_float
+    from alpaca_tui.core.errors import UsageError
+
+    given = iter(opts)
+    for opt in given:
+        name, eq, value = opt.partition("=")
+        if name == "--timeout":
+            try:
+                args.timeout = positive_float(value if eq else next(given, ""))
+            except argparse.ArgumentTypeError as exc:
+                raise UsageError(f"--timeout: {exc}") from None
+        elif opt in _OWN_FLAGS:
+            setattr(args, _OWN_FLAGS[opt], True)
+        else:
+            raise UsageError(f"unknown option {opt[:40]!r} before '--' (exec takes --no-cache, --timeout S, "
+                             "--proxy, --allow-live-writes); usage: alpaca-tui exec NAME [--proxy] -- CMD "
+                             "[ARGS...]")
+
+
 def run(args: argparse.Namespace) -> int:
     import os
 
-    from alpaca_tui.cli.enginecli import make_engine, open_cli_store, run_engine
+    from alpaca_tui.cli.enginecli import call_timeout, make_engine, open_cli_store, run_engine
     from alpaca_tui.core.clientenv import ClientAuth, client_environment, real_targets
     from alpaca_tui.core.clock import SYSTEM_CLOCK
     from alpaca_tui.core.errors import UsageError
@@ -130,7 +150,7 @@ def run(args: argparse.Namespace) -> int:
         return _run_proxied(store, profile.name, cmd, allow_live_writes=args.allow_live_writes,
                             no_cache=args.no_cache)
     if profile.flow.is_oauth:
-        engine = make_engine(store, no_cache=args.no_cache)
+        engine = make_engine(store, no_cache=args.no_cache, timeout=call_timeout(args.timeout))
         auth = ClientAuth(token=run_engine(engine, engine.token(profile.name, use_cache=not args.no_cache)))
     else:
         secret = store.load_bundle(profile.name).active

@@ -168,6 +168,7 @@ def _add(args: argparse.Namespace) -> int:
         parse_flow,
         validate_key_id,
         validate_name,
+        validate_secret_for,
     )
     from alpaca_tui.core.environments import parse_endpoint_spec, parse_env, resolve_endpoints
     from alpaca_tui.core.expiry import parse_expiry
@@ -226,7 +227,8 @@ def _add(args: argparse.Namespace) -> int:
             private_pem = keys.generate_private_key(alg)
     else:
         label = "API secret" if flow is Flow.LEGACY else "OAuth client secret"
-        secret_value = read_secret(args.secret_stdin, f"{label} for {name} ({mask(key_id)}): ")
+        secret_value = validate_secret_for(flow, read_secret(args.secret_stdin,
+                                                             f"{label} for {name} ({mask(key_id)}): "))
         if flow is Flow.LEGACY and not env.is_broker and len(secret_value) != 40:
             # alpaca-auth.md §5: trading secrets seen so far are 40 characters (heuristic only).
             warnings.append(f"the secret is {len(secret_value)} characters; Alpaca trading secrets "

@@ -5,6 +5,7 @@ Usage::
     alpaca-tui request NAME METHOD PATH [--api trading|data|broker]
             [--data JSON | --data-file FILE] [--query K=V ...] [--json]
             [--repeat N] [--concurrency K] [--force] [--yes] [--no-cache] [--timeout S]
+            [--max-body SIZE]
 
 The host comes from the profile's environment (PATH is only a path, e.g. ``/v2/account``
 or ``/v1/accounts?query=x``); ``--api`` picks the API (default: market-data paths such as
@@ -14,7 +15,14 @@ profile's trading or broker API). ``--data-file -`` reads the JSON body from std
 Prints the status, latency, rate-limit headers, request id and the pretty-printed JSON
 body (``--json``: one machine-readable object). ``--repeat N --concurrency K`` sends the
 request N times, K at a time, through one engine (one token) and prints a summary:
-count, ok/errors by status, p50/p95 latency and how many token requests were made.
+count, ok/errors by status, p50/p95 latency and how many token requests were made
+(N is at most 10,000; only statistics are kept, at most 16 KiB of each answer is held).
+
+``--timeout S`` (default 10, or config.toml's ``network.timeout``) bounds each call as a
+whole: token request, connect, body and 429 waits share one deadline. An answer is read up
+to ``--max-body`` (default 4 MiB, or ``$ALPACA_TUI_MAX_BODY``; up to 1G); a longer one is an
+error (exit 1), its start is not printed as if it were the answer. ``--data`` nested deeper
+than 64 levels is a usage error.
 
 Safety: a write (POST/PUT/PATCH/DELETE) to a live environment (live, broker-live) needs
 ``--yes`` or an interactive "y" on the terminal. For broker credentials the path is
@@ -50,10 +58,14 @@ from alpaca_tui.core.errors import EXIT_FAILURE, EXIT_OK, EXIT_USAGE
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 MAX_BODY_BYTES = 1024 * 1024
+MAX_REPEAT = 10_000
+REPEAT_KEEP = 16 * 1024   # bytes of each answer held by --repeat (for the first error's message)
+PRETTY_LIMIT = 256 * 1024  # a longer JSON answer is shown as it came (pretty-printing it takes seconds)
+SHOWN_TEXT = 20_000
 
 
 def register(subparsers: Any) -> None:
-    from alpaca_tui.cli.enginecli import positive_float, positive_int
+    from alpaca_tui.cli.enginecli import add_network_options, positive_int
 
     p = subparsers.add_parser("request", help="send one authenticated request (or a quick load check)",
                               description="Send an authenticated request with a profile and show the answer.")
@@ -66,22 +78,22 @@ def register(subparsers: Any) -> None:
     body.add_argument("--data-file", metavar="FILE", help="read the JSON body from FILE ('-' = stdin)")
     p.add_argument("--query", action="append", default=[], metavar="K=V", help="query parameter (repeatable)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.add_argument("--repeat", type=positive_int, default=1, metavar="N", help="send N times (load check)")
+    p.add_argument("--repeat", type=positive_int, default=1, metavar="N",
+                   help=f"send N times (load check; at most {MAX_REPEAT:,})")
     p.add_argument("--concurrency", type=positive_int, default=1, metavar="K",
                    help="with --repeat: K requests in flight at once (max 200)")
     p.add_argument("--force", action="store_true", help="send even if the access matrix forbids the path")
     p.add_argument("--yes", "-y", action="store_true", help="confirm a write to a live environment")
     p.add_argument("--no-cache", action="store_true", help="do not reuse a cached access token")
-    p.add_argument("--timeout", type=positive_float, default=None, metavar="S",
-                   help="per-request timeout in seconds (default: network.timeout in config.toml, else 10)")
+    add_network_options(p)
     p.set_defaults(func=run)
 
 
 def _parse_body(args: argparse.Namespace) -> Any:
-    import json
     import sys
     from pathlib import Path
 
+    from alpaca_tui.core import jsondoc
     from alpaca_tui.core.errors import UsageError
 
     raw: str | None = None
@@ -102,7 +114,7 @@ def _parse_body(args: argparse.Namespace) -> Any:
     if raw is None:
         return None
     try:
-        return json.loads(raw)
+        return jsondoc.loads(raw)
     except ValueError as exc:
         raise UsageError(f"the request body is not valid JSON: {exc.args[0] if exc.args else exc}") from None
 
@@ -149,7 +161,7 @@ def _percentile(values: list[float], q: float) -> float | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from alpaca_tui.cli.enginecli import configured_timeout, make_engine, open_cli_store, run_engine
+    from alpaca_tui.cli.enginecli import call_timeout, make_engine, open_cli_store, run_engine
     from alpaca_tui.core.environments import parse_api
     from alpaca_tui.core.errors import UsageError
     from alpaca_tui.core.store.access import Action
@@ -162,6 +174,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--api auth is the token endpoint; use: alpaca-tui token NAME")
     if args.concurrency > 200:
         raise UsageError("--concurrency is at most 200")
+    if args.repeat > MAX_REPEAT:
+        raise UsageError(f"--repeat is at most {MAX_REPEAT:,}")
     if not args.path.startswith("/"):
         raise UsageError(f"PATH must start with '/', e.g. /v2/account (got {args.path[:60]!r})")
     path, _, query_string = args.path.partition("?")
@@ -180,8 +194,8 @@ def run(args: argparse.Namespace) -> int:
     store.require(Action.CHECK, profile.name)
     if profile.env.is_live and method in WRITE_METHODS:
         _confirm_live_write(profile, method, path, args.yes, args.repeat)
-    timeout = args.timeout if args.timeout is not None else configured_timeout()  # config.toml
-    engine = make_engine(store, no_cache=args.no_cache, timeout=timeout)
+    engine = make_engine(store, no_cache=args.no_cache, timeout=call_timeout(args.timeout),  # or config.toml
+                         body_cap=args.max_body)
     if args.repeat > 1:
         return run_engine(engine, _repeat(engine, args, method, path, api, params, body))
     return run_engine(engine, _single(engine, args, method, path, api, params, body))
@@ -274,10 +288,14 @@ def _print_response(resp: Any) -> None:
         note = " (token refreshed after a 401)" if resp.token_refreshed else ""
         print(f"attempts: {resp.attempts}{note}")
     print()
-    if resp.json is not None:
+    if resp.truncated:
+        print("(the body is not shown: it is larger than the --max-body cap)")
+    elif resp.json is not None and len(resp.text) <= PRETTY_LIMIT:
         print(json.dumps(resp.json, indent=2, ensure_ascii=False))
     elif resp.text:
-        print(resp.text.rstrip("\n")[:20000])
+        print(resp.text.rstrip("\n")[:SHOWN_TEXT])
+        if len(resp.text) > SHOWN_TEXT:
+            print(f"… ({len(resp.text):,} characters; the first {SHOWN_TEXT:,} shown, --json for all)")
 
 
 async def _repeat(engine: Any, args: argparse.Namespace, method: str, path: str, api: Any,
@@ -303,7 +321,7 @@ async def _repeat(engine: Any, args: argparse.Namespace, method: str, path: str,
         async with sem:
             try:
                 resp = await engine.request(args.name, method, path, api=api, params=params or None,
-                                            json_body=body, force=True)
+                                            json_body=body, force=True, keep_body=REPEAT_KEEP)
             except ApiError as exc:
                 by_status[str(exc.status) if exc.status else "error"] += 1
                 by_category[exc.category.value] += 1

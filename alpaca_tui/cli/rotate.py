@@ -126,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
 def _new_secret(store: Any, profile: Any, args: argparse.Namespace) -> Any:
     from alpaca_tui.cli.common import read_secret
     from alpaca_tui.core import keys
-    from alpaca_tui.core.credentials import Flow, Secret, validate_key_id
+    from alpaca_tui.core.credentials import Flow, Secret, validate_key_id, validate_secret_for
     from alpaca_tui.core.redact import mask
 
     current = store.load_bundle(profile.name).active
@@ -142,7 +142,8 @@ def _new_secret(store: Any, profile: Any, args: argparse.Namespace) -> Any:
             pem = keys.generate_private_key(alg)
         return Secret(key_id=key_id, private_key_pem=pem, alg=alg)
     label = "new API secret" if profile.flow is Flow.LEGACY else "new OAuth client secret"
-    value = read_secret(args.secret_stdin, f"{label} for {profile.name} ({mask(key_id)}): ")
+    value = validate_secret_for(profile.flow, read_secret(args.secret_stdin,
+                                                          f"{label} for {profile.name} ({mask(key_id)}): "))
     return Secret(key_id=key_id, secret=value)
 
 

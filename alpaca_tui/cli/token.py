@@ -2,12 +2,15 @@
 
 Usage::
 
-    alpaca-tui token NAME [--no-cache] [--json]
+    alpaca-tui token NAME [--no-cache] [--json] [--timeout S]
 
 Prints only the token on stdout, so ``curl -H "Authorization: Bearer $(alpaca-tui token
 bx)" ...`` works. The token is reused from the secret store's cache while it has more
 than a minute left (``--no-cache`` always asks the token endpoint); it lives 899 s.
-Only OAuth profiles (client-secret, private-key-jwt) have tokens.
+Only OAuth profiles (client-secret, private-key-jwt) have tokens. ``--timeout S`` (default
+10) bounds the whole token request, retries included. A token endpoint's answer is read up
+to 64 KiB, and a token that is not an RFC 6750 ``b64token`` (CR, LF, ESC ...) is refused, never
+printed.
 
 Exit codes: 0 token printed; 1 token request refused (bad credentials, expired
 credential, network, server); 2 usage error (unknown profile, profile uses key ID +
@@ -33,6 +36,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("name", metavar="NAME")
     p.add_argument("--no-cache", action="store_true", help="always request a new token")
     p.add_argument("--json", action="store_true", help="machine-readable output (token + expiry)")
+    from alpaca_tui.cli.enginecli import add_network_options
+
+    add_network_options(p, body=False)
     p.set_defaults(func=run)
 
 
@@ -40,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     import sys
 
     from alpaca_tui.cli.common import print_json
-    from alpaca_tui.cli.enginecli import make_engine, open_cli_store, run_engine
+    from alpaca_tui.cli.enginecli import call_timeout, make_engine, open_cli_store, run_engine
     from alpaca_tui.core.clock import SYSTEM_CLOCK, utc_from_ts
     from alpaca_tui.core.errors import UsageError
     from alpaca_tui.core.store.access import Action
@@ -51,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     if not profile.flow.is_oauth:
         raise UsageError(f"profile {profile.name!r} uses key ID + secret; there is no access token "
                          f"(use: alpaca-tui exec {profile.name} -- CMD)")
-    engine = make_engine(store, no_cache=args.no_cache)
+    engine = make_engine(store, no_cache=args.no_cache, timeout=call_timeout(args.timeout))
     token = run_engine(engine, engine.token(args.name, use_cache=not args.no_cache))
     if args.json:
         print_json({"profile": profile.name, "token_type": token.token_type, "access_token": token.value,

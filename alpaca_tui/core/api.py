@@ -25,6 +25,7 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from alpaca_tui.core import deadline
 from alpaca_tui.core.auth.signing import UpstreamAuth, api_headers
 from alpaca_tui.core.clock import Clock
 from alpaca_tui.core.credentials import Profile, Secret
@@ -45,12 +46,11 @@ from alpaca_tui.core.http import (
 from alpaca_tui.core.pathscopes import describe_requirement, normalize_path, required_scope
 from alpaca_tui.core.preflight import expired_error, scope_preflight
 from alpaca_tui.core.redact import redact, redact_json, scrub
-from alpaca_tui.core.wire import RequestParts, Wire
+from alpaca_tui.core.sanitize import is_clean
+from alpaca_tui.core.wire import RequestParts, Sent, Wire, size_text
 
 if TYPE_CHECKING:
     from datetime import datetime
-
-    import httpx
 
     from alpaca_tui.core.registry import Credential
 
@@ -61,6 +61,9 @@ _DATA_PREFIXES = ("/v2/stocks", "/v2/options", "/v1/corporate-actions", "/v2/cry
                   "/v1/logos", "/v1/news", "/v1/screener", "/v1/forex")
 _DATA_BETA = re.compile(r"/v1beta\d+(?:/|$)")   # /v1beta1/news, /v1beta3/crypto (broker: /v1beta/...)
 _METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
+MAX_PATH = 4096
+MAX_QUERY = 16 * 1024
+REFRESH_AFTER_SHARE = 0.25   # a deferred refresh ahead needs at least this part of the deadline
 
 
 def infer_api(env: Env, path: str) -> Api:
@@ -79,23 +82,34 @@ class ApiClient:
         self._clock = clock
 
     async def authorize(self, cred: Credential, *, refused: UpstreamAuth | None = None,
-                        use_cache: bool | None = None) -> UpstreamAuth:
+                        use_cache: bool | None = None, defer_refresh: bool = False) -> UpstreamAuth:
         """The auth headers to send for ``cred`` now. ``refused``: what the API just refused
-        (a 401): a new token is fetched, once, unless another caller already replaced it."""
+        (a 401): a new token is fetched, once, unless another caller already replaced it.
+        ``defer_refresh``: while the token is still valid but due for its refresh ahead of
+        expiry, answer with it at once (``refresh_due``); the caller refreshes after its call."""
         profile = cred.profile
         if not profile.flow.is_oauth:
             secret = cred.secret
             pair = (secret.key_id, secret.secret or "")
             return UpstreamAuth(api_headers(profile, secret, None), key_pair=pair)
         broker = cred.tokens
+        ahead = broker.ahead() if defer_refresh and refused is None else None
+        if ahead is not None:
+            return UpstreamAuth(api_headers(profile, cred.secret, ahead), ahead, broker.epoch,
+                                refresh_due=True)
         tok = await broker.token(use_cache=use_cache, refused=refused.epoch if refused is not None else None)
         return UpstreamAuth(api_headers(profile, cred.secret, tok), tok, broker.epoch)
 
     async def call(self, cred: Credential, method: str, path: str, *, api: Api | None = None,
                    params: Mapping[str, str] | None = None, json_body: Any = None,
-                   preflight: bool = False, use_cache: bool | None = None) -> ApiResponse:
-        """One authenticated call (see the module doc for what is returned vs raised)."""
-        m, p, target, url = self._resolve(cred, method, path, api, json_body)
+                   preflight: bool = False, use_cache: bool | None = None,
+                   keep_body: int | None = None) -> ApiResponse:
+        """One authenticated call (see the module doc for what is returned vs raised).
+
+        An answer longer than the wire's body cap comes back ``truncated`` (its start in
+        ``text``) with an ``error`` when its status was 2xx; ``keep_body`` holds at most that
+        many bytes of any answer (a load check keeps statistics, not bodies)."""
+        m, p, target, url = self._resolve(cred, method, path, api, json_body, params)
         if preflight:
             refusal = scope_preflight(cred.profile, target, m, p)
             if refusal is not None:
@@ -105,7 +119,8 @@ class ApiClient:
         auth: UpstreamAuth | None = None
         refreshed = False
         while True:
-            auth = await self.authorize(cred, refused=auth if refreshed else None, use_cache=use_cache)
+            auth = await self.authorize(cred, refused=auth if refreshed else None, use_cache=use_cache,
+                                        defer_refresh=not refreshed)
             headers = {"Accept": "application/json", **auth.headers}
             secrets = cred.secrets()
 
@@ -118,16 +133,33 @@ class ApiClient:
                 return parts
 
             sent = await self._wire.send(m, url, build=build, secrets=secrets,
-                                         what=f"{m} {normalize_path(p)}", profile=cred.name)
+                                         what=f"{m} {normalize_path(p)}", profile=cred.name, keep=keep_body)
             attempts += sent.attempts
             if sent.response.status_code == 401 and oauth and not refreshed:
                 refreshed = True  # one forced refresh (single flight across callers) and one retry
                 continue
-            return self._answer(cred, target, m, p, url, sent.response, sent.latency_ms, secrets,
-                                attempts=attempts, refreshed=refreshed)
+            answer = self._answer(cred, target, m, p, url, sent, secrets, attempts=attempts,
+                                  refreshed=refreshed)
+            if auth.refresh_due:
+                await self._refresh_after(cred, use_cache)
+            return answer
 
-    def _resolve(self, cred: Credential, method: str, path: str, api: Api | None,
-                 json_body: Any) -> tuple[str, str, Api, str]:
+    @staticmethod
+    async def _refresh_after(cred: Credential, use_cache: bool | None) -> None:
+        """The refresh ahead of expiry a call deferred (its token was still valid): after the
+        answer, so a slow token endpoint never delays or starves the call itself, in what is
+        left of the call's deadline. Too little left: the next call does it. A failure is the
+        broker's to record (it backs off); the answer stands."""
+        budget = deadline.current()
+        if budget is not None and budget.left() < REFRESH_AFTER_SHARE * budget.seconds:
+            return
+        try:
+            await cred.tokens.token(use_cache=use_cache, spend_all=True)
+        except ApiError:
+            pass
+
+    def _resolve(self, cred: Credential, method: str, path: str, api: Api | None, json_body: Any,
+                 params: Mapping[str, str] | None = None) -> tuple[str, str, Api, str]:
         """(METHOD, path, API, URL) of a call, or UsageError / ApiError(expired) before sending."""
         profile = cred.profile
         m = method.strip().upper()
@@ -139,6 +171,11 @@ class ApiClient:
                              "the profile's environment")
         if any(c.isspace() for c in p):
             raise UsageError("the path must not contain whitespace (URL-encode it)")
+        if not is_clean(p) or len(p) > MAX_PATH:
+            raise UsageError(f"the path must be at most {MAX_PATH} characters without control characters "
+                             "(URL-encode them)")
+        if params and sum(len(k) + len(v) + 2 for k, v in params.items()) > MAX_QUERY:
+            raise UsageError(f"the query is longer than {MAX_QUERY} characters")
         if json_body is not None:
             try:  # what httpx would refuse mid-send (NaN, Infinity, non-JSON types), refused up front
                 json.dumps(json_body, allow_nan=False)
@@ -156,21 +193,29 @@ class ApiClient:
             raise refusal
         return m, p, target, hosts[target] + p
 
-    def _answer(self, cred: Credential, target: Api, method: str, path: str, url: str,
-                resp: httpx.Response, latency: float, secrets: list[str | None], *,
-                attempts: int, refreshed: bool) -> ApiResponse:
-        text = resp.text
-        body = parse_json(text)
+    def _answer(self, cred: Credential, target: Api, method: str, path: str, url: str, sent: Sent,
+                secrets: list[str | None], *, attempts: int, refreshed: bool) -> ApiResponse:
+        resp = sent.response
+        text = sent.text
+        body = None if sent.truncated else parse_json(text)
         error = None
+        rid = request_id_of(resp.headers, secrets)
         if not 200 <= resp.status_code < 300:
             error = api_error(cred.profile, cred.secret, target, method, path, resp.status_code, resp.headers,
                               body, text, secrets, attempts=attempts, now=self._clock.now())
+        elif sent.truncated:
+            error = ApiError(ErrorCategory.SERVER_ERROR,
+                             f"{method} {normalize_path(path)}: the answer is larger than "
+                             f"{size_text(sent.cap)} and was not read further (raise the cap with "
+                             "--max-body or ALPACA_TUI_MAX_BODY)",
+                             status=resp.status_code, request_id=rid, profile=cred.name)
         return ApiResponse(method=method, url=url, status=resp.status_code,
                            headers={k: redact(v, secrets) for k, v in dict(resp.headers).items()},
-                           text=redact(text, secrets), json=redact_json(body, secrets), latency_ms=latency,
-                           request_id=request_id_of(resp.headers),
+                           text=redact(text, secrets), json=redact_json(body, secrets),
+                           latency_ms=sent.latency_ms, request_id=rid,
                            rate_limit=RateLimit.from_headers(resp.headers), error=error, attempts=attempts,
-                           token_refreshed=refreshed, api=target.value, profile=cred.name)
+                           token_refreshed=refreshed, api=target.value, profile=cred.name,
+                           truncated=sent.truncated)
 
 
 def api_error(profile: Profile, secret: Secret, api: Api, method: str, path: str, status: int,
@@ -178,7 +223,7 @@ def api_error(profile: Profile, secret: Secret, api: Api, method: str, path: str
               attempts: int, now: datetime) -> ApiError:
     """A non-2xx API answer as one line with its category (401: expired / wrong environment /
     bad credentials; 403: the scope it needs; 429: when the quota resets; 5xx; redirects)."""
-    rid = request_id_of(headers)
+    rid = request_id_of(headers, secrets)
     msg = server_message(body, text, secrets)
     shown = msg or f"HTTP {status}"
     where = f"{method} {normalize_path(path)}"

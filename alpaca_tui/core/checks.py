@@ -22,6 +22,8 @@ from alpaca_tui.core.explain import Explanation
 from alpaca_tui.core.http import ApiError, ErrorCategory
 from alpaca_tui.core.pathscopes import required_scope
 from alpaca_tui.core.preflight import expired_error, scope_preflight
+from alpaca_tui.core.redact import redact
+from alpaca_tui.core.sanitize import clean_line
 
 if TYPE_CHECKING:
     from alpaca_tui.core.api import ApiClient
@@ -70,6 +72,18 @@ class CheckResult:
                    explanation=exc.explanation)
 
 
+MAX_STORED_ERROR = 400
+
+
+def stored_error(result: CheckResult, secrets: list[str | None]) -> str:
+    """What the index keeps of a failed check: the API, the category and the message, redacted
+    (every encoding of the credential's secrets) and cleaned (no control character), one line."""
+    text = " ".join(redact(f"{result.api.value}: {result.message}", secrets).split())
+    if len(text) > MAX_STORED_ERROR:
+        text = text[: MAX_STORED_ERROR - 1] + "…"
+    return clean_line(text)
+
+
 class Checks:
     """``check`` for the credentials of one engine."""
 
@@ -86,7 +100,9 @@ class Checks:
         refusal = expired_error(profile, self._clock.now())
         if refusal is not None:
             return [CheckResult.failed(cred, a, refusal) for a in targets]
-        if profile.flow.is_oauth:
+        # a token due for its refresh ahead of expiry still serves: the API calls below refresh
+        # it once they have their answers (core/api.py), so a slow token endpoint cannot starve them
+        if profile.flow.is_oauth and cred.tokens.ahead() is None:
             try:
                 await cred.tokens.token(use_cache=use_cache)
             except ApiError as exc:
@@ -118,7 +134,7 @@ class Checks:
             return
         ok = all(r.ok for r in results)
         first_bad = next((r for r in results if not r.ok), None)
-        error = None if first_bad is None else f"{first_bad.api.value}: {first_bad.message}"
+        error = None if first_bad is None else stored_error(first_bad, cred.secrets())
         try:
             updated = await asyncio.to_thread(store.update_profile, cred.name,
                                               last_verified_at=self._clock.now(), last_check_ok=ok,

@@ -68,13 +68,20 @@ def validate_name(name: str) -> str:
     return name
 
 
+def _printable_ascii(text: str, *, spaces: bool) -> bool:
+    low = 0x20 if spaces else 0x21
+    return all(low <= ord(c) <= 0x7E for c in text)
+
+
 def validate_key_id(key_id: str) -> str:
-    """Hard checks only (malformed input); shape heuristics are :func:`key_id_warnings`."""
+    """Hard checks only (malformed input); shape heuristics are :func:`key_id_warnings`.
+
+    Printable ASCII: a key ID goes into HTTP headers, where anything else fails at send time."""
     k = key_id.strip()
     if not k:
         raise UsageError("key ID is empty")
-    if len(k) > 128 or any(c.isspace() or not c.isprintable() for c in k):
-        raise UsageError("malformed key ID: expected up to 128 printable characters without spaces")
+    if len(k) > 128 or not _printable_ascii(k, spaces=False):
+        raise UsageError("malformed key ID: expected up to 128 printable ASCII characters without spaces")
     return k
 
 
@@ -92,13 +99,25 @@ def key_id_warnings(key_id: str, env: Env) -> list[str]:
     return warnings
 
 
-def validate_secret(secret: str) -> str:
+def validate_secret(secret: str, *, ascii_only: bool = False) -> str:
+    """One line of printable characters (no control, C1 or bidi character); with ``ascii_only``
+    printable ASCII (a secret sent in an HTTP header: see :func:`validate_secret_for`)."""
     s = secret.strip("\r\n")
     if not s.strip():
         raise UsageError("secret is empty")
     if len(s) > 4096 or any(not c.isprintable() for c in s):
         raise UsageError("malformed secret: expected printable characters on one line")
+    if ascii_only and not _printable_ascii(s, spaces=True):
+        raise UsageError("malformed secret: a key ID + secret credential's secret is sent in an HTTP "
+                         "header, so it must be printable ASCII")
     return s
+
+
+def validate_secret_for(flow: Flow, secret: str) -> str:
+    """:func:`validate_secret` for ``flow``: a key ID + secret goes into HTTP headers (APCA or
+    Basic), where only ASCII can be sent; an OAuth client secret goes into a URL-encoded form,
+    where any printable character can."""
+    return validate_secret(secret, ascii_only=flow is Flow.LEGACY)
 
 
 @dataclass(frozen=True)
@@ -235,7 +254,7 @@ class Profile:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Profile:
         return cls(
-            name=d["name"],
+            name=validate_name(d["name"]),  # the index is a file: a name is shown, so it is checked
             env=parse_env(d["env"]),
             flow=parse_flow(d["flow"]),
             key_id_masked=d.get("key_id_masked", ""),

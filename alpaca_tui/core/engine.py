@@ -30,7 +30,10 @@ not 2xx) and *raises* ApiError when there is no answer to show: a network error 
 timeout, a refused token request, an expired credential or a scope pre-flight refusal.
 429 answers are retried (``max_retries``, honouring ``Retry-After`` / ``X-RateLimit-Reset``,
 with the injectable ``sleep``); nothing else is retried. All times come from the injected
-clock.
+clock, except the deadline: ``timeout`` bounds each whole call (``request``, ``check``,
+``token``, ``authorize``: token request, connect, body, 429 waits and the 401 retry
+together) in real time (``core/deadline.py``). ``max_body`` caps the bytes read of an API
+answer (``core/wire.py``; the token endpoint's answer is capped at 64 KiB).
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
 
+from alpaca_tui.core import deadline
 from alpaca_tui.core.api import ApiClient, api_error, infer_api
 from alpaca_tui.core.auth.broker import TokenService
 from alpaca_tui.core.auth.cache import StoreTokenCache
@@ -51,7 +55,7 @@ from alpaca_tui.core.auth.state import RefreshPolicy
 from alpaca_tui.core.checks import CHECK_PATHS, CheckResult, Checks
 from alpaca_tui.core.clock import SYSTEM_CLOCK, Clock
 from alpaca_tui.core.credentials import Profile, Secret, SecretBundle
-from alpaca_tui.core.environments import Api
+from alpaca_tui.core.environments import Api, apis_for
 from alpaca_tui.core.errors import UsageError
 from alpaca_tui.core.http import ApiError, ApiResponse, ErrorCategory
 from alpaca_tui.core.oauth import AccessToken
@@ -59,7 +63,7 @@ from alpaca_tui.core.preflight import expired_error, scope_preflight
 from alpaca_tui.core.registry import Credential, CredentialRegistry
 from alpaca_tui.core.rotation import Rotation, RotationError, RotationResult
 from alpaca_tui.core.tokens import TokenState
-from alpaca_tui.core.wire import SendPolicy, Sleep, Wire
+from alpaca_tui.core.wire import DEFAULT_MAX_BODY, SendPolicy, Sleep, Wire
 
 if TYPE_CHECKING:
     from alpaca_tui.core.store import Store
@@ -91,7 +95,8 @@ class Engine:
                  transport: httpx.AsyncBaseTransport | None = None,
                  sleep: Sleep | None = None, max_retries: int = 3, max_retry_wait: float = 60.0,
                  verify_attempts: int = 5, verify_backoff: float = 0.5,
-                 refresh_backoff: float = 2.0, refresh_backoff_max: float = 30.0) -> None:
+                 refresh_backoff: float = 2.0, refresh_backoff_max: float = 30.0,
+                 max_body: int = DEFAULT_MAX_BODY) -> None:
         self.store = store
         self.clock = clock
         self.refresh_ahead = float(refresh_ahead)
@@ -105,9 +110,10 @@ class Engine:
         # the server says so (Retry-After), before the next automatic one
         self.refresh_backoff = max(0.0, float(refresh_backoff))
         self.refresh_backoff_max = max(self.refresh_backoff, float(refresh_backoff_max))
+        self.max_body = max(0, int(max_body))
         sleep = sleep or asyncio.sleep
-        self._wire = Wire(SendPolicy(self.timeout, self.max_retries, self.max_retry_wait), clock=clock,
-                          sleep=sleep, transport=transport)
+        self._wire = Wire(SendPolicy(self.timeout, self.max_retries, self.max_retry_wait, self.max_body),
+                          clock=clock, sleep=sleep, transport=transport)
         # a claim outlives the token request it covers (its time bound) by a margin
         cache = StoreTokenCache(store, claim_ttl=self.timeout + 5.0) if store is not None else None
         policy = RefreshPolicy(self.refresh_ahead, self.refresh_backoff, self.refresh_backoff_max,
@@ -168,25 +174,30 @@ class Engine:
         instead of a new request each. (Rules: ``core/auth/state.py``.)
         """
         cred = await self._registry.get(name)
-        return await cred.tokens.token(force=force, use_cache=use_cache)
+        async with self._bounded(f"token request for {name!r}", name):
+            return await cred.tokens.token(force=force, use_cache=use_cache, spend_all=True)
 
     async def authorize(self, name: str, *, refused: UpstreamAuth | None = None) -> UpstreamAuth:
         """The upstream auth headers for ``name`` right now (for a proxy); after the API
         refused them (401), pass them back as ``refused`` for one shared forced refresh."""
-        return await self._api.authorize(await self._registry.get(name), refused=refused)
+        cred = await self._registry.get(name)
+        async with self._bounded(f"authorizing {name!r}", name):
+            return await self._api.authorize(cred, refused=refused)
 
     # -- requests -------------------------------------------------------------------------
     async def request(self, name: str, method: str, path: str, *, api: Api | None = None,
                       params: dict[str, str] | None = None, json_body: Any = None, preflight: bool = False,
-                      force: bool = False) -> ApiResponse:
+                      force: bool = False, keep_body: int | None = None) -> ApiResponse:
         """One authenticated call. See the module doc for what is returned vs raised.
 
         ``preflight=True`` refuses locally (ApiError forbidden_scope) a call the credential's
-        access matrix forbids, unless ``force=True``.
+        access matrix forbids, unless ``force=True``. ``keep_body``: hold at most that many
+        bytes of the answer (statistics only; the cap itself is ``max_body``).
         """
         cred = await self._registry.get(name)
-        return await self._api.call(cred, method, path, api=api, params=params, json_body=json_body,
-                                    preflight=preflight and not force)
+        async with self._bounded(f"{method.strip().upper()} {path.strip()[:80]!r}", name):
+            return await self._api.call(cred, method, path, api=api, params=params, json_body=json_body,
+                                        preflight=preflight and not force, keep_body=keep_body)
 
     # -- check ----------------------------------------------------------------------------
     async def check(self, name: str, *, use_cache: bool | None = None,
@@ -197,10 +208,19 @@ class Engine:
         ``last_verified_at`` / ``last_check_ok`` / ``last_check_error`` are updated.
         """
         cred = await self._registry.get(name)
-        results = await self._checks.run(cred, use_cache=use_cache)
+        try:
+            async with self._bounded(f"check of {name!r}", name):
+                results = await self._checks.run(cred, use_cache=use_cache)
+        except ApiError as exc:  # the deadline's backstop: one failed line, like any other
+            apis = (Api.AUTH,) if cred.profile.flow.is_oauth else apis_for(cred.profile.env)
+            results = [CheckResult.failed(cred, a, exc) for a in apis]
         if record:
             await self._checks.record(cred, results)
         return results
+
+    def _bounded(self, what: str, name: str) -> Any:
+        """The deadline of one call (``timeout`` seconds; see ``core/deadline.py``)."""
+        return deadline.bounded(self.timeout, what, profile=name)
 
     # -- rotation -------------------------------------------------------------------------
     async def rotate(self, name: str, new: Secret, *, keep_old_for: timedelta,

@@ -97,28 +97,76 @@ def apis_for(env: Env) -> tuple[Api, ...]:
     return tuple(a for a in DEFAULT_HOSTS[env] if a is not Api.AUTH)
 
 
+MAX_URL_LENGTH = 2048
+MAX_HOST_LENGTH = 253
+_HOST_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789.-_")
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
 def validate_url(url: str) -> str:
-    """Return a normalised base URL (no trailing slash) or raise UsageError."""
+    """Return a normalised base URL (no trailing slash) or raise UsageError.
+
+    Printable ASCII only (an international host goes in its ``xn--`` form), at most 2048
+    characters, a DNS name of at most 253 characters (labels of 63) or an IP literal, and
+    ``httpx.URL`` (what the requests are sent with) must read the same scheme, host and
+    port as :func:`urllib.parse.urlsplit`: no input means one host here and another there.
+    """
     raw = url.strip()
+    shown = repr(raw[:80] + ("…" if len(raw) > 80 else ""))
+    if len(raw) > MAX_URL_LENGTH:
+        raise UsageError(f"invalid URL {shown}: longer than {MAX_URL_LENGTH} characters")
+    if any(not 0x21 <= ord(c) <= 0x7E for c in raw):
+        raise UsageError(f"invalid URL {shown}: only printable ASCII without spaces (write an "
+                         "international host name in its xn-- form)")
     try:
         parts = urlsplit(raw)
         port = parts.port  # raises ValueError on a bad port
     except ValueError:
-        raise UsageError(f"invalid URL {url!r}") from None
+        raise UsageError(f"invalid URL {shown}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UsageError(f"invalid URL {url!r}: expected http(s)://host[:port][/path]")
-    if parts.username or parts.password:
+        raise UsageError(f"invalid URL {shown}: expected http(s)://host[:port][/path]")
+    if parts.username or parts.password or "@" in parts.netloc:
         raise UsageError("URLs must not embed credentials; use the secret store instead")
     if parts.query or parts.fragment:
-        raise UsageError(f"invalid URL {url!r}: a base URL takes no query or fragment")
-    if any(c.isspace() for c in raw):
-        raise UsageError(f"invalid URL {url!r}: contains whitespace")
-    if parts.scheme == "http" and parts.hostname not in ("127.0.0.1", "localhost", "::1"):
+        raise UsageError(f"invalid URL {shown}: a base URL takes no query or fragment")
+    hostname = parts.hostname
+    _check_host(hostname, shown)
+    _same_for_httpx(raw, parts.scheme, hostname, port, shown)
+    if parts.scheme == "http" and hostname not in ("127.0.0.1", "localhost", "::1"):
         # Plain HTTP would put secrets on the wire; only loopback (the emulator) may use it.
-        raise UsageError(f"refusing plain http:// for non-loopback host {parts.hostname!r}; use https://")
-    host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
+        raise UsageError(f"refusing plain http:// for non-loopback host {hostname!r}; use https://")
+    host = hostname if ":" not in hostname else f"[{hostname}]"
     netloc = host + (f":{port}" if port is not None else "")
     return f"{parts.scheme}://{netloc}{parts.path.rstrip('/')}"
+
+
+def _check_host(hostname: str, shown: str) -> None:
+    if ":" in hostname:  # an IPv6 literal
+        import ipaddress
+
+        try:
+            ipaddress.IPv6Address(hostname)
+        except ValueError:
+            raise UsageError(f"invalid URL {shown}: not an IPv6 address") from None
+        return
+    labels = hostname.removesuffix(".").split(".")  # a trailing dot (the root) is allowed
+    if (len(hostname) > MAX_HOST_LENGTH or not set(hostname) <= _HOST_CHARS
+            or any(not 0 < len(label) <= 63 for label in labels)):
+        raise UsageError(f"invalid URL {shown}: the host must be a DNS name (letters, digits, '-', '.'; "
+                         f"at most {MAX_HOST_LENGTH} characters, 63 per label) or an IP address")
+
+
+def _same_for_httpx(raw: str, scheme: str, hostname: str, port: int | None, shown: str) -> None:
+    import httpx
+
+    try:
+        u = httpx.URL(raw)
+    except (httpx.InvalidURL, ValueError, TypeError):
+        raise UsageError(f"invalid URL {shown}") from None
+    default = _DEFAULT_PORTS[scheme]
+    host = u.raw_host.decode("ascii", "replace").lower()
+    if (u.scheme, host, u.port or default) != (scheme, hostname, port or default):
+        raise UsageError(f"invalid URL {shown}: ambiguous host or port")
 
 
 def parse_endpoint_spec(spec: str) -> tuple[Api, str]:

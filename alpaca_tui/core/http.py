@@ -14,7 +14,6 @@ token endpoint; ``{"message": "forbidden."}`` for malformed headers. Anything el
 from __future__ import annotations
 
 import email.utils
-import json
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -26,7 +25,9 @@ from alpaca_tui.core.credentials import Flow, Profile
 from alpaca_tui.core.environments import Env
 from alpaca_tui.core.errors import AlpacaTuiError
 from alpaca_tui.core.explain import Explanation
+from alpaca_tui.core.jsondoc import loads as json_loads
 from alpaca_tui.core.redact import mask, redact, scrub
+from alpaca_tui.core.sanitize import clean_line
 
 MAX_MESSAGE = 300
 RATE_LIMIT_HEADERS = ("x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset")
@@ -55,6 +56,8 @@ class ApiError(AlpacaTuiError):
     ``message`` is the full one-line text: ``<category label>: <detail> (HTTP 401,
     request-id abc)``. ``server_message`` is the server's own words (redacted) or None.
     ``explanation`` is its cause and fix (:mod:`alpaca_tui.core.explain`) or None.
+    Whatever the server said is cleaned here (``core.sanitize.clean_line``): no part of an
+    ApiError holds a control character, so any screen may show it.
     """
 
     def __init__(self, category: ErrorCategory, detail: str, *, status: int | None = None,
@@ -64,16 +67,16 @@ class ApiError(AlpacaTuiError):
         self.category = category
         self.explanation = explanation  # cause + fix lines (core/explain.py), shown under the message
         self.status = status
-        self.request_id = request_id
-        self.server_message = server_message
+        self.request_id = clean_line(request_id) if request_id is not None else None
+        self.server_message = clean_line(server_message) if server_message is not None else None
         self.profile = profile
         self.retry_after = retry_after
-        self.detail = " ".join(detail.split())
+        self.detail = clean_line(" ".join(detail.split()))
         suffix = []
         if status is not None:
             suffix.append(f"HTTP {status}")
-        if request_id:
-            suffix.append(f"request-id {request_id}")
+        if self.request_id:
+            suffix.append(f"request-id {self.request_id}")
         text = f"{category.label}: {self.detail}"
         if suffix:
             text += f" ({', '.join(suffix)})"
@@ -134,6 +137,7 @@ class ApiResponse:
     api: str | None = None
     profile: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    truncated: bool = False           # longer than the body cap: ``text`` holds its start
 
     @property
     def ok(self) -> bool:
@@ -156,6 +160,7 @@ class ApiResponse:
             "rate_limit": self.rate_limit.to_dict() if self.rate_limit else None,
             "error": self.error.to_dict() if self.error else None,
             "json": self.json, "text": None if self.json is not None else self.text,
+            "truncated": self.truncated,
         }
 
 
@@ -191,18 +196,20 @@ def epoch_to_utc(ts: float | None) -> datetime | None:
 
 
 def parse_json(text: str) -> Any:
+    """The parsed body, or None when it is not JSON (or nested deeper than ``jsondoc.MAX_DEPTH``)."""
     if not text:
         return None
     try:
-        return json.loads(text)
+        return json_loads(text)
     except ValueError:
         return None
 
 
-def request_id_of(headers: Mapping[str, str]) -> str | None:
+def request_id_of(headers: Mapping[str, str], secrets: Iterable[str | None] = ()) -> str | None:
+    """The server's ``X-Request-ID``: at most 80 characters, redacted, cleaned."""
     for k, v in headers.items():
         if k.lower() == "x-request-id" and v:
-            return scrub(v.strip())[:80]
+            return clean_line(redact(scrub(v.strip()), secrets)[:80])
     return None
 
 
@@ -276,7 +283,7 @@ def server_message(body: Any, text: str, secrets: Iterable[str | None]) -> str |
     msg = " ".join(scrub(redact(msg, secrets)).split())
     if len(msg) > MAX_MESSAGE:
         msg = msg[: MAX_MESSAGE - 1] + "…"
-    return msg
+    return clean_line(msg)
 
 
 def oauth_error_code(body: Any) -> str | None:

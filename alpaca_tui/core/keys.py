@@ -2,17 +2,24 @@
 
 Alpaca's docs do not say which algorithms AuthX accepts nor how a public key is
 registered (UNCONFIRMED, alpaca-auth.md §2); we support the two common ones, ES256
-(EC P-256) and RS256 (RSA >= 2048 bits), and publish the public half both as PEM and
+(EC P-256) and RS256 (RSA 2048 - 4096 bits), and publish the public half both as PEM and
 as a JWK (``kid`` = client ID, ``use`` = sig) so either form can be registered.
 
 The private key PEM only ever lives in the secret store; everything derived here
 (public PEM, JWK, fingerprint) is public.
+
+A key is parsed and validated once per process (:func:`load_private_key` keeps the parsed
+key, keyed by a hash of the PEM): signing an assertion per token request does not check
+the RSA key again each time. The size is read before the (costly) RSA validation, so a
+16384-bit key is refused at once instead of after minutes.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import threading
+from collections import OrderedDict
 from typing import Any
 
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -23,7 +30,9 @@ from alpaca_tui.core.errors import UsageError
 
 ALGORITHMS: tuple[str, ...] = ("ES256", "RS256")
 MIN_RSA_BITS = 2048
+MAX_RSA_BITS = 4096
 MAX_PEM_BYTES = 64 * 1024
+_CACHE_SIZE = 32
 
 PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 
@@ -55,29 +64,60 @@ def _check_key(key: object) -> tuple[PrivateKey, str]:
     if isinstance(key, rsa.RSAPrivateKey):
         if key.key_size < MIN_RSA_BITS:
             raise UsageError(f"RSA key too small ({key.key_size} bits): RS256 needs at least {MIN_RSA_BITS}")
+        if key.key_size > MAX_RSA_BITS:
+            raise UsageError(f"RSA key too large ({key.key_size} bits): use {MIN_RSA_BITS} to {MAX_RSA_BITS} "
+                             "bits (or EC P-256, ES256)")
         return key, "RS256"
     raise UsageError(f"unsupported private key type {type(key).__name__}: "
                      "use EC P-256 (ES256) or RSA (RS256)")
 
 
+_parsed: OrderedDict[bytes, tuple[PrivateKey, str]] = OrderedDict()
+_parsed_lock = threading.Lock()
+
+
+def _parse(data: bytes) -> tuple[PrivateKey, str]:
+    """Parse, check the type and size, then validate (RSA); every problem a UsageError."""
+    try:
+        # the size first, without RSA's costly consistency check (a 16384-bit key takes minutes)
+        quick = serialization.load_pem_private_key(data, password=None, unsafe_skip_rsa_key_validation=True)
+    except TypeError:
+        raise UsageError("the private key is encrypted; decrypt it first "
+                         "(openssl pkey -in key.pem -out plain.pem) — the secret store encrypts it") from None
+    except (ValueError, UnsupportedAlgorithm):
+        raise UsageError("could not parse the PEM private key (corrupt or unsupported format)") from None
+    key, alg = _check_key(quick)
+    if isinstance(key, rsa.RSAPrivateKey):
+        try:
+            key = _check_key(serialization.load_pem_private_key(data, password=None))[0]
+        except (ValueError, TypeError, UnsupportedAlgorithm):
+            raise UsageError("the RSA private key is inconsistent (corrupt)") from None
+    return key, alg
+
+
 def load_private_key(pem: str | bytes, alg: str | None = None) -> tuple[PrivateKey, str]:
     """Parse an unencrypted PEM private key; return it with its algorithm.
 
-    ``alg`` (when given) must match the key. Every problem is a one-line UsageError.
+    ``alg`` (when given) must match the key. Every problem is a one-line UsageError. The
+    parsed key is kept (up to 32 keys per process), so loading it again costs a hash.
     """
     data = pem.encode("utf-8", "replace") if isinstance(pem, str) else pem
     if len(data) > MAX_PEM_BYTES:
         raise UsageError("private key file is too large to be a PEM key")
     if b"-----BEGIN" not in data:
         raise UsageError("not a PEM private key (expected a '-----BEGIN ... PRIVATE KEY-----' block)")
-    try:
-        key = serialization.load_pem_private_key(data, password=None)
-    except TypeError:
-        raise UsageError("the private key is encrypted; decrypt it first "
-                         "(openssl pkey -in key.pem -out plain.pem) — the secret store encrypts it") from None
-    except (ValueError, UnsupportedAlgorithm):
-        raise UsageError("could not parse the PEM private key (corrupt or unsupported format)") from None
-    checked, key_alg = _check_key(key)
+    digest = hashlib.sha256(data).digest()
+    with _parsed_lock:
+        hit = _parsed.get(digest)
+        if hit is not None:
+            _parsed.move_to_end(digest)
+    if hit is None:
+        hit = _parse(data)
+        with _parsed_lock:
+            _parsed[digest] = hit
+            while len(_parsed) > _CACHE_SIZE:
+                _parsed.popitem(last=False)
+    checked, key_alg = hit
     if alg is not None and parse_alg(alg) != key_alg:
         raise UsageError(f"--alg {parse_alg(alg)} does not match the key, which is {key_alg}")
     return checked, key_alg

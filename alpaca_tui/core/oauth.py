@@ -16,12 +16,18 @@ parsing of the answer.
   what the published sample uses), header ``kid`` = client_id. ES256 by default, RS256
   when the key is RSA.
 
-The answer is ``{"access_token", "expires_in": 899, "token_type": "Bearer"}``.
+The answer is ``{"access_token", "expires_in": 899, "token_type": "Bearer"}``. It is
+checked before anything uses it (:func:`token_problem`): the token must be an RFC 6750
+``b64token`` (letters, digits, ``-._~+/``, trailing ``=``; so no CR, LF or ESC ever reaches
+a header, ``token``'s output or ``exec``'s child), ``expires_in`` a whole number of seconds
+(not ``true``, not ``0.001``) of at least :data:`MIN_LIFETIME` (a shorter lifetime would turn
+every call into a token request) and at most a day.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +39,11 @@ ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 ASSERTION_LIFETIME = 300
 DEFAULT_EXPIRES_IN = 899  # Alpaca's documented lifetime, used when a response omits it
 MAX_LIFETIME = 86400.0
+MIN_LIFETIME = 10.0       # seconds; a token endpoint that says less is answering wrongly
+MAX_TOKEN_LENGTH = 16 * 1024
+TOKEN_BODY_CAP = 64 * 1024  # bytes of a token endpoint's answer read at most
+# RFC 6750 §2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
+B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 
 
 @dataclass(frozen=True)
@@ -67,26 +78,58 @@ class AccessToken:
         return f"Bearer {self.value}"
 
 
-def parse_token_response(body: Any, *, now: float, token_url: str) -> AccessToken | None:
-    """An :class:`AccessToken` from a 2xx token response, or None when it is malformed."""
+def is_b64token(value: object) -> bool:
+    """Whether ``value`` may be sent as a bearer token (RFC 6750 ``b64token``, bounded length)."""
+    return (isinstance(value, str) and 0 < len(value) <= MAX_TOKEN_LENGTH
+            and B64TOKEN.fullmatch(value) is not None)
+
+
+def _lifetime(body: dict[str, Any]) -> float | str:
+    """``expires_in`` in seconds, or why it is refused."""
+    raw = body.get("expires_in")
+    if raw is None:
+        return float(DEFAULT_EXPIRES_IN)  # optional in RFC 6749 §5.1: Alpaca's documented value
+    if isinstance(raw, bool):
+        return f"expires_in is {str(raw).lower()}, not a number of seconds"
+    value: float
+    if isinstance(raw, int):
+        value = float(min(raw, 10**12))
+    elif isinstance(raw, float) and math.isfinite(raw) and raw.is_integer():
+        value = min(raw, 1e12)
+    elif isinstance(raw, str) and raw.strip().isdigit() and raw.strip().isascii() and len(raw.strip()) <= 12:
+        value = float(raw.strip())  # a quoted number (UNCONFIRMED whether AuthX ever does this)
+    else:
+        return "expires_in is not a whole number of seconds"
+    if value < MIN_LIFETIME:
+        return f"expires_in is {value:g} s (under {MIN_LIFETIME:g} s)"
+    return min(value, MAX_LIFETIME)  # never trust an absurd lifetime: refresh at least daily
+
+
+def token_problem(body: Any) -> str | None:
+    """Why a 2xx token answer is unusable ("no access_token" ...), or None when it is fine."""
     if not isinstance(body, dict):
-        return None
+        return "a body that is not a JSON object"
     value = body.get("access_token")
     if not isinstance(value, str) or not value:
-        return None
+        return "no access_token"
+    if not is_b64token(value):
+        return "an access_token that is not an RFC 6750 token (forbidden characters or too long)"
     token_type = body.get("token_type") or "Bearer"
     if not isinstance(token_type, str) or token_type.lower() != "bearer":
+        return "a token_type other than Bearer"
+    lifetime = _lifetime(body)
+    return lifetime if isinstance(lifetime, str) else None
+
+
+def parse_token_response(body: Any, *, now: float, token_url: str) -> AccessToken | None:
+    """An :class:`AccessToken` from a 2xx token response, or None when it is unusable
+    (:func:`token_problem` says why)."""
+    if token_problem(body) is not None:
         return None
-    expires_in = body.get("expires_in", DEFAULT_EXPIRES_IN)
-    try:
-        lifetime = float(expires_in)
-    except (TypeError, ValueError, OverflowError):
-        lifetime = float(DEFAULT_EXPIRES_IN)
-    if not math.isfinite(lifetime) or lifetime <= 0:
-        return None
-    lifetime = min(lifetime, MAX_LIFETIME)  # never trust an absurd lifetime: refresh at least daily
-    return AccessToken(value=value, expires_at=now + lifetime, issued_at=now, token_type="Bearer",
-                       source="network", token_url=token_url)
+    lifetime = _lifetime(body)
+    assert isinstance(lifetime, float)
+    return AccessToken(value=body["access_token"], expires_at=now + lifetime, issued_at=now,
+                       token_type="Bearer", source="network", token_url=token_url)
 
 
 # OAuth error codes (authx.json error_code) -> the short hint of their explanation (core/explain.py,

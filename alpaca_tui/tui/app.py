@@ -21,13 +21,15 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import work
 from textual.binding import BindingType
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
 from alpaca_tui.core.clock import SYSTEM_CLOCK, Clock
 from alpaca_tui.core.config import Config, load_config
 from alpaca_tui.core.credentials import Profile
+from alpaca_tui.core.errors import AlpacaTuiError
 from alpaca_tui.core.store.fileindex import FileIndex
-from alpaca_tui.tui import services
+from alpaca_tui.tui import safe, services
 from alpaca_tui.tui.commands import AlpacaCommands
 from alpaca_tui.tui.keys import APP_BINDINGS
 from alpaca_tui.tui.messages import (
@@ -240,12 +242,27 @@ class AlpacaTuiApp(StartupPrompts):
     def on_engine_ready(self, message: EngineReady) -> None:
         session = self.session
         if session.engine is None:
+            from alpaca_tui.core.wire import max_body_from_env  # loaded with the engine (httpx)
+
+            options = dict(self.engine_options)
+            if "max_body" not in options:
+                try:
+                    options["max_body"] = max_body_from_env()
+                except AlpacaTuiError as exc:
+                    self.notify(exc.message, title="ALPACA_TUI_MAX_BODY", severity="warning")
             session.engine = message.engine_cls(session.store, clock=session.clock,
-                                                refresh_ahead=session.refresh_ahead, **self.engine_options)
+                                                refresh_ahead=session.refresh_ahead, **options)
         self._broadcast(ProfilesChanged)
 
     def on_operation_failed(self, message: OperationFailed) -> None:
         self.notify(message.error, title=f"{message.what} failed", severity="error", timeout=8)
+
+    def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
+               timeout: float | None = None, markup: bool = False) -> None:
+        """Every notification is plain text, cleaned (``tui/safe.py``): what it says may come
+        from a server (a check's message) or a file. Markup is never parsed, whatever the caller."""
+        text, head = safe.notice(message, title)
+        super().notify(text, title=head, severity=severity, timeout=timeout, markup=False)
 
     # -- profiles ------------------------------------------------------------------------
     @work(thread=True, exclusive=True, group="profiles", exit_on_error=False)

@@ -10,6 +10,7 @@ from rich.text import Text
 from alpaca_tui.core.credentials import Flow, Profile
 from alpaca_tui.core.environments import Env
 from alpaca_tui.core.expiry import ExpiryState, describe_expiry, expiry_state, humanize_delta
+from alpaca_tui.core.sanitize import clean_line
 from alpaca_tui.core.scopes import AccessMatrix, Level
 
 ENV_ORDER: tuple[Env, ...] = (Env.LIVE, Env.PAPER, Env.BROKER_LIVE, Env.BROKER_SANDBOX)
@@ -151,8 +152,8 @@ def profile_summary(p: Profile, now: datetime, *, local: bool = False) -> Text:
     """The home screen's panel under the list: the selected credential in three lines (who; access;
     expiry and last check), each short enough for 80 columns unless a check error is long."""
     t = Text()
-    t.append(p.name, style="bold")
-    t.append(f"  {p.env.label} · {p.flow.label} · {p.key_id_masked}\n",
+    t.append(clean_line(p.name), style="bold")  # the index is a file: its fields are data
+    t.append(f"  {p.env.label} · {p.flow.label} · {clean_line(p.key_id_masked)}\n",
              style="orange1" if p.env.is_live else "")
     t.append("access ", style="dim")
     t.append(access_brief(p.access) if p.env.is_broker else "full (trading key)")
@@ -163,7 +164,7 @@ def profile_summary(p: Profile, now: datetime, *, local: bool = False) -> Text:
         t.append("never")
     else:
         t.append(f"{stamp(p.last_verified_at, local=local)} ")
-        t.append("ok" if p.last_check_ok else f"failed: {p.last_check_error or ''}",
+        t.append("ok" if p.last_check_ok else f"failed: {clean_line(p.last_check_error or '')}",
                  style="green" if p.last_check_ok else "red")
     if p.rotation_state:
         t.append(f"  rotation: {p.rotation_state}", style="yellow")

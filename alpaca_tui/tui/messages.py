@@ -142,6 +142,7 @@ class RequestRecord:
     cause: str | None = None        # the error's explanation (core/explain.py), when it has one
     fix: str | None = None
     warning: str | None = None      # the scope guard's warning (an unknown read), or --force
+    truncated: bool = False         # the answer was longer than the engine's body cap
 
 
 class RequestFinished(Message):

@@ -145,11 +145,16 @@ def rotation_secret(store: Store, demo: DemoIssuer | None, profile: Profile, giv
 
 # -- engine results -> text -------------------------------------------------------------------
 def fill_record(rec: Any, resp: Any) -> None:
+    """What the tester keeps of an answer: at most ``safe.VIEW_LIMIT`` characters of its text
+    (the parsed JSON only for an answer that short), so the history stays small."""
+    from alpaca_tui.tui.safe import VIEW_LIMIT
+
     rec.status = resp.status
     rec.latency_ms = resp.latency_ms
     rec.headers = dict(resp.headers)
-    rec.text = resp.text
-    rec.json = resp.json
+    rec.text = resp.text[: VIEW_LIMIT + 1]
+    rec.truncated = bool(getattr(resp, "truncated", False))
+    rec.json = resp.json if len(resp.text) <= VIEW_LIMIT else None
     rec.request_id = resp.request_id
     rec.rate_limit = resp.rate_limit
     rec.error = getattr(resp.error, "message", None) if resp.error is not None else None
@@ -157,14 +162,21 @@ def fill_record(rec: Any, resp: Any) -> None:
 
 
 def status_line(rec: Any) -> Text:
+    """The tester's status: what the server said is cleaned (``tui/safe.py``)."""
+    from alpaca_tui.tui.safe import plain
+
     t = Text()
     if rec.status is None:
         t.append("✗ not answered: ", style="bold red")
-        t.append(rec.error or "unknown error", style="red")
+        t.append(plain(rec.error or "unknown error"), style="red")
         return t
     ok = 200 <= rec.status < 300
-    t.append(f"{'✓' if ok else '✗'} {rec.status} {_reason(rec.status)}",
-             style="bold green" if ok else "bold red")
+    truncated = bool(getattr(rec, "truncated", False))
+    mark = "⚠" if ok and truncated else ("✓" if ok else "✗")
+    t.append(f"{mark} {rec.status} {_reason(rec.status)}",
+             style=("bold yellow" if truncated else "bold green") if ok else "bold red")
+    if truncated:  # first, where a one-line status shows it: the body is only the answer's start
+        t.append(" · truncated: larger than the body cap", style="bold yellow")
     if rec.latency_ms is not None:
         t.append(f" · {rec.latency_ms:.0f} ms")
     rl = rec.rate_limit
@@ -174,9 +186,9 @@ def status_line(rec: Any) -> Text:
         t.append(f"{rl.remaining}/{rl.limit if rl.limit is not None else '?'}",
                  style="bold red" if low else "bold yellow")
     if rec.request_id:
-        t.append(f" · req {rec.request_id}", style="dim")
-    if rec.error and not ok:
-        t.append(f"\n{rec.error}", style="red")
+        t.append(f" · req {plain(rec.request_id)}", style="dim")
+    if rec.error and (not ok or truncated):
+        t.append(f"\n{plain(rec.error)}", style="red")
     return t
 
 
@@ -246,17 +258,20 @@ def refusal_title(check: ScopeCheck) -> str:
 
 
 def explanation_text(cause: str | None, fix: str | None, warning: str | None = None) -> Text:
-    """The tester's and the token panel's lines under an error: cause, fix (core/explain.py)."""
+    """The tester's and the token panel's lines under an error: cause, fix (core/explain.py).
+    They quote paths and server field names: cleaned (``tui/safe.py``)."""
+    from alpaca_tui.tui.safe import plain
+
     t = Text()
     if warning:
         t.append("⚠ ", style="bold yellow")
-        t.append(scrub(warning), style="yellow")
+        t.append(plain(scrub(warning)), style="yellow")
     for label, value in (("cause: ", cause), ("fix:   ", fix)):
         if value:
             if t:
                 t.append("\n")
             t.append(label, style="bold")
-            t.append(value)
+            t.append(plain(value))
     return t
 
 

@@ -33,8 +33,10 @@ def fast_verify(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     async def sleep(seconds: float) -> None:
         sleeps.append(seconds)
 
-    def make_engine(store: Any, *, no_cache: bool = False, timeout: float = 10.0) -> Engine:
-        return Engine(store, cache_tokens=not no_cache, timeout=timeout, sleep=sleep)
+    def make_engine(store: Any, *, no_cache: bool = False, timeout: float = 10.0,
+                    body_cap: int | None = None) -> Engine:
+        return Engine(store, cache_tokens=not no_cache, timeout=timeout, sleep=sleep,
+                      max_body=enginecli.max_body(body_cap))
 
     monkeypatch.setattr(enginecli, "make_engine", make_engine)
     return sleeps

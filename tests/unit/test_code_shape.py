@@ -34,6 +34,10 @@ def shaped_files() -> list[Path]:
     files += sorted((CORE / "store" / "vault").glob("*.py"))
     files += [CORE / "store" / name for name in ("access.py", "pin.py", "tokencache.py", "migrate.py",
                                                  "store.py")]
+    # issue 12: what text from outside passes through (cleaning, bounded parsing, redaction),
+    # the per-call deadline, and the door's checks of tokens, URLs and keys
+    files += [CORE / name for name in ("sanitize.py", "jsondoc.py", "deadline.py", "redact.py", "oauth.py",
+                                       "http.py", "keys.py", "environments.py")]
     return files
 
 
@@ -53,6 +57,7 @@ def test_the_shaped_files_exist() -> None:
             "pathscopes.py", "scopetable.py", "explain.py",
             "store/vault/index.py", "store/vault/secrets.py", "store/migrate.py"} <= names
     assert {"proxy/server.py", "proxy/forward.py", "proxy/relay.py", "clientenv.py"} <= names
+    assert {"sanitize.py", "jsondoc.py", "deadline.py"} <= names
     assert all(p.is_file() for p in shaped_files())
 
 

@@ -34,3 +34,37 @@ def test_redact_json_walks_every_string() -> None:
     assert out[mask(TOKEN)] == "a key"
     assert redact_json(doc, []) is doc  # nothing to hide: untouched
     assert redact_json(None, [SECRET]) is None
+
+
+def test_redact_masks_binary_forms_and_basic_at_every_alignment() -> None:
+    """Issue 12, item 8: a server echoing the secret as base64, hex, URL-encoding or inside a
+    Basic header (``base64(key_id:secret)``, where the secret starts at any byte offset)."""
+    import base64
+
+    secret = "PaperSecret0123456789abcdefghijklmnopqrs"
+    raw = secret.encode()
+    forms = [base64.b64encode(raw).decode(), base64.b64encode(raw).decode().rstrip("="),
+             base64.urlsafe_b64encode(raw).decode(), raw.hex(), raw.hex().upper(),
+             quote(secret, safe="")]
+    for key_id in ("PK", "PK1", "PK12", "PKTEST00000000000001"):
+        forms.append(base64.b64encode(f"{key_id}:{secret}".encode()).decode())
+    for form in forms:
+        out = redact(f"<{form}>", [secret])
+        assert form not in out and out.startswith("<") and out.endswith(">")
+        # what is left of an encoded form reveals no more than mask() does: a few edge bytes
+        assert len(out) < 12 + len(form) - 16, (form, out)
+    rid = redact(raw.hex()[:20].upper() + raw.hex()[20:], [secret])  # mixed case
+    assert secret[4:-4] not in rid and raw.hex()[8:-8] not in rid
+    odd = "a/b+c=d&e f"  # percent escapes in either case
+    for form in (quote(odd, safe=""), quote(odd, safe="").replace("%2F", "%2f").replace("%2B", "%2b"),
+                 quote(odd), quote_plus(odd)):
+        assert form not in redact(f"x{form}y", [odd]), form
+
+
+def test_request_id_is_redacted_and_cleaned() -> None:
+    from alpaca_tui.core.http import request_id_of
+
+    secret = "PaperSecret0123456789abcdefghijklmnopqrs"
+    assert request_id_of({"X-Request-ID": secret}, [secret]) == mask(secret)
+    assert request_id_of({"x-request-id": "\x9b31m\x85id"}) == "\\x9b31m\\x85id"
+    assert request_id_of({"X-Request-ID": "a" * 500}) == "a" * 80

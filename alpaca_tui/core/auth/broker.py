@@ -29,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from alpaca_tui.core import deadline
 from alpaca_tui.core.auth.cache import TokenCache
 from alpaca_tui.core.auth.endpoint import TokenEndpoint
 from alpaca_tui.core.auth.state import BrokerState, Phase, RefreshPolicy
@@ -112,18 +113,25 @@ class TokenBroker:
     def fresh(self, tok: AccessToken | None) -> bool:
         return self._policy.fresh(tok, self._clock.time())
 
+    def ahead(self) -> AccessToken | None:
+        """The current token while it is still usable and its refresh ahead of expiry is due
+        (``REFRESH_AHEAD``), else None: a caller may send with it and refresh afterwards."""
+        return self.state.token if self.phase() is Phase.REFRESH_AHEAD else None
+
     def drop(self) -> None:
         """The credential changed (new secret or endpoints): forget the token."""
         self.state.dropped()
 
     async def token(self, *, force: bool = False, use_cache: bool | None = None,
-                    refused: int | None = None) -> AccessToken:
+                    refused: int | None = None, spend_all: bool = False) -> AccessToken:
         """A token good to send now (see the module doc and ``auth/state.py``).
 
         ``force`` asks for a new one (the refresh key) unless another caller replaced it
         meanwhile. ``refused`` is the epoch of a token the API has just refused (a 401): a
-        forced refresh that never falls back on that token. Raises UsageError for legacy
-        profiles, ApiError when there is no token to give.
+        forced refresh that never falls back on that token. A refresh ahead of expiry spends
+        half of what is left of the call's deadline (the call goes on with the current token)
+        unless ``spend_all`` (nothing follows it). Raises UsageError for legacy profiles,
+        ApiError when there is no token to give.
         """
         force = force or refused is not None
         profile = self._subject.profile
@@ -151,7 +159,8 @@ class TokenBroker:
                     served = await self._fleet(cache, current)
                 if served is not None:
                     return served
-            return await self._renew(current, force=force, refused=refused is not None, cache=cache)
+            return await self._renew(current, force=force, refused=refused is not None, cache=cache,
+                                 spend_all=spend_all)
 
     async def _load(self, cache: TokenCache) -> AccessToken | None:
         profile = self._subject.profile
@@ -208,15 +217,23 @@ class TokenBroker:
         return service.cache if wanted and self._subject.persistent else None
 
     async def _renew(self, current: AccessToken | None, *, force: bool, refused: bool,
-                     cache: TokenCache | None) -> AccessToken:
+                     cache: TokenCache | None, spend_all: bool = False) -> AccessToken:
         """One token request; on failure the current token when it still serves."""
         # the current token still serves unless the API has just refused it (a 401 retry)
         serves = self._policy.usable(current, self._clock.time()) and not refused
         fallback = current if serves and not force else None
         try:
-            # while the current token serves, a 429 is not waited out inside this call:
-            # the backoff honours its Retry-After before the next attempt
-            new = await self._fetch(retries=0 if serves else None)
+            # while the current token serves, a 429 is not waited out inside this call (the
+            # backoff honours its Retry-After before the next attempt), and unless nothing
+            # follows, the refresh may spend only half of what is left of the call's deadline:
+            # the call goes on with the current token
+            share = deadline.portion(0.5) if serves and not spend_all else None
+            if share is None:
+                new = await self._fetch(retries=0 if serves else None)
+            else:
+                async with deadline.bounded(share, f"token refresh for {self._subject.profile.name!r}",
+                                            profile=self._subject.profile.name):
+                    new = await self._fetch(retries=0)
         except ApiError as exc:
             self.state.failed(exc, self._clock.time(), self._policy, schedule=self._scheduled())
             if cache is not None:

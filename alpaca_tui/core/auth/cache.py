@@ -29,7 +29,7 @@ from typing import Any, Protocol
 
 from alpaca_tui.core.credentials import Secret
 from alpaca_tui.core.errors import AlpacaTuiError
-from alpaca_tui.core.oauth import AccessToken
+from alpaca_tui.core.oauth import AccessToken, is_b64token
 from alpaca_tui.core.redact import mask
 
 __all__ = ["CACHE_VERSION", "StoreTokenCache", "TokenCache", "TokenStore", "process_owner",
@@ -162,8 +162,9 @@ def token_from_cache(data: dict[str, Any] | None, secret: Secret, token_url: str
         expires_at = float(data["expires_at"])
     except (KeyError, TypeError, ValueError):
         return None
-    if not isinstance(value, str) or not value or expires_at <= issued_at:
+    if not is_b64token(value) or not expires_at > issued_at:  # a tampered record is no token
         return None
     token_type = str(data.get("token_type") or "Bearer")
+    assert isinstance(value, str)
     return AccessToken(value=value, expires_at=expires_at, issued_at=issued_at, token_type=token_type,
                        source="cache", token_url=token_url)

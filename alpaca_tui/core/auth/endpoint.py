@@ -28,9 +28,15 @@ from alpaca_tui.core.http import (
     server_message,
     server_wait,
 )
-from alpaca_tui.core.oauth import BAD_CREDENTIAL_CODES, AccessToken, parse_token_response
+from alpaca_tui.core.oauth import (
+    BAD_CREDENTIAL_CODES,
+    TOKEN_BODY_CAP,
+    AccessToken,
+    parse_token_response,
+    token_problem,
+)
 from alpaca_tui.core.redact import mask
-from alpaca_tui.core.wire import RequestParts, Wire
+from alpaca_tui.core.wire import RequestParts, Wire, size_text
 
 __all__ = ["TokenEndpoint", "token_error"]
 
@@ -52,30 +58,39 @@ class TokenEndpoint:
             return {"data": token_form(profile.flow, secret, url, now=self._clock.time()),
                     "headers": {"Accept": "application/json"}}
 
-        sent = await self._wire.send("POST", url, build=build, secrets=secrets,
-                                     what=f"token request for {profile.name!r}", profile=profile.name,
-                                     retries=retries)
+        what = f"token request for {profile.name!r}"
+        sent = await self._wire.send("POST", url, build=build, secrets=secrets, what=what,
+                                     profile=profile.name, retries=retries, max_body=TOKEN_BODY_CAP)
         resp = sent.response
-        body = parse_json(resp.text)
-        if not 200 <= resp.status_code < 300:
+        status = resp.status_code
+        if sent.truncated:
+            raise ApiError(ErrorCategory.SERVER_ERROR, f"{what}: the token endpoint's answer is larger than "
+                           f"{size_text(TOKEN_BODY_CAP)} (not read further)", status=status,
+                           request_id=request_id_of(resp.headers, secrets), profile=profile.name)
+        text = sent.text
+        body = parse_json(text)
+        if not 200 <= status < 300:
             raise token_error(profile, secret, resp, body, secrets, now=self._clock.time(),
-                              attempts=sent.attempts)
+                              attempts=sent.attempts, text=text)
         tok = parse_token_response(body, now=started, token_url=url)
         if tok is None:
+            # the token itself is never quoted: it may hold control characters or be a secret
             raise ApiError(ErrorCategory.SERVER_ERROR,
-                           f"token endpoint answered {resp.status_code} without a usable bearer "
-                           f"access_token", status=resp.status_code,
-                           request_id=request_id_of(resp.headers), profile=profile.name)
+                           f"{what}: the token endpoint answered {status} without a usable bearer "
+                           f"access_token: {token_problem(body)}", status=status,
+                           request_id=request_id_of(resp.headers, secrets), profile=profile.name)
         return tok
 
 
 def token_error(profile: Profile, secret: Secret, resp: httpx.Response, body: Any,
-                secrets: list[str | None], *, now: float, attempts: int = 1) -> ApiError:
+                secrets: list[str | None], *, now: float, attempts: int = 1,
+                text: str | None = None) -> ApiError:
     """A refused token request as one line: rate limited, server error, expired credential,
-    wrong environment, bad credentials (with the OAuth error's hint) or another client error."""
+    wrong environment, bad credentials (with the OAuth error's hint) or another client error.
+    ``text`` is the body as read (default ``resp.text``, for a response read whole)."""
     status = resp.status_code
-    rid = request_id_of(resp.headers)
-    msg = server_message(body, resp.text, secrets) or f"HTTP {status}"
+    rid = request_id_of(resp.headers, secrets)
+    msg = server_message(body, resp.text if text is None else text, secrets) or f"HTTP {status}"
     code = oauth_error_code(body)
     name = profile.name
     who = f"token request for {name!r} ({mask(secret.key_id)})"

@@ -41,6 +41,7 @@ class UpstreamAuth:
     epoch: int | None = None
     # key ID + secret of a legacy credential: what a WebSocket stream's auth message carries
     key_pair: tuple[str, str] | None = field(default=None, repr=False)
+    refresh_due: bool = False   # a still-valid token whose refresh ahead of expiry is due (after the call)
 
 
 def api_headers(profile: Profile, secret: Secret, token: AccessToken | None) -> dict[str, str]:
@@ -49,10 +50,18 @@ def api_headers(profile: Profile, secret: Secret, token: AccessToken | None) -> 
         return {"Authorization": token.authorization()}
     if not secret.secret:
         raise UsageError(f"profile {profile.name!r} has no secret stored")
+    if not (_header_safe(secret.key_id) and _header_safe(secret.secret)):
+        # stored before the key ID and secret were checked at the door (printable ASCII)
+        raise UsageError(f"the stored key ID or secret of {profile.name!r} is not printable ASCII; "
+                         "add the credential again")
     if profile.env.is_broker:
         raw = f"{secret.key_id}:{secret.secret}".encode()
         return {"Authorization": "Basic " + base64.b64encode(raw).decode("ascii")}
     return {"APCA-API-KEY-ID": secret.key_id, "APCA-API-SECRET-KEY": secret.secret}
+
+
+def _header_safe(value: str) -> bool:
+    return all(0x20 <= ord(c) <= 0x7E for c in value)
 
 
 def build_assertion(client_id: str, private_key_pem: str, audience: str, *, now: float,

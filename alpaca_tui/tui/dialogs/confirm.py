@@ -11,6 +11,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
 
+from alpaca_tui.core.sanitize import clean
+
 
 class ConfirmDialog(ModalScreen[bool]):
     """Returns True when confirmed. ``danger`` draws it in red and focuses "No" first."""
@@ -24,7 +26,8 @@ class ConfirmDialog(ModalScreen[bool]):
                  danger: bool = False) -> None:
         super().__init__(classes="dialog-screen")
         self.title_text = title
-        self.body = body
+        # a str body is shown as data (it holds names, paths and key IDs), never as markup
+        self.body = body if isinstance(body, Text) else Text(clean(body))
         self.yes_label = yes
         self.no_label = no
         self.danger = danger

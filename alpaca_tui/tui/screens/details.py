@@ -14,7 +14,7 @@ from textual.widgets import Static
 from alpaca_tui.core.credentials import Profile, SecretBundle
 from alpaca_tui.core.environments import resolve_endpoints
 from alpaca_tui.core.redact import mask
-from alpaca_tui.tui import services
+from alpaca_tui.tui import safe, services
 from alpaca_tui.tui.format import FLOW_SHORT, access_brief, expiry_badge
 from alpaca_tui.tui.messages import BundleLoaded, OperationFailed, ProfilesChanged
 from alpaca_tui.tui.screens.base import ProfileScreen
@@ -124,7 +124,9 @@ class DetailsScreen(ProfileScreen):
         t.add_column(ratio=1)
 
         def row(label: str, value: str | Text, style: str = "") -> None:
-            t.add_row(label, value if isinstance(value, Text) else Text(value, style=style))
+            # every value is shown as data (safe.shown): stored fields come from a file,
+            # the last check's error from a server
+            t.add_row(Text(label), value if isinstance(value, Text) else safe.shown(value, style=style))
 
         row("Environment", p.env.label + ("  ⚠ real money" if p.env.is_live else ""),
             "bold orange1" if p.env.is_live else "bold")
@@ -155,7 +157,7 @@ class DetailsScreen(ProfileScreen):
         else:
             row("Verified", Text.assemble(self.when(p.last_verified_at), "  ",
                                           ("ok", "green") if p.last_check_ok else
-                                          (f"failed: {p.last_check_error or ''}", "red")))
+                                          (f"failed: {safe.plain(p.last_check_error or '')}", "red")))
         if p.rotation_state:
             retire = f", old key kept until {self.when(p.previous_retire_at)}" if p.previous_retire_at else ""
             row("Rotation", f"{p.rotation_state}{retire}", "yellow")

@@ -17,6 +17,7 @@ from textual.widgets.data_table import ColumnKey
 
 from alpaca_tui.core.credentials import Profile
 from alpaca_tui.core.environments import Env
+from alpaca_tui.core.sanitize import clean_line
 from alpaca_tui.tui.format import (
     ENV_ORDER,
     FLOW_SHORT,
@@ -184,9 +185,9 @@ class HomeScreen(AppScreen):
         access_style = "bold red" if p.env.is_broker and p.access.dangerous_writes() else ""
         rot = " ⟲" if p.rotation_state else ""
         cells: dict[str, Text | str] = {
-            "name": Text("  " + name + rot, style="bold orange1" if p.env.is_live else ""),
+            "name": Text("  " + clean_line(name) + rot, style="bold orange1" if p.env.is_live else ""),
             "flow": flow,
-            "key": p.key_id_masked,
+            "key": Text(clean_line(p.key_id_masked)),  # a str cell would be parsed as markup
             "access": Text(access, style=access_style),
             "expires": expiry_badge(p.expires_at, now),
             "verified": verified_badge(p, now),
@@ -280,7 +281,8 @@ class HomeScreen(AppScreen):
                                style="bold red"))
             return
         if session.store is None:
-            status.update(Text(f"✗ {session.store_error}", style="bold red") if session.store_error
+            error = session.store_error
+            status.update(Text(f"✗ {clean_line(error)}", style="bold red") if error
                           else Text("opening the secret store…", style="dim"))
             return
         if not session.profiles_loaded:

@@ -19,8 +19,9 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Input, Label, Select, Static, TextArea
 
-from alpaca_tui.core.credentials import Flow, Profile, validate_key_id, validate_secret
+from alpaca_tui.core.credentials import Flow, Profile, validate_key_id, validate_secret_for
 from alpaca_tui.core.errors import AlpacaTuiError
+from alpaca_tui.core.sanitize import clean_line
 from alpaca_tui.tui import services
 from alpaca_tui.tui.format import time_left
 from alpaca_tui.tui.keygen import generate_keypair_in_worker
@@ -132,12 +133,12 @@ class RotationScreen(TypeAheadFields, ProfileScreen):
             cur.update("credential not found")
             return
         t = Text()
-        t.append(f"{p.name}", style="bold")
+        t.append(clean_line(p.name), style="bold")
         t.append(f"  {p.env.label}" + ("  ⚠ real money" if p.env.is_live else ""),
                  style="bold orange1" if p.env.is_live else "")
         t.append(f"  {p.flow.label}\n")
         t.append("active key ", style="dim")
-        t.append(p.key_id_masked, style="bold")
+        t.append(clean_line(p.key_id_masked), style="bold")
         t.append("   rotated ", style="dim")
         t.append(self.when(p.rotated_at))
         if p.rotation_state:
@@ -237,7 +238,8 @@ class RotationScreen(TypeAheadFields, ProfileScreen):
             try:
                 given = self._manual_input(p)
             except AlpacaTuiError as exc:
-                self.query_one("#rot-outcome", Static).update(Text(f"✗ {exc.message}", style="bold red"))
+                self.query_one("#rot-outcome", Static).update(Text(f"✗ {clean_line(exc.message)}",
+                                                                   style="bold red"))
                 return
         keep = KEEP_CHOICES[int(self.query_one("#rot-keep", Select).value)][1]  # type: ignore[arg-type]
         warnings = self.rotation_warnings(p)
@@ -282,7 +284,7 @@ class RotationScreen(TypeAheadFields, ProfileScreen):
             if self.keypair is None:
                 raise AlpacaTuiError("generate a new key pair first (ctrl+g) and register its public key")
             return services.RotationInput(key_id=key_id or None, keypair=self.keypair)
-        secret = validate_secret(self.query_one("#rot-secret", Input).value)
+        secret = validate_secret_for(p.flow, self.query_one("#rot-secret", Input).value)
         return services.RotationInput(key_id=key_id or None, secret=secret)
 
     @work(exclusive=True, group="rotate", exit_on_error=False)
@@ -315,7 +317,7 @@ class RotationScreen(TypeAheadFields, ProfileScreen):
         if message.error:
             self._log(f"✗ {message.error}", "bold red")
             what = "rollback" if message.rolled_back else "rotation"
-            out.update(Text(f"✗ {what} failed — the active key is unchanged: {message.error}",
+            out.update(Text(f"✗ {what} failed — the active key is unchanged: {clean_line(message.error)}",
                             style="bold red"))
         elif message.rolled_back:
             self._log("✓ rolled back: the previous key is active again", "bold green")

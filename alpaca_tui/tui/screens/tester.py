@@ -16,7 +16,6 @@ import json
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlencode
 
-from rich.json import JSON
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -38,7 +37,7 @@ from textual.widgets import (
 from alpaca_tui.core.credentials import Profile
 from alpaca_tui.core.environments import Api, apis_for
 from alpaca_tui.core.redact import scrub
-from alpaca_tui.tui import services
+from alpaca_tui.tui import safe, services
 from alpaca_tui.tui.commands import default_request
 from alpaca_tui.tui.curl import PLACEHOLDERS, curl_command, split_path
 from alpaca_tui.tui.messages import ProfilesChanged, RequestFinished, RequestRecord
@@ -293,16 +292,17 @@ class TesterScreen(CurlCopying):
         explain.update(services.explanation_text(rec.cause, rec.fix, rec.warning))
         explain.display = bool(rec.cause or rec.fix or rec.warning)
         body = self.query_one("#resp-body", Static)
-        if rec.json is not None:
-            body.update(JSON.from_data(rec.json, indent=2))
+        if rec.json is not None and not rec.truncated:
+            body.update(safe.json_view(rec.json))
         else:
-            body.update(Text(scrub(rec.text or rec.error or ""), style="" if rec.status else "red"))
+            body.update(safe.body(scrub(rec.text or rec.error or ""), truncated=rec.truncated,
+                                  style="" if rec.status else "red"))
         headers = self.query_one("#resp-headers", DataTable)
         headers.clear()
         for k, v in sorted(rec.headers.items()):
             hot = k.lower().startswith("x-ratelimit") or k.lower() == "retry-after"
             style = "bold yellow" if hot else ""
-            headers.add_row(Text(k, style=style), Text(scrub(str(v)), style=style))
+            headers.add_row(safe.line(k, style=style), safe.line(scrub(str(v)), style=style))
 
     def _add_history_row(self, rec: RequestRecord) -> None:
         hist = self.query_one("#history", DataTable)
@@ -310,7 +310,8 @@ class TesterScreen(CurlCopying):
         status = Text(str(rec.status) if rec.status else "error",
                       style="green" if rec.status and rec.status < 400 else "bold red")
         ms = f"{rec.latency_ms:.0f}" if rec.latency_ms is not None else "—"
-        hist.add_row(str(n), rec.profile, f"{rec.method} {rec.path}", status, ms, key=str(n))
+        hist.add_row(str(n), safe.line(rec.profile), safe.line(f"{rec.method} {rec.path}"), status, ms,
+                     key=str(n))
 
     @on(DataTable.RowSelected, "#history")
     def _history_selected(self, event: DataTable.RowSelected) -> None:

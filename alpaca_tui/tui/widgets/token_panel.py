@@ -34,6 +34,7 @@ from textual.widgets import ProgressBar, Static
 
 from alpaca_tui.core.clock import SYSTEM_CLOCK, Clock
 from alpaca_tui.core.redact import scrub
+from alpaca_tui.core.sanitize import clean_line
 from alpaca_tui.core.tokens import CLOCK_BACK_TOLERANCE, MIN_TOKEN_LEFT
 from alpaca_tui.tui.format import TOKEN_LIFETIME, clock_time, mmss
 from alpaca_tui.tui.messages import TokenUpdated
@@ -181,7 +182,7 @@ class TokenPanel(Vertical):
         facts.append(f"{getattr(st, 'refresh_count', 0) or 0}×")
         facts.append("\nlast error ", style="dim")
         if err:
-            facts.append(scrub(str(err)), style="bold red")
+            facts.append(clean_line(scrub(str(err))), style="bold red")  # the token endpoint's words
         else:
             facts.append("none")
         if getattr(st, "refreshing", False) or self._inflight:

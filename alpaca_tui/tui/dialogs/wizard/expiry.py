@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Vertical
@@ -15,6 +16,7 @@ from textual.widgets.option_list import Option
 
 from alpaca_tui.core.errors import UsageError
 from alpaca_tui.core.expiry import EXPIRY_CHOICES, parse_expiry
+from alpaca_tui.core.sanitize import clean_line
 from alpaca_tui.tui.dialogs.wizard.draft import Draft
 from alpaca_tui.tui.widgets import focus_now
 from alpaca_tui.tui.widgets.lists import NavOptionList
@@ -97,7 +99,7 @@ class ExpiryStep(Vertical):
             if expires_at is None:
                 raise UsageError("enter a date as YYYY-MM-DD")
         except UsageError as exc:
-            err.update(exc.message)
+            err.update(Text(clean_line(exc.message)))  # it quotes what was typed: never markup
             return
         err.update("")
         self.post_message(self.Chosen(value.strip(), expires_at))

@@ -13,15 +13,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import Button, Input, Label, Static, TextArea
 
-from alpaca_tui.core.credentials import Flow, validate_key_id, validate_name, validate_secret
+from alpaca_tui.core.credentials import Flow, validate_key_id, validate_name, validate_secret_for
 from alpaca_tui.core.environments import Env
 from alpaca_tui.core.errors import AlpacaTuiError, UsageError
+from alpaca_tui.core.sanitize import clean_line
 from alpaca_tui.tui import services
 from alpaca_tui.tui.dialogs.wizard.draft import Draft
 from alpaca_tui.tui.keygen import generate_keypair_in_worker
@@ -134,7 +136,8 @@ class IdentifiersStep(VerticalScroll):
         field.call_later(self.submit)
 
     def show_error(self, text: str) -> None:
-        self.query_one("#ids-error", Label).update(text)
+        # the message quotes what was typed: shown as text, never parsed as markup
+        self.query_one("#ids-error", Label).update(Text(clean_line(text)))
 
     def submit(self) -> None:
         flow = self.flow
@@ -148,7 +151,7 @@ class IdentifiersStep(VerticalScroll):
             if not self.demo:
                 key_id = validate_key_id(self.query_one("#key-id", Input).value)
                 if flow is not Flow.PRIVATE_KEY_JWT:
-                    secret = validate_secret(self.query_one("#secret", Input).value)
+                    secret = validate_secret_for(flow, self.query_one("#secret", Input).value)
             if flow is Flow.PRIVATE_KEY_JWT and self.keypair is None:
                 raise UsageError("generate a key pair first (ctrl+g)")
         except AlpacaTuiError as exc:
