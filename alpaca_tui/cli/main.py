@@ -32,6 +32,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "alpaca_tui.cli.doctor",
     "alpaca_tui.cli.emulator",
     "alpaca_tui.cli.demo",
+    "alpaca_tui.cli.completion",
 )
 
 EPILOG = """\
