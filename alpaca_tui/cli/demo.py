@@ -24,10 +24,11 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from alpaca_tui.tui.app import AlpacaTuiApp
     from alpaca_tui.tui.demo_session import DemoStarter
 
-    starter = DemoStarter()
+    starter = DemoStarter.early()  # the emulator starts now, while Textual is imported
+    from alpaca_tui.tui.app import AlpacaTuiApp
+
     app = AlpacaTuiApp(demo_factory=starter, offer_demo=False)
     try:
         result = app.run()

@@ -48,14 +48,19 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The whole CLI; with ``command``, only the module named after it when there is one
+    (``exec`` -> ``exec_``), so a command's process does not import all the others."""
     parser = _Parser(prog="alpaca-tui", description="Manage Alpaca API credentials and prove they work.",
                      epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"alpaca-tui {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for modname in COMMAND_MODULES:
+    named = [m for m in COMMAND_MODULES if command and m.rsplit(".", 1)[-1].rstrip("_") == command]
+    for modname in named or COMMAND_MODULES:
         mod = importlib.import_module(modname)
         mod.register(sub)
+    if named and command not in sub.choices:  # the module is named so but registers other commands
+        return build_parser()
     return parser
 
 
@@ -70,7 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if not args_list:
             return _run_tui(args_list)
-        parser = build_parser()
+        parser = build_parser(args_list[0])
         args = parser.parse_args(args_list)
         if not getattr(args, "func", None):
             parser.print_help()

@@ -53,6 +53,7 @@ if TYPE_CHECKING:
     from alpaca_tui.tui.messages import RequestRecord
 
 PassphraseAsk = Callable[[bool, str | None], str]
+ENGINE_DELAY = 0.1  # seconds between a list arriving and the engine's imports starting
 StoreOpener = Callable[[PassphraseAsk], "Store"]
 
 
@@ -85,6 +86,7 @@ class AlpacaTuiApp(AppActions):
         self._pending_answers: list[Future[str | None]] = []  # prompts a worker thread waits on
         self._index_watch: IndexWatch | None = None  # changes other processes make to the store
         self._reload_lock = threading.Lock()  # profile lists arrive in the order they were read
+        self._engine_loading = False  # the engine's import worker is on its way
 
     # -- the session, read-only here (tests and scripts read these) ----------------------
     @property
@@ -144,8 +146,10 @@ class AlpacaTuiApp(AppActions):
             self._install_signal_handlers()
         if self.session.store is not None:
             self._store_ready()
-        elif self._demo_factory is not None or self._store_opener is not None:
-            # after the first frame is on screen: the store / emulator start competes for the GIL
+        elif self._demo_factory is not None:
+            self._open_store()  # `alpaca-tui demo` seeds it in a child process: this worker waits
+        elif self._store_opener is not None:
+            # after the first frame is on screen: opening the store competes for the GIL
             self.call_after_refresh(self._open_store)
         else:
             self.session.store_error = "no secret store configured"
@@ -210,11 +214,16 @@ class AlpacaTuiApp(AppActions):
 
         store.on_repair = repaired
         self._index_watch = IndexWatch(store.index_path)
-        self.reload_profiles()
-        if self.session.engine is None:
-            self._load_engine()
-        else:
+        self.reload_profiles()  # the engine is loaded once this list is on screen (_engine_after_list)
+        if self.session.engine is not None:
             self._broadcast(ProfilesChanged)
+
+    def _engine_after_list(self) -> None:
+        """Import and build the engine after the first list is painted: its imports (httpx, anyio,
+        cryptography) would otherwise compete with the list for the interpreter."""
+        if self.session.engine is None and self.session.store is not None and not self._engine_loading:
+            self._engine_loading = True  # the screens repaint the list first (their own messages)
+            self.set_timer(ENGINE_DELAY, self._load_engine)
 
     def on_store_repaired(self, message: StoreRepaired) -> None:
         self.notify(message.note, title="Secret store repaired", severity="warning", timeout=10)
@@ -235,6 +244,7 @@ class AlpacaTuiApp(AppActions):
         self.post_message(EngineReady(Engine))
 
     def on_engine_ready(self, message: EngineReady) -> None:
+        self._engine_loading = False
         session = self.session
         if session.engine is None:
             session.engine = message.engine_cls(session.store, clock=session.clock,
@@ -242,6 +252,10 @@ class AlpacaTuiApp(AppActions):
         self._broadcast(ProfilesChanged)
 
     def on_operation_failed(self, message: OperationFailed) -> None:
+        if message.what == "engine":
+            self._engine_loading = False
+        elif message.what == "loading profiles":
+            self._engine_after_list()
         self.notify(message.error, title=f"{message.what} failed", severity="error", timeout=8)
 
     # -- profiles ------------------------------------------------------------------------
@@ -279,6 +293,7 @@ class AlpacaTuiApp(AppActions):
             self.notify(f"{name} was removed from this store by another process",
                         title="Credential removed", timeout=5)
         self._broadcast(ProfilesChanged)
+        self._engine_after_list()
         if not session.profiles and session.demo is None and self.offer_demo and not self._demo_offered:
             self._demo_offered = True
             self._offer_demo()
@@ -305,6 +320,7 @@ class AlpacaTuiApp(AppActions):
         self.session.store = None
         self.session.engine = None
         self.session.profiles = []
+        self._engine_loading = False
         self._demo_factory = DemoStarter()
         self._update_subtitle()
         self.notify("starting the local emulator…", title="Demo mode")
