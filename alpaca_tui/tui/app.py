@@ -149,8 +149,10 @@ class AlpacaTuiApp(AppActions):
         elif self._demo_factory is not None:
             self._open_store()  # `alpaca-tui demo` seeds it in a child process: this worker waits
         elif self._store_opener is not None:
-            # after the first frame is on screen: opening the store competes for the GIL
-            self.call_after_refresh(self._open_store)
+            peek = getattr(self._store_opener, "peek", None)
+            if peek is not None:  # the list from the index file alone, before the secret store opens
+                self._peek_profiles(peek)
+            self.call_after_refresh(self._open_store)  # after the first frame: it competes for the GIL
         else:
             self.session.store_error = "no secret store configured"
 
@@ -168,6 +170,13 @@ class AlpacaTuiApp(AppActions):
             self.post_message(StoreFailed(services.one_line(exc)))
             return
         self.post_message(StoreReady(store))
+
+    @work(thread=True, exclusive=True, group="peek", exit_on_error=False)
+    def _peek_profiles(self, peek: Callable[[], list[Profile] | None]) -> None:
+        with self._reload_lock:
+            profiles = peek()
+            if profiles is not None and self.session.store is None:  # else the store's own list is on its way
+                self.post_message(ProfilesLoaded(profiles))
 
     def _ask_passphrase(self, creating: bool, error: str | None = None) -> str:
         """Called from the store worker thread; blocks it until the modal is answered."""
@@ -373,8 +382,7 @@ class AlpacaTuiApp(AppActions):
                 del exc
 
 
-def _default_store_opener(ask: PassphraseAsk) -> Store:
-    return services.open_store(ask)
+_default_store_opener = services.DefaultStoreOpener()  # the default home; peeks at its index first
 
 
 def run_app() -> int:

@@ -30,6 +30,7 @@ from alpaca_tui.tui.format import (
 from alpaca_tui.tui.messages import ProfilesChanged
 from alpaca_tui.tui.screens.base import AppScreen
 from alpaca_tui.tui.widgets import focus_now
+from alpaca_tui.tui.widgets.list_table import ListTable
 
 if TYPE_CHECKING:
     from alpaca_tui.tui.session import Session
@@ -82,7 +83,7 @@ class HomeScreen(AppScreen):
     def compose_body(self) -> ComposeResult:
         yield Input(placeholder="filter: name, environment, flow, key…  (enter: list, esc: clear)",
                     id="filter", compact=True)
-        yield DataTable(id="creds", cursor_type="row", zebra_stripes=False)
+        yield ListTable(id="creds", cursor_type="row", zebra_stripes=False)  # fixed columns: not measured
         yield Static("", id="summary")
         yield Static("", id="status")
 
