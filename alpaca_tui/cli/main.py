@@ -39,8 +39,9 @@ EPILOG = """\
 exit codes: 0 ok, 1 failure (auth, network, store), 2 usage error, 130 interrupted
 environment: ALPACA_TUI_HOME (data dir), ALPACA_TUI_KEYRING=system|file,
              ALPACA_TUI_PASSPHRASE_FILE (encrypted-file passphrase for scripts),
-             ALPACA_TUI_KEYRING_TIMEOUT (seconds per OS keyring call, default 3)
-run without arguments to open the terminal UI."""
+             ALPACA_TUI_KEYRING_TIMEOUT (seconds per OS keyring call, default 3),
+             ALPACA_TUI_DEBUG=1 (a traceback instead of the one-line "internal error", for bug reports)
+run without arguments to open the terminal UI; shell completion: alpaca-tui completion bash|zsh|fish."""
 
 
 class _Parser(argparse.ArgumentParser):

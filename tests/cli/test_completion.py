@@ -126,3 +126,11 @@ def test_no_shell_is_a_usage_error() -> None:
                          env=subprocess_env(), timeout=30)
     assert out.returncode == 2
     assert out.stderr.count("\n") == 1 and "bash|zsh|fish" in out.stderr
+
+
+def test_help_names_debug_and_completion() -> None:
+    out = subprocess.run([sys.executable, "-m", "alpaca_tui", "--help"], capture_output=True, text=True,
+                         env=subprocess_env(), timeout=30)
+    assert out.returncode == 0
+    assert "ALPACA_TUI_DEBUG=1" in out.stdout and "completion bash|zsh|fish" in out.stdout
+    assert "completion" in out.stdout.split("positional arguments")[1]  # listed as a command
