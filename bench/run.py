@@ -19,7 +19,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-SCRIPTS = ["engine_bench.py", "first_paint.py", "store_bench.py"]
+SCRIPTS = ["engine_bench.py", "first_paint.py", "store_bench.py", "hostile_files.py"]
 BASELINE_AWARE = {"engine_bench.py", "first_paint.py"}
 TARGETS = {
     "token_requests_per_1000_calls": "4-5",

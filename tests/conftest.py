@@ -28,6 +28,7 @@ def alpaca_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("ALPACA_TUI_KEYRING", "file")
     monkeypatch.setenv("ALPACA_TUI_PASSPHRASE_FILE", str(passfile))
     monkeypatch.delenv("ALPACA_TUI_EXEC_PROFILE", raising=False)
+    monkeypatch.delenv("ALPACA_TUI_EXPLAIN", raising=False)  # cause/fix lines: only at a terminal
     return home
 
 

@@ -18,7 +18,12 @@ encrypted store yet, agent could not start; 2 usage error (bad duration).
 JSON (``--json``; stable, keys only ever added)::
 
     {"home": str, "backend": "file"|"system", "locked": bool, "agent_pid": int|null,
-     "expires_at": ISO-8601|null}
+     "expires_at": ISO-8601|null,
+     "key_locked_in_memory": bool|null}   # unlock: whether the agent could mlock its key page
+
+The agent keeps its one copy of the key in an mlock-ed page where ``RLIMIT_MEMLOCK`` allows it
+(``alpaca-tui doctor`` says whether it can); ``lock`` finds it by the home's ``agent.json``
+even when its socket was deleted, and signals it only after checking it is that agent.
 """
 
 from __future__ import annotations
@@ -43,7 +48,7 @@ def register(subparsers: Any) -> None:
 
 
 def _report(args: argparse.Namespace, home: str, backend: str, pid: int | None, expires_at: float | None,
-            text: str) -> None:
+            text: str, mlocked: bool | None = None) -> None:
     import sys
 
     from alpaca_tui.cli.common import print_json
@@ -51,7 +56,8 @@ def _report(args: argparse.Namespace, home: str, backend: str, pid: int | None, 
 
     if args.json:
         print_json({"home": home, "backend": backend, "locked": pid is None, "agent_pid": pid,
-                    "expires_at": utc_from_ts(expires_at).isoformat() if expires_at is not None else None})
+                    "expires_at": utc_from_ts(expires_at).isoformat() if expires_at is not None else None,
+                    "key_locked_in_memory": mlocked})
     else:
         print(text, file=sys.stderr)
 
@@ -77,9 +83,10 @@ def run_unlock(args: argparse.Namespace) -> int:
     key, header = backend.session_key()
     st = agent.start(home, key, header.salt, (header.log2_n, header.r, header.p), ttl)
     until = utc_from_ts(st.expires_at)
+    swap = "" if st.mlocked is not False else "; its key could not be locked in RAM (see alpaca-tui doctor)"
     _report(args, str(home), "file", st.pid, st.expires_at,
             f"alpaca-tui: unlocked {home} until {until:%Y-%m-%d %H:%M} UTC "
-            "(`alpaca-tui lock` forgets the key sooner)")
+            f"(`alpaca-tui lock` forgets the key sooner){swap}", st.mlocked)
     return EXIT_OK
 
 

@@ -22,6 +22,9 @@ Output::
     ✗ live        trading  401  wrong environment: request is not authorized; this looks like a
                                 paper key … (request-id …)
 
+At a terminal (or with ``ALPACA_TUI_EXPLAIN=1``) each distinct failure is followed on
+stderr by a ``cause:`` and a ``fix:`` line (``core/explain.py``).
+
 Exit codes: 0 every check passed; 1 at least one failed (auth, network, store) or there
 are no profiles; 2 usage error (unknown profile name, bad option).
 
@@ -31,7 +34,7 @@ JSON (``--json``; stable, keys only ever added)::
      "results": [{"profile": str, "env": str, "api": "trading"|"data"|"broker"|"auth",
                   "ok": bool, "status": int|null, "latency_ms": float|null,
                   "category": str|null, "message": str, "request_id": str|null,
-                  "skipped": bool}],
+                  "skipped": bool, "cause": str|null, "fix": str|null}],
      "warnings": [str]}
 
 ``category`` is one of bad_credentials, wrong_environment, forbidden_scope, forbidden,
@@ -125,4 +128,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             line += r.message if r.latency_ms is None else f"{fmt_ms(r.latency_ms)}  {r.message}"
         print(line)
+    from alpaca_tui.cli.hints import print_grouped
+
+    print_grouped((f"{r.profile} {r.api.value}", r.explanation) for r in results if not r.ok)
     return EXIT_OK if ok else EXIT_FAILURE

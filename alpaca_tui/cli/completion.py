@@ -87,15 +87,17 @@ def run(args: argparse.Namespace) -> int:
 def profile_names() -> list[tuple[str, str]]:
     """(name, "env · flow") for each profile in this home's index; [] on any problem."""
     from alpaca_tui.core.credentials import validate_name
+    from alpaca_tui.core.errors import AlpacaTuiError
     from alpaca_tui.core.store.registry import HOME_ENV
+    from alpaca_tui.core.store.safefile import INDEX_MAX, read_file
 
     home = Path(os.environ.get(HOME_ENV) or _default_home()).expanduser()
-    try:
-        doc = json.loads((home / "index.json").read_bytes())
+    try:  # read only (safefile's rules: a regular file of ours, capped); never written
+        doc = json.loads(read_file(home / "index.json", cap=INDEX_MAX, label="index.json") or b"{}")
         entries = doc["profiles"]
         if not isinstance(entries, dict):
             return []
-    except (OSError, ValueError, KeyError, TypeError):
+    except (AlpacaTuiError, OSError, ValueError, KeyError, TypeError):
         return []
     out = []
     for name, data in sorted(entries.items()):

@@ -48,7 +48,16 @@ JSON (``--json``; stable, keys only ever added)::
      "environment": {"ALPACA_TUI_HOME": str | null, "ALPACA_TUI_KEYRING": str | null,
                      "ALPACA_TUI_PASSPHRASE_FILE": str | null, "PYTHON_KEYRING_BACKEND": str | null,
                      "DBUS_SESSION_BUS_ADDRESS": str | null},
+     "protection": {"core_dumps": "off" | "on", "core_limit": int | null,   # this process (every
+                    "dumpable": bool | null,                 # command is hardened the same way)
+                    "memory_lock": bool, "memory_lock_reason": str,      # can key pages be mlock-ed
+                    "memlock_limit": int | null,             # RLIMIT_MEMLOCK bytes, -1 unlimited
+                    "agent_key_locked": bool | null},        # the running agent's key page; null:
+                                                             # no agent
      "fixes": [str]}
+
+A home that another user could change (not yours, or writable by others, or a parent that is)
+makes ``ok`` false: the home row names the problem and its fix.
 
 How it is built: :mod:`alpaca_tui.cli.doctor_checks` holds the checks, run in order over one
 shared ``Facts``; each returns a ``Row`` (the report keys it sets, or the backend it describes
@@ -68,7 +77,7 @@ from alpaca_tui.core.errors import EXIT_FAILURE, EXIT_OK
 
 # The JSON report's keys in order ("ok" first, "fixes" last; keys of new rows go after these).
 REPORT_KEYS = ("home", "home_exists", "index", "backend", "error", "selection_notes", "backends",
-               "permissions", "consistency", "environment")
+               "permissions", "consistency", "environment", "protection")
 
 
 def register(subparsers: Any) -> None:

@@ -82,9 +82,21 @@ def _mark(good: bool) -> str:
 
 # -- the checks --------------------------------------------------------------------------------
 def check_home(f: Facts) -> Row:
+    """The home, and whether alpaca-tui may use it (ours, nobody else can change it or a parent)."""
+    from alpaca_tui.core.errors import AlpacaTuiError
+    from alpaca_tui.core.store.safefile import check_home as strict_modes
+
     exists = f.home.exists()
-    return Row("home", {"home": str(f.home), "home_exists": exists},
-               lines=[_line("home", f"{f.home}{'' if exists else ' (not created yet)'}")])
+    row = Row("home", {"home": str(f.home), "home_exists": exists},
+              lines=[_line("home", f"{f.home}{'' if exists else ' (not created yet)'}")])
+    try:
+        strict_modes(f.home)
+    except AlpacaTuiError as exc:
+        what, _, fix = exc.message.partition("; fix: ")
+        row.ok = False
+        row.lines.append(_line("", f"✗ {what}"))
+        row.fixes.append(fix or what)
+    return row
 
 
 def check_index(f: Facts) -> Row:
@@ -350,9 +362,33 @@ def check_backend_fixes(f: Facts) -> Row:
     return Row("backend-fixes", fixes=fixes)
 
 
+def check_protection(f: Facts) -> Row:
+    """Core dumps, same-user memory reading, and whether key material can be locked in RAM."""
+    from alpaca_tui.core import hardening
+    from alpaca_tui.core.store import agent
+
+    st = hardening.status()
+    running = agent.status(f.home)
+    st["agent_key_locked"] = running.mlocked if running is not None else None
+    st["core_dumps"] = "off" if st["core_limit"] == 0 or st["dumpable"] is False else "on"
+    dump = {False: "not dumpable (other processes of yours cannot read its memory)",
+            True: "dumpable", None: "dumpable flag not available here"}[st["dumpable"]]
+    lines = [_line("protection", f"{_mark(st['core_dumps'] == 'off')} core dumps {st['core_dumps']}; {dump}"),
+             _line("", f"{_mark(st['memory_lock'])} memory locking: {st['memory_lock_reason']}")]
+    fixes = []
+    if running is not None:
+        state = "locked in RAM" if running.mlocked else "not locked in RAM (it could be swapped to disk)"
+        lines.append(_line("", f"the session agent's key is {state}"))
+    if not st["memory_lock"]:
+        fixes.append("to let the session agent lock its key in RAM, raise the locked-memory limit "
+                     "(ulimit -l 64, or memlock in /etc/security/limits.conf / LimitMEMLOCK=)")
+    return Row("protection", {"protection": st}, fixes=fixes, lines=lines)
+
+
 Check = Callable[[Facts], Row]
 # Run order: a check may read the rows before it (Facts.field).
 CHECKS: tuple[Check, ...] = (check_home, check_index, check_keyring, check_file, check_selection,
-                             check_consistency, check_permissions, check_environment, check_backend_fixes)
+                             check_consistency, check_permissions, check_environment, check_backend_fixes,
+                             check_protection)
 # Human output order (rows not listed follow, in run order).
 DISPLAY = ("home", "index", "selection", "keyring", "file", "permissions", "consistency")

@@ -34,6 +34,14 @@ def register(subparsers: Any) -> None:
                    help="prefix for the seeded profile names (e.g. demo-)")
     p.add_argument("--json", action="store_true",
                    help="print one JSON line {urls, seeded, skipped} instead of the table")
+    p.add_argument("--retry-after", action="store_true",
+                   help="send Retry-After on 429 answers (Alpaca's specs list only X-RateLimit-*; "
+                        "off by default so clients fall back on X-RateLimit-Reset)")
+    p.add_argument("--token-lifetime", type=int, default=None, metavar="S",
+                   help="access tokens live S seconds (default 899, Alpaca's; 1..86400)")
+    p.add_argument("--revoked-error", choices=("invalid_client", "token_inactive"), default="invalid_client",
+                   help="AuthX's answer to a revoked client (default invalid_client; UNCONFIRMED which "
+                        "one Alpaca sends)")
     p.add_argument("--verbose", "-v", action="store_true", help="log each request line to stderr")
     p.set_defaults(func=run)
 
@@ -44,19 +52,24 @@ def run(args: argparse.Namespace) -> int:
     import sys
     import threading
 
-    from alpaca_tui.emulator import Emulator
+    from alpaca_tui.emulator import TOKEN_LIFETIME, Emulator
     from alpaca_tui.emulator.roles import ROLES
 
     if args.host not in LOOPBACK:
         raise UsageError(f"the emulator only binds loopback addresses ({', '.join(LOOPBACK)})")
     if args.port_base and not 1024 <= args.port_base <= 65535 - len(ROLES):
         raise UsageError(f"--port-base must be between 1024 and {65535 - len(ROLES)}")
+    lifetime = TOKEN_LIFETIME if args.token_lifetime is None else args.token_lifetime
+    if not 1 <= lifetime <= 86400:
+        raise UsageError("--token-lifetime must be between 1 and 86400 seconds")
     stop = threading.Event()
 
     def on_signal(signum: int, frame: Any) -> None:
         stop.set()
 
-    emulator = Emulator(host=args.host, port_base=args.port_base, state_dir=args.state)
+    emulator = Emulator(host=args.host, port_base=args.port_base, state_dir=args.state,
+                        retry_after=args.retry_after, token_lifetime=lifetime,
+                        revoked_error=args.revoked_error)
     if args.verbose:
         emulator.log = lambda line: print(line, file=sys.stderr, flush=True)
     # Ctrl-C and SIGTERM just set the stop flag, wherever they land, so shutdown is always clean.

@@ -4,7 +4,9 @@ Usage::
 
     alpaca-tui exec NAME [--no-cache] -- CMD [ARGS...]
 
-The command replaces this process (``execvp``), so its exit code and signals are its own.
+The command replaces this process (``execvp``), so its exit code and signals are its own. It
+is a normal program: the core-dump limit and ``dumpable`` flag alpaca-tui turned off for
+itself are restored for it (``core.hardening.restore_for_child``).
 Variables set for the child (any inherited ones with these names are removed first, so
 two credentials never mix):
 
@@ -103,6 +105,7 @@ def run(args: argparse.Namespace) -> int:
     from alpaca_tui.core.clock import SYSTEM_CLOCK
     from alpaca_tui.core.engine import expired_error
     from alpaca_tui.core.errors import UsageError
+    from alpaca_tui.core.hardening import exec_program
 
     active = os.environ.get(EXEC_PROFILE_VAR)
     if active:
@@ -140,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
     sys.stdout.flush()
     sys.stderr.flush()
     try:
-        os.execvpe(cmd[0], cmd, child_env)  # noqa: S606 - argv list, no shell
+        exec_program(cmd, child_env)  # core limit and dumpable restored for the child
     except FileNotFoundError:
         print(f"alpaca-tui: error: command not found: {cmd[0]}", file=sys.stderr)
         return 127

@@ -40,6 +40,7 @@ exit codes: 0 ok, 1 failure (auth, network, store), 2 usage error, 130 interrupt
 environment: ALPACA_TUI_HOME (data dir), ALPACA_TUI_KEYRING=system|file,
              ALPACA_TUI_PASSPHRASE_FILE (encrypted-file passphrase for scripts),
              ALPACA_TUI_KEYRING_TIMEOUT (seconds per OS keyring call, default 3),
+             ALPACA_TUI_EXPLAIN=1|0 (cause + fix lines under errors; default: at a terminal),
              ALPACA_TUI_DEBUG=1 (a traceback instead of the one-line "internal error", for bug reports)
 run without arguments to open the terminal UI; shell completion: alpaca-tui completion bash|zsh|fish."""
 
@@ -72,6 +73,9 @@ def _run_tui(argv: Sequence[str]) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from alpaca_tui.core.hardening import harden_process
+
+    harden_process()  # before any secret is read: no core dump, no same-user ptrace (every command, the TUI)
     args_list = list(sys.argv[1:] if argv is None else argv)
     try:
         if not args_list:
@@ -84,6 +88,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except AlpacaTuiError as exc:
         print(f"alpaca-tui: error: {exc.message}", file=sys.stderr)
+        explanation = getattr(exc, "explanation", None)
+        if explanation is not None:  # an ApiError: cause + fix lines at a terminal (cli/hints.py)
+            from alpaca_tui.cli.hints import print_explanation
+
+            print_explanation(explanation)
         return exc.exit_code
     except KeyboardInterrupt:
         print("alpaca-tui: interrupted", file=sys.stderr)

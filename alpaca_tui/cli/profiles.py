@@ -115,15 +115,17 @@ def run(args: argparse.Namespace) -> int:
 
 def _read_pem_file(path_str: str) -> str:
     from alpaca_tui.core.keys import MAX_PEM_BYTES
+    from alpaca_tui.core.store.safefile import FileTooLargeError, UnsafeFileError, read_file
 
     path = Path(path_str).expanduser()
-    try:
-        with path.open("rb") as fh:
-            data = fh.read(MAX_PEM_BYTES + 1)
-    except OSError as exc:
-        raise UsageError(f"cannot read private key file {path}: {exc.strerror or exc}") from None
-    if len(data) > MAX_PEM_BYTES:
-        raise UsageError(f"private key file {path} is too large to be a PEM key")
+    try:  # a regular file (never a FIFO or device), opened without blocking, at most 64 KiB
+        data = read_file(path, cap=MAX_PEM_BYTES, label=f"private key file {path}", in_home=False)
+    except FileTooLargeError:
+        raise UsageError(f"private key file {path} is too large to be a PEM key") from None
+    except UnsafeFileError as exc:
+        raise UsageError(exc.message) from None
+    if data is None:
+        raise UsageError(f"cannot read private key file {path}: No such file or directory")
     try:
         return data.decode("ascii")
     except UnicodeDecodeError:

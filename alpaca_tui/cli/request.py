@@ -18,8 +18,13 @@ count, ok/errors by status, p50/p95 latency and how many token requests were mad
 
 Safety: a write (POST/PUT/PATCH/DELETE) to a live environment (live, broker-live) needs
 ``--yes`` or an interactive "y" on the terminal. For broker credentials the path is
-checked against the credential's access matrix before sending (``core.pathscopes``);
-when the matrix forbids it nothing is sent unless ``--force``.
+checked against the credential's access matrix before sending (the scope guard:
+``core/pathscopes.py`` over every operation of Alpaca's Broker API, ``docs/scopes.md``);
+when the matrix forbids it, or it is a write to a path the Broker API does not have, nothing
+is sent unless ``--force``; a read of an unknown path is sent with a warning.
+
+Errors are one line on stderr; at a terminal (or with ``ALPACA_TUI_EXPLAIN=1``) a ``cause:``
+and a ``fix:`` line follow it (``core/explain.py``).
 
 Exit codes: 0 2xx answer(s); 1 non-2xx answer, network error, timeout, refused token or
 expired credential; 2 usage error (bad method/path/JSON/option, unknown profile, live
@@ -29,8 +34,8 @@ JSON (``--json``, single request; stable, keys only ever added)::
 
     {"profile", "api", "method", "url", "status", "ok", "latency_ms", "request_id",
      "attempts", "rate_limit": {"limit", "remaining", "reset"} | null,
-     "error": {"category", "status", "request_id", "message", "server_message"} | null,
-     "json": <body> | null, "text": str | null}
+     "error": {"category", "status", "request_id", "message", "server_message", "cause", "fix"} | null,
+     "json": <body> | null, "text": str | null, "warnings": [str]}
 
 With ``--repeat`` the JSON is ``{"count", "ok", "errors", "by_status": {status: n},
 "by_category": {category: n}, "p50_ms", "p95_ms", "max_ms", "wall_ms", "token_requests"}``.
@@ -184,25 +189,57 @@ async def _single(engine: Any, args: argparse.Namespace, method: str, path: str,
     import sys
 
     from alpaca_tui.cli.common import print_json
+    from alpaca_tui.cli.hints import print_explanation
     from alpaca_tui.core.http import ApiError, ErrorCategory
 
+    warnings = await _scope_guard(engine, args, method, path, api)
+    if warnings is None:
+        return EXIT_USAGE
     try:
         resp = await engine.request(args.name, method, path, api=api, params=params or None, json_body=body,
                                     preflight=True, force=args.force)
     except ApiError as exc:
         if exc.category is ErrorCategory.FORBIDDEN_SCOPE and exc.status is None:
             print(f"alpaca-tui: error: {exc.message}", file=sys.stderr)
+            print_explanation(exc.explanation)
             return EXIT_USAGE
         raise
     if args.json:
-        print_json(resp.to_dict())
+        print_json({**resp.to_dict(), "warnings": warnings})
     else:
         _print_response(resp)
     if resp.error is not None:
         if not args.json:
             print(f"alpaca-tui: error: {resp.error.message}", file=sys.stderr)
+            print_explanation(resp.error.explanation)
         return EXIT_FAILURE
     return EXIT_OK
+
+
+async def _scope_guard(engine: Any, args: argparse.Namespace, method: str, path: str,
+                       api: Any) -> list[str] | None:
+    """The scope guard before sending (core/preflight.py): None when the call is refused (the
+    error and its explanation are printed), else the warnings to show (printed on stderr)."""
+    import sys
+
+    from alpaca_tui.cli.common import warn
+    from alpaca_tui.cli.hints import print_explanation
+    from alpaca_tui.core.engine import infer_api
+    from alpaca_tui.core.preflight import scope_check
+
+    prof = await engine.profile(args.name)
+    check = scope_check(prof, api or infer_api(prof.env, path), method, path)
+    warnings = [check.warning] if check.warning else []
+    if check.refusal is not None:
+        if not args.force:
+            print(f"alpaca-tui: error: {check.refusal.message}", file=sys.stderr)
+            print_explanation(check.refusal.explanation)
+            return None
+        warnings.append(f"sent with --force: {method} {check.requirement.path} "
+                        f"{check.requirement.describe()}")
+    for w in warnings:
+        warn(w)
+    return warnings
 
 
 def _print_response(resp: Any) -> None:
@@ -251,14 +288,8 @@ async def _repeat(engine: Any, args: argparse.Namespace, method: str, path: str,
     from alpaca_tui.core.http import ApiError
 
     # Pre-flight once (also loads the credential) so a refusal does not happen N times.
-    prof = await engine.profile(args.name)
-    if not args.force:
-        from alpaca_tui.core.engine import infer_api, scope_preflight
-
-        refusal = scope_preflight(prof, api or infer_api(prof.env, path), method, path)
-        if refusal is not None:
-            print(f"alpaca-tui: error: {refusal.message}", file=sys.stderr)
-            return EXIT_USAGE
+    if await _scope_guard(engine, args, method, path, api) is None:
+        return EXIT_USAGE
     sem = asyncio.Semaphore(args.concurrency)
     latencies: list[float] = []
     by_status: Counter[str] = Counter()

@@ -21,6 +21,7 @@ or a scope pre-flight refusal.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +30,7 @@ from alpaca_tui.core.clock import Clock
 from alpaca_tui.core.credentials import Profile, Secret
 from alpaca_tui.core.environments import Api, Env, apis_for, resolve_endpoints
 from alpaca_tui.core.errors import UsageError
+from alpaca_tui.core.explain import LOCAL, MALFORMED_HEADERS, SUBSCRIPTION, Explanation, explain_api
 from alpaca_tui.core.http import (
     ApiError,
     ApiResponse,
@@ -57,13 +59,14 @@ __all__ = ["ApiClient", "api_error", "infer_api"]
 # Paths served by the market-data host (everything else goes to the env's primary API).
 _DATA_PREFIXES = ("/v2/stocks", "/v2/options", "/v1/corporate-actions", "/v2/crypto",
                   "/v1/logos", "/v1/news", "/v1/screener", "/v1/forex")
+_DATA_BETA = re.compile(r"/v1beta\d+(?:/|$)")   # /v1beta1/news, /v1beta3/crypto (broker: /v1beta/...)
 _METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 
 
 def infer_api(env: Env, path: str) -> Api:
     """The API a path belongs to for a profile of ``env`` (data paths go to the data host)."""
     p = normalize_path(path)
-    if p.startswith("/v1beta") or any(p == pre or p.startswith(pre + "/") for pre in _DATA_PREFIXES):
+    if _DATA_BETA.match(p) or any(p == pre or p.startswith(pre + "/") for pre in _DATA_PREFIXES):
         return Api.DATA
     return Api.BROKER if env.is_broker else Api.TRADING
 
@@ -178,12 +181,17 @@ def api_error(profile: Profile, secret: Secret, api: Api, method: str, path: str
     shown = msg or f"HTTP {status}"
     where = f"{method} {normalize_path(path)}"
 
+    explanation = explain_api(status, body, msg, data_host=api is Api.DATA)
+
     def err(cat: ErrorCategory, detail: str) -> ApiError:
-        return ApiError(cat, detail, status=status, request_id=rid, server_message=msg, profile=profile.name)
+        ex = explanation.named(profile.name) if explanation else None
+        return ApiError(cat, detail, status=status, request_id=rid, server_message=msg, profile=profile.name,
+                        explanation=ex)
 
     if status == 401:
         exp = profile.expires_at
         if (exp is not None and exp <= now) or "expired" in shown.lower():
+            explanation = LOCAL["expired"]
             return err(ErrorCategory.EXPIRED_CREDENTIAL,
                        f"{shown}; credential {profile.name!r} has expired — create a new one and rotate")
         hint = env_mismatch_hint(profile, secret.key_id, shown)
@@ -192,7 +200,7 @@ def api_error(profile: Profile, secret: Secret, api: Api, method: str, path: str
         return err(ErrorCategory.BAD_CREDENTIALS, f"{shown} — {profile.name!r} was rejected by "
                    f"{profile.env.label} {api.value}")
     if status == 403:
-        return err(*_forbidden(profile, api, method, path, shown, where))
+        return err(*_forbidden(profile, api, method, path, shown, explanation))
     if status == 429:
         rl = RateLimit.from_headers(headers)
         reset = ""
@@ -209,9 +217,13 @@ def api_error(profile: Profile, secret: Secret, api: Api, method: str, path: str
 
 
 def _forbidden(profile: Profile, api: Api, method: str, path: str, shown: str,
-               where: str) -> tuple[ErrorCategory, str]:
-    """A 403: the broker scope the call needs, or Alpaca's answer to malformed auth headers."""
-    need = required_scope(api, method, path) if profile.env.is_broker else None
+               explanation: Explanation | None) -> tuple[ErrorCategory, str]:
+    """A 403: a market-data subscription limit, the broker scope the call needs, or Alpaca's
+    answer to malformed auth headers (the explanations of core/explain.py)."""
+    if explanation is SUBSCRIPTION or explanation is MALFORMED_HEADERS:
+        return ErrorCategory.FORBIDDEN, f"{shown} ({explanation.hint})"
+    need = required_scope(api, method, path).need if profile.env.is_broker else None
+    where = f"{method} {normalize_path(path)}"
     if need is not None:
         scope, write = need
         level = profile.access.level(scope)
@@ -220,8 +232,4 @@ def _forbidden(profile: Profile, api: Api, method: str, path: str, shown: str,
             note += "; the credential's access at Alpaca differs from what is recorded here"
         return (ErrorCategory.FORBIDDEN_SCOPE,
                 f"{shown}; {where} needs the {describe_requirement(scope, write)} scope ({note})")
-    hint = ""
-    if shown.strip().lower() in ("forbidden.", "forbidden"):
-        hint = " (Alpaca answers this for malformed auth headers and for keys of another kind, " \
-               "e.g. OAuth-app keys)"
-    return ErrorCategory.FORBIDDEN, f"{shown}{hint}"
+    return ErrorCategory.FORBIDDEN, shown

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from alpaca_tui.core.clock import Clock
 from alpaca_tui.core.environments import Api, Env, apis_for
 from alpaca_tui.core.errors import NotFoundError, StoreError
+from alpaca_tui.core.explain import Explanation
 from alpaca_tui.core.http import ApiError, ErrorCategory
 from alpaca_tui.core.pathscopes import required_scope
 from alpaca_tui.core.preflight import expired_error, scope_preflight
@@ -51,18 +52,22 @@ class CheckResult:
     request_id: str | None = None
     env: Env | None = None
     skipped: bool = False
+    explanation: Explanation | None = None   # cause + fix of a failure (core/explain.py)
 
     def to_dict(self) -> dict[str, Any]:
         return {"profile": self.profile, "env": self.env.value if self.env else None, "api": self.api.value,
                 "ok": self.ok, "status": self.status,
                 "latency_ms": None if self.latency_ms is None else round(self.latency_ms, 1),
                 "category": self.category.value if self.category else None, "message": self.message,
-                "request_id": self.request_id, "skipped": self.skipped}
+                "request_id": self.request_id, "skipped": self.skipped,
+                "cause": self.explanation.cause if self.explanation else None,
+                "fix": self.explanation.fix if self.explanation else None}
 
     @classmethod
     def failed(cls, cred: Credential, api: Api, exc: ApiError, latency: float | None = None) -> CheckResult:
         return cls(profile=cred.name, env=cred.profile.env, api=api, ok=False, status=exc.status,
-                   latency_ms=latency, message=exc.summary, category=exc.category, request_id=exc.request_id)
+                   latency_ms=latency, message=exc.summary, category=exc.category, request_id=exc.request_id,
+                   explanation=exc.explanation)
 
 
 class Checks:
@@ -92,8 +97,8 @@ class Checks:
         path, params = CHECK_PATHS[api]
         refusal = scope_preflight(cred.profile, api, "GET", path)
         if refusal is not None:
-            scope = required_scope(api, "GET", path)
-            label = scope[0].label if scope else api.value
+            scope = required_scope(api, "GET", path).scope
+            label = scope.label if scope else api.value
             return CheckResult(profile=cred.name, env=cred.profile.env, api=api, ok=True, status=None,
                                latency_ms=None, skipped=True,
                                message=f"skipped: the credential has no {label} read access")

@@ -25,6 +25,7 @@ from typing import Any
 from alpaca_tui.core.credentials import Flow, Profile
 from alpaca_tui.core.environments import Env
 from alpaca_tui.core.errors import AlpacaTuiError
+from alpaca_tui.core.explain import Explanation
 from alpaca_tui.core.redact import mask, redact, scrub
 
 MAX_MESSAGE = 300
@@ -53,12 +54,15 @@ class ApiError(AlpacaTuiError):
 
     ``message`` is the full one-line text: ``<category label>: <detail> (HTTP 401,
     request-id abc)``. ``server_message`` is the server's own words (redacted) or None.
+    ``explanation`` is its cause and fix (:mod:`alpaca_tui.core.explain`) or None.
     """
 
     def __init__(self, category: ErrorCategory, detail: str, *, status: int | None = None,
                  request_id: str | None = None, server_message: str | None = None,
-                 profile: str | None = None, retry_after: float | None = None) -> None:
+                 profile: str | None = None, retry_after: float | None = None,
+                 explanation: Explanation | None = None) -> None:
         self.category = category
+        self.explanation = explanation  # cause + fix lines (core/explain.py), shown under the message
         self.status = status
         self.request_id = request_id
         self.server_message = server_message
@@ -85,8 +89,10 @@ class ApiError(AlpacaTuiError):
         return f"ApiError({self.category.value!r}, status={self.status!r}, {self.message!r})"
 
     def to_dict(self) -> dict[str, Any]:
+        ex = self.explanation
         return {"category": self.category.value, "status": self.status, "request_id": self.request_id,
-                "message": self.message, "server_message": self.server_message}
+                "message": self.message, "server_message": self.server_message,
+                "cause": ex.cause if ex else None, "fix": ex.fix if ex else None}
 
 
 @dataclass(frozen=True)

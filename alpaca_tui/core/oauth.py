@@ -25,6 +25,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from alpaca_tui.core.explain import AUTHX_CODES
 from alpaca_tui.core.redact import mask
 
 GRANT_TYPE = "client_credentials"
@@ -88,24 +89,9 @@ def parse_token_response(body: Any, *, now: float, token_url: str) -> AccessToke
                        source="network", token_url=token_url)
 
 
-# OAuth error codes (alpaca-auth.md §2, [AUTHJSON]) -> a hint for the user.
-OAUTH_HINTS: dict[str, str] = {
-    "invalid_client": "the client ID or secret/key was rejected",
-    "unauthorized_client": "this client may not use the client-credentials grant",
-    "invalid_grant": "the grant was rejected",
-    "token_signature_mismatch": "the assertion's signature does not match the public key registered "
-                                "for this client (register the current public key: profiles show "
-                                "NAME --public-key)",
-    "token_claim": "the assertion's claims were rejected (check this machine's clock; iat/exp must be "
-                   "current)",
-    "jti_known": "the assertion's jti was already used (replay)",
-    "request_unauthorized": "the request is not authorized",
-    "access_denied": "access denied",
-    "invalid_scope": "the requested scope is invalid",
-    "temporarily_unavailable": "the token service is temporarily unavailable",
-    "server_error": "the token service failed",
-    "quota_exceeded": "token quota exceeded",
-}
+# OAuth error codes (authx.json error_code) -> the short hint of their explanation (core/explain.py,
+# the one table of causes and fixes; kept here under its old name).
+OAUTH_HINTS: dict[str, str] = {code: e.hint for code, e in AUTHX_CODES.items()}
 
 BAD_CREDENTIAL_CODES = frozenset({
     "invalid_client", "unauthorized_client", "invalid_grant", "token_signature_mismatch", "token_claim",

@@ -1,87 +1,221 @@
-"""Which broker-credential scope an API path needs (for pre-flight warnings and 403 hints).
+"""Which access a call needs: the scope guard's reading of a (API, method, path).
 
-Broker credentials carry a 10-scope x {rw, ro, none} access matrix (alpaca-auth.md §2,
-[CRED]). Alpaca does not publish a route -> scope table; this one is our reading of the
-Broker API reference, grouped the way the dashboard names the scopes (UNCONFIRMED in the
-details, so it only ever *warns* and names the likely scope; ``--force`` sends anyway).
-It is independent from the emulator's own table on purpose.
+Broker credentials carry a 10-scope x {rw, ro, none} access matrix ([CRED]). Every operation
+of Alpaca's Broker API is classified in :mod:`alpaca_tui.core.scopetable` (a scope, or
+reference data); :func:`required_scope` matches a call against it and answers with a
+:class:`Requirement` whose ``kind`` says which case it is:
 
-``required_scope(api, method, path)`` returns ``(scope, write)`` where ``write`` is True
-for POST/PUT/PATCH/DELETE, or None when the path needs no scope we know of (trading keys
-have no matrix; reference data such as /v1/assets or /v1/calendar is left unscoped).
+* ``SCOPED``: the call needs ``scope`` at ``level`` (read-only for a read, read-write for
+  a write). Every path of the market-data host needs Data.
+* ``REFERENCE``: reference data (assets, calendar, clock, ...): any broker credential.
+* ``UNKNOWN``: not an operation of the Broker API spec (a path or a method it does not
+  list): the guard cannot say what it needs. Callers refuse a write and warn on a read.
+* ``AMBIGUOUS``: the path means one operation as sent and another once percent-decoded
+  (``%2F``, ``%2E`` tricks): refused, whatever the method.
+* ``NO_MATRIX``: the API has no access matrix (Trading keys, the token endpoint).
+
+Matching: templates as the spec writes them; ``{param}`` is one path segment (a crypto pair
+``BTC/USD`` is also accepted for ``{symbol...}`` parameters, as the SDKs send it unencoded).
+Where several templates match, the one with more literal segments wins, then the one whose
+first differing segment is literal (``/v1/accounts/activities`` before
+``/v1/accounts/{account_id}``); when the winning template lacks the method, the call is
+``UNKNOWN`` (no fallback to a looser template). Before matching, the path is normalized the
+way httpx sends it (query, fragment, doubled and trailing slashes, ``.``/``..`` segments).
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from enum import StrEnum
+from urllib.parse import unquote
 
 from alpaca_tui.core.environments import Api
-from alpaca_tui.core.scopes import Scope
+from alpaca_tui.core.scopes import AccessMatrix, Level, Scope
+from alpaca_tui.core.scopetable import BROKER_PATHS, SPEC_TITLE, SPEC_VERSION
+
+__all__ = [
+    "BROKER_OPERATIONS",
+    "WRITE_METHODS",
+    "Kind",
+    "Operation",
+    "Requirement",
+    "describe_requirement",
+    "is_write",
+    "match_operation",
+    "normalize_path",
+    "required_scope",
+]
 
 WRITE_METHODS: frozenset[str] = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+SPEC_NAME = f"Alpaca's {SPEC_TITLE} {SPEC_VERSION}"
 
-_SEG = r"[^/]+"
+_PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_SEGMENT = r"[^/]+"
+_PAIR = r"(?:[A-Za-z0-9]+/[A-Za-z0-9]+|[^/]+)"   # {symbol...}: 'AAPL', an id, or 'BTC/USD'
 
-# Order matters: the first match wins (specific sub-resources before /v1/accounts...).
-_BROKER_RULES: tuple[tuple[re.Pattern[str], Scope], ...] = tuple(
-    (re.compile(pattern), scope)
-    for pattern, scope in (
-        # SSE event streams
-        (r"^/v[12](?:beta\d*)?/events(?:/|$)", Scope.SSE_EVENTS),
-        # journals (cash / security movements between accounts)
-        (r"^/v1/journals(?:/|$)", Scope.JOURNALING),
-        # crypto wallets (before funding: /wallets/transfers is a crypto transfer)
-        (rf"^/v1/accounts/{_SEG}/wallets(?:/|$)", Scope.CRYPTO),
-        (r"^/v1/wallets(?:/|$)", Scope.CRYPTO),
-        (r"^/v1/(?:beta/)?crypto(?:/|$|_)", Scope.CRYPTO),
-        # funding: transfers, bank relationships
-        (r"^/v1/transfers(?:/|$)", Scope.FUNDING),
-        (rf"^/v1/accounts/{_SEG}/(?:transfers|ach_relationships|recipient_banks)(?:/|$)", Scope.FUNDING),
-        (r"^/v1/(?:ach_relationships|recipient_banks|instant_funding)(?:/|$)", Scope.FUNDING),
-        # trading on behalf of an account
-        (r"^/v1/trading/accounts(?:/|$)", Scope.TRADING),
-        # rebalancing (portfolios, subscriptions, runs)
-        (r"^/v1/(?:beta/)?rebalancing(?:/|$)", Scope.REBALANCING),
-        # reporting: documents, activities, reports, trade confirmations
-        (rf"^/v1/accounts/{_SEG}/documents(?:/|$)", Scope.REPORTING),
-        (r"^/v1/accounts/activities(?:/|$)", Scope.REPORTING),
-        (rf"^/v1/accounts/{_SEG}/activities(?:/|$)", Scope.REPORTING),
-        (r"^/v1/(?:documents|reports|trade_confirmations|statements)(?:/|$)", Scope.REPORTING),
-        # administration: correspondent configuration
-        (r"^/v1/(?:correspondents|admin|config|configuration)(?:/|$)", Scope.ADMIN),
-        # accounts (everything else under /v1/accounts)
-        (r"^/v1/accounts(?:/|$)", Scope.ACCOUNTS),
-    )
-)
+
+class Kind(StrEnum):
+    SCOPED = "scoped"
+    REFERENCE = "reference"
+    UNKNOWN = "unknown"
+    AMBIGUOUS = "ambiguous"
+    NO_MATRIX = "no-matrix"
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One operation of the Broker API: method, the spec's template, scope (None: reference)."""
+
+    method: str
+    template: str
+    scope: Scope | None
+
+    @property
+    def write(self) -> bool:
+        return self.method in WRITE_METHODS
+
+    @property
+    def level(self) -> Level | None:
+        """The level the operation needs (None for reference data)."""
+        if self.scope is None:
+            return None
+        return Level.RW if self.write else Level.RO
+
+    @property
+    def key(self) -> str:
+        return f"{self.method} {self.template}"
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """The scope guard's answer for one call (see the module doc for the kinds)."""
+
+    kind: Kind
+    api: Api
+    method: str
+    path: str                       # normalized (what is matched and shown)
+    scope: Scope | None = None
+    operation: Operation | None = None
+    other: Operation | None = None  # AMBIGUOUS: the operation of the path as sent (``operation``:
+                                    # once percent-decoded)
+
+    @property
+    def write(self) -> bool:
+        return self.method in WRITE_METHODS
+
+    @property
+    def level(self) -> Level | None:
+        """The level needed (read-only or read-write) when a scope is needed, else None."""
+        if self.scope is None:
+            return None
+        return Level.RW if self.write else Level.RO
+
+    @property
+    def need(self) -> tuple[Scope, bool] | None:
+        """``(scope, write)`` when a scope is needed, else None (the pre-spec answer)."""
+        return None if self.scope is None else (self.scope, self.write)
+
+    def allowed_by(self, access: AccessMatrix) -> bool:
+        """True when ``access`` allows the call as far as a scope is concerned (no scope: True)."""
+        return self.scope is None or access.allows(self.scope, self.write)
+
+    def describe(self) -> str:
+        """'needs Funding (read-write)', 'reference data', 'not an operation of ...'."""
+        if self.scope is not None:
+            return f"needs {describe_requirement(self.scope, self.write)}"
+        if self.kind is Kind.REFERENCE:
+            return "reference data (no scope needed)"
+        if self.kind is Kind.AMBIGUOUS:
+            sent = self.other.key if self.other else "no operation"
+            decoded = self.operation.key if self.operation else "no operation"
+            return f"is ambiguous: as sent it is {sent}, percent-decoded {decoded}"
+        if self.kind is Kind.UNKNOWN:
+            return f"is not an operation of {SPEC_NAME}"
+        return f"needs no scope (the {self.api.value} API has no access matrix)"
+
+
+def _build() -> tuple[tuple[Operation, ...], list[tuple[str, re.Pattern[str], dict[str, Operation]]]]:
+    ops: list[Operation] = []
+    routes: list[tuple[tuple[int, tuple[int, ...]], str, re.Pattern[str], dict[str, Operation]]] = []
+    for template, methods, scope in BROKER_PATHS:
+        by_method = {m: Operation(m, template, scope) for m in methods.split()}
+        ops.extend(by_method.values())
+        segments = template.strip("/").split("/")
+        shape = tuple(1 if _PARAM.fullmatch(s) else 0 for s in segments)
+        rank = (-shape.count(0), shape)
+        routes.append((rank, template, _template_regex(template), by_method))
+    routes.sort(key=lambda r: r[0])
+    return tuple(ops), [(t, rx, by) for _, t, rx, by in routes]
+
+
+def _template_regex(template: str) -> re.Pattern[str]:
+    out = []
+    pos = 0
+    for m in _PARAM.finditer(template):
+        out.append(re.escape(template[pos:m.start()]))
+        out.append(_PAIR if m.group(1).startswith("symbol") else _SEGMENT)
+        pos = m.end()
+    out.append(re.escape(template[pos:]))
+    return re.compile("".join(out))
+
+
+BROKER_OPERATIONS, _ROUTES = _build()
 
 
 def normalize_path(path: str) -> str:
-    """Strip the query string, fragment and a trailing slash; make sure it starts with '/'."""
+    """The path as httpx sends it: no query or fragment, no doubled or trailing slash, no
+    ``.``/``..`` segments (httpx resolves them), always starting with '/'."""
     p = path.split("?", 1)[0].split("#", 1)[0].strip()
-    if not p.startswith("/"):
-        p = "/" + p
-    p = re.sub(r"/{2,}", "/", p)
-    if len(p) > 1:
-        p = p.rstrip("/")
-    return p
+    out: list[str] = []
+    for seg in p.split("/"):
+        if seg in ("", "."):
+            continue
+        if seg == "..":
+            if out:
+                out.pop()
+            continue
+        out.append(seg)
+    return "/" + "/".join(out)
+
+
+def _decoded(path: str) -> str:
+    """The normalized path a server that percent-decodes before routing would see."""
+    return normalize_path(unquote(normalize_path(path)))
 
 
 def is_write(method: str) -> bool:
     return method.strip().upper() in WRITE_METHODS
 
 
-def required_scope(api: Api, method: str, path: str) -> tuple[Scope, bool] | None:
-    """The scope (and whether it is a write) a broker credential needs for this call."""
-    write = is_write(method)
-    if api is Api.DATA:
-        return Scope.DATA, write
-    if api is not Api.BROKER:
-        return None
-    p = normalize_path(path)
-    for pattern, scope in _BROKER_RULES:
-        if pattern.search(p):
-            return scope, write
+def match_operation(method: str, path: str) -> Operation | None:
+    """The Broker API operation a (method, normalized path) is, or None."""
+    m = method.strip().upper()
+    m = "GET" if m == "HEAD" else m
+    for _template, rx, by_method in _ROUTES:
+        if rx.fullmatch(path):
+            return by_method.get(m)
     return None
+
+
+def required_scope(api: Api, method: str, path: str) -> Requirement:
+    """What a broker credential needs for this call (see :class:`Requirement` and the module doc)."""
+    m = method.strip().upper()
+    p = normalize_path(path)
+    if api is Api.DATA:
+        return Requirement(Kind.SCOPED, api, m, p, scope=Scope.DATA)
+    if api is not Api.BROKER:
+        return Requirement(Kind.NO_MATRIX, api, m, p)
+    op = match_operation(m, p)
+    decoded = _decoded(p)
+    if decoded != p:
+        other = match_operation(m, decoded)
+        if other != op:
+            return Requirement(Kind.AMBIGUOUS, api, m, p, operation=other, other=op)
+    if op is None:
+        return Requirement(Kind.UNKNOWN, api, m, p)
+    kind = Kind.REFERENCE if op.scope is None else Kind.SCOPED
+    return Requirement(kind, api, m, p, scope=op.scope, operation=op)
 
 
 def describe_requirement(scope: Scope, write: bool) -> str:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from alpaca_tui.core.explain import Explanation
+
 CLOCK_BACK_TOLERANCE = 5.0  # seconds the clock may step back before a token's issue time is distrusted
 MIN_TOKEN_LEFT = 5.0  # a token with less than this left is never sent (it could expire in flight)
 
@@ -28,6 +30,7 @@ class TokenState:
     source: str | None = None       # "network" | "cache" for the current token
     failures: int = 0               # token requests that failed in a row (0 after a success)
     retry_at: float | None = None   # no automatic token request before this time (backoff), or None
+    last_explanation: Explanation | None = None   # cause + fix of last_error (core/explain.py)
 
     def remaining(self, now: float) -> float | None:
         """Seconds left, between 0 and the token's lifetime, or None when there is no token.

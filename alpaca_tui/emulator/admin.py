@@ -22,6 +22,8 @@ Routes (all JSON; errors are ``{"error": message}`` with 400/404/409):
     POST   /admin/faults/drop                     {role, n}
     POST   /admin/faults/clock-skew               {seconds}
     POST   /admin/faults/rate-limit               {role, per_minute}
+    POST   /admin/faults/retry-after              {enabled: bool}   (Retry-After on 429s)
+    POST   /admin/faults/revoked-error            {error: invalid_client | token_inactive}
     POST   /admin/faults/reset
 
 ``role`` may be ``"*"`` for every API role. The admin port binds to loopback like the rest
@@ -229,6 +231,19 @@ def fault_rate_limit(ctx: Ctx) -> Reply:
     return _ok(ctx)
 
 
+def fault_retry_after(ctx: Ctx) -> Reply:
+    enabled = _body(ctx).get("enabled")
+    if not isinstance(enabled, bool):
+        raise UsageError("enabled must be true or false")
+    _emu(ctx).set_retry_after(enabled)
+    return _ok(ctx)
+
+
+def fault_revoked_error(ctx: Ctx) -> Reply:
+    _emu(ctx).set_revoked_error(str(_body(ctx).get("error")))
+    return _ok(ctx)
+
+
 def fault_reset(ctx: Ctx) -> Reply:
     _body(ctx)
     _emu(ctx).reset_faults()
@@ -263,6 +278,8 @@ ROUTES: tuple[Route, ...] = (
     R("POST", "/admin/faults/drop",         fault_drop),
     R("POST", "/admin/faults/clock-skew",   fault_clock_skew),
     R("POST", "/admin/faults/rate-limit",   fault_rate_limit),
+    R("POST", "/admin/faults/retry-after",  fault_retry_after),
+    R("POST", "/admin/faults/revoked-error", fault_revoked_error),
     R("POST", "/admin/faults/reset",        fault_reset),
     R("POST", "/admin/faults/{name}",       unknown_fault),
 )

@@ -146,5 +146,11 @@ class AdminClient:
     def set_rate_limit(self, role: str, per_minute: int) -> None:
         self._call("POST", "/admin/faults/rate-limit", {"role": role, "per_minute": per_minute})
 
+    def set_retry_after(self, enabled: bool) -> None:
+        self._call("POST", "/admin/faults/retry-after", {"enabled": bool(enabled)})
+
+    def set_revoked_error(self, code: str) -> None:
+        self._call("POST", "/admin/faults/revoked-error", {"error": code})
+
     def reset_faults(self) -> None:
         self._call("POST", "/admin/faults/reset", {})

@@ -1,14 +1,19 @@
 """Helpers shared by the Trading, Market Data and Broker handlers: request bodies, query
-arguments, Alpaca's error answers, and placing / listing orders on an account."""
+arguments, Alpaca's error answers, the account a route works on, and the list endpoints'
+pagination (``limit`` / ``offset``, ``page_size`` / ``page_token``)."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, TypeVar
 
 from alpaca_tui.emulator import market
-from alpaca_tui.emulator.accounts import Account, OrderError
+from alpaca_tui.emulator.accounts import Account
 from alpaca_tui.emulator.context import Ctx
+from alpaca_tui.emulator.orders import OrderError
 from alpaca_tui.emulator.wire import Reply, alpaca_error
+
+T = TypeVar("T")
 
 
 def json_body(ctx: Ctx, *, object_required: bool = False) -> Any:
@@ -35,6 +40,33 @@ def unprocessable(message: str) -> Reply:
     return alpaca_error(422, 40010001, message)
 
 
+def bad_request(message: str) -> Reply:
+    return alpaca_error(400, 40010001, message)
+
+
+def account(ctx: Ctx) -> Account | Reply:
+    """The account a route works on: the broker customer account of ``{account_id}``, else the
+    trading host's own account."""
+    if "account_id" in ctx.params:
+        acct = ctx.book.broker[ctx.role].get(ctx.params["account_id"])
+        return acct if acct is not None else not_found("account")
+    return ctx.book.trading[ctx.role]
+
+
+def int_arg(ctx: Ctx, name: str, default: int, lo: int, hi: int) -> int | Reply:
+    """``?name=`` as an integer in lo..hi (default when missing), or a 400."""
+    raw = ctx.arg(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        return bad_request(f"{name} must be an integer")
+    if not lo <= value <= hi:
+        return bad_request(f"{name} must be between {lo} and {hi}")
+    return value
+
+
 def limit_arg(ctx: Ctx, default: int = 50, cap: int = 500) -> int:
     """``?limit=``, clamped to 1..cap (default when missing or not a number)."""
     raw = ctx.arg("limit")
@@ -44,16 +76,45 @@ def limit_arg(ctx: Ctx, default: int = 50, cap: int = 500) -> int:
         return default
 
 
+def offset_page(ctx: Ctx, items: Sequence[T], default: int = 100, cap: int = 1000) -> list[T] | Reply:
+    """``limit`` / ``offset`` pagination (the transfers list): items[offset : offset + limit]."""
+    limit = int_arg(ctx, "limit", default, 1, cap)
+    offset = int_arg(ctx, "offset", 0, 0, 1 << 31)
+    if isinstance(limit, Reply):
+        return limit
+    if isinstance(offset, Reply):
+        return offset
+    return list(items[offset:offset + limit])
+
+
+def token_page(ctx: Ctx, items: Sequence[dict[str, Any]], *, default: int = 100,
+               cap: int = 100) -> list[dict[str, Any]] | Reply:
+    """``page_size`` / ``page_token`` pagination over items sorted by ``id`` in ``direction``
+    (the activities lists): the page after the item whose ``id`` is the token."""
+    size = int_arg(ctx, "page_size", default, 1, cap)
+    if isinstance(size, Reply):
+        return size
+    desc = (ctx.arg("direction") or "desc").lower() == "desc"
+    ordered = sorted(items, key=lambda a: str(a["id"]), reverse=desc)
+    token = ctx.arg("page_token")
+    if token:
+        ordered = [a for a in ordered if (str(a["id"]) < token if desc else str(a["id"]) > token)]
+    return ordered[:size]
+
+
 def symbols_arg(ctx: Ctx) -> list[str] | Reply:
-    """``?symbols=A,B`` upper-cased, or a 400 when there is none."""
+    """``?symbols=A,B`` in canonical form (``BTCUSD`` -> ``BTC/USD``), or a 400 when there is none."""
     raw = ctx.arg("symbols") or ""
-    syms = [s.strip().upper() for s in raw.split(",") if s.strip()]
+    syms = [market.canonical(s) for s in raw.split(",") if s.strip()]
     if not syms:
         return alpaca_error(400, 40010001, "symbols is required")
     return syms
 
 
-def place_order(ctx: Ctx, acct: Account) -> Reply:
+def place_order(ctx: Ctx) -> Reply:
+    acct = account(ctx)
+    if isinstance(acct, Reply):
+        return acct
     body = json_body(ctx)
     if isinstance(body, Reply):
         return body
@@ -64,10 +125,15 @@ def place_order(ctx: Ctx, acct: Account) -> Reply:
     return Reply.json(200, order)
 
 
-def list_orders(ctx: Ctx, acct: Account) -> Reply:
+def list_orders(ctx: Ctx) -> Reply:
+    acct = account(ctx)
+    if isinstance(acct, Reply):
+        return acct
     status = (ctx.arg("status") or "open").lower()
     if status not in ("open", "closed", "all"):
         return alpaca_error(422, 40010001, "status must be open, closed or all")
-    syms = {s.strip().upper() for s in (ctx.arg("symbols") or "").split(",") if s.strip()}
+    syms = {market.canonical(s) for s in (ctx.arg("symbols") or "").split(",") if s.strip()}
     direction = (ctx.arg("direction") or "desc").lower()
-    return Reply.json(200, acct.list_orders(status, limit_arg(ctx), syms or None, direction))
+    return Reply.json(200, acct.list_orders(status, limit_arg(ctx), syms or None, direction,
+                                            after=ctx.arg("after"), until=ctx.arg("until"),
+                                            side=ctx.arg("side")))

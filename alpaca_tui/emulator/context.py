@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from alpaca_tui.emulator.accounts import Book
+from alpaca_tui.emulator.book import Book
 from alpaca_tui.emulator.control import Control
 from alpaca_tui.emulator.records import Credential
 from alpaca_tui.emulator.state import State

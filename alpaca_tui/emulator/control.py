@@ -8,8 +8,11 @@ keys), the counters tests read, and the fault switches.
 
 Faults (per role, ``"*"`` for every API role): added latency, the next *n* requests failing
 with a status, the next *n* connections dropped without an answer, a clock skew (the server's
-clock runs ahead by *s* seconds: token lifetimes and assertion checks use it), and per-role
-rate limits. :mod:`.dispatch` applies them.
+clock runs ahead by *s* seconds: token lifetimes and assertion checks use it), per-role
+rate limits, and whether 429s carry ``Retry-After``. :mod:`.dispatch` applies them.
+Switches fixed at construction: ``retry_after`` (the Retry-After default),
+``token_lifetime`` (seconds an access token lives; Alpaca's is 899) and ``revoked_error`` (what
+AuthX answers a revoked client; :meth:`Control.set_revoked_error` changes it later).
 """
 
 from __future__ import annotations
@@ -24,8 +27,8 @@ from alpaca_tui.core.credentials import Flow
 from alpaca_tui.core.environments import TOKEN_PATH, Api, Env
 from alpaca_tui.core.errors import AlpacaTuiError
 from alpaca_tui.core.scopes import AccessMatrix
-from alpaca_tui.emulator.accounts import Book
-from alpaca_tui.emulator.records import IssuedCredential, parse_when
+from alpaca_tui.emulator.book import Book
+from alpaca_tui.emulator.records import TOKEN_LIFETIME, IssuedCredential, parse_when
 from alpaca_tui.emulator.roles import API_ROLES, BROKER_DEFAULT_RATE, ENV_ROLES, ROLE_KIND, check_role
 from alpaca_tui.emulator.state import State
 
@@ -43,10 +46,16 @@ class Control:
     """
 
     def __init__(self, *, state_dir: Path | None = None, clock: Clock | None = None,
-                 rate_limit_per_min: int = 200, broker_rate_limit_per_min: int = BROKER_DEFAULT_RATE) -> None:
+                 rate_limit_per_min: int = 200, broker_rate_limit_per_min: int = BROKER_DEFAULT_RATE,
+                 retry_after: bool = False, token_lifetime: int = TOKEN_LIFETIME,
+                 revoked_error: str = "invalid_client") -> None:
+        if not 1 <= token_lifetime <= 86400:
+            raise ValueError("token_lifetime must be between 1 and 86400 seconds")
+        _check_revoked_error(revoked_error)
         self.clock: Clock = clock if clock is not None else SYSTEM_CLOCK
         self.state_dir = Path(state_dir) if state_dir is not None else None
-        self.state = State(self.state_dir)
+        self.state = State(self.state_dir, token_lifetime=int(token_lifetime), retry_after=retry_after,
+                           revoked_error=revoked_error)
         self.book = Book(self.clock.time())
         self.default_rate = {r: (broker_rate_limit_per_min if ROLE_KIND[r] in ("broker", "authx")
                                  else rate_limit_per_min) for r in API_ROLES}
@@ -163,6 +172,29 @@ class Control:
             for r in self._roles(role):
                 self.state.rate[r] = int(per_minute)
 
+    def set_retry_after(self, enabled: bool) -> None:
+        """Send ``Retry-After`` on 429 answers (rate limits, injected 429s) or not (Alpaca's specs
+        list only the ``X-RateLimit-*`` headers)."""
+        with self.state.lock:
+            self.state.retry_after = bool(enabled)
+
+    def set_revoked_error(self, code: str) -> None:
+        """What AuthX answers a revoked client: ``invalid_client`` (RFC 6749) or ``token_inactive``
+        (both in AuthX's vocabulary; which one Alpaca sends is UNCONFIRMED)."""
+        _check_revoked_error(code)
+        with self.state.lock:
+            self.state.revoked_error = code
+
+    @property
+    def token_lifetime(self) -> int:
+        return self.state.token_lifetime
+
     def reset_faults(self) -> None:
-        """Clear latency, pending failures/drops, clock skew, rate limits and rate windows."""
+        """Clear latency, pending failures/drops, clock skew, rate limits and rate windows; the
+        Retry-After switch returns to the emulator's setting."""
         self.state.reset_faults()
+
+
+def _check_revoked_error(code: str) -> None:
+    if code not in ("invalid_client", "token_inactive"):
+        raise ValueError("revoked_error must be invalid_client or token_inactive")

@@ -3,9 +3,11 @@ through the faults, the route table of the request's host role, authentication, 
 limit and the scope check, to the route's handler.
 
 * API hosts (trading, data, broker): count, faults (latency, dropped connection, injected
-  failure), match (404 / 405 when no route), authenticate (401 / 403), rate limit per key
-  (429), the broker scope + level of the route (403), then the handler. Every answer carries
-  the ``X-RateLimit-*`` headers.
+  failure), match (no route: 501 "not emulated" for an operation of Alpaca's published spec
+  (:mod:`.catalog`), else 404 / 405), authenticate (401 / 403), rate limit per key (429), the
+  broker scope + level of the route (403), then the handler. Every answer carries the
+  ``X-RateLimit-*`` headers; ``Retry-After`` only when the ``retry_after`` switch is on (Alpaca's
+  specs list none, so by default clients must fall back on ``X-RateLimit-Reset``).
 * AuthX hosts: count, faults, rate limit per client_id (429 ``quota_exceeded``), match (404,
   405 with ``Allow: POST``), then the token handler.
 * The admin port: match and run; no faults, no counters, refusals as ``{"error": ...}``.
@@ -18,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from alpaca_tui.emulator import admin, authx
+from alpaca_tui.emulator import admin, authx, catalog
 from alpaca_tui.emulator.authn import authenticate, scope_denied
 from alpaca_tui.emulator.context import Ctx, Principal
 from alpaca_tui.emulator.control import Control
@@ -60,7 +62,7 @@ class Dispatcher:
             return Reply(0, drop=True)
         status = state.take_fail(req.role)
         if status is not None:
-            return fault_reply(table.kind, status)
+            return fault_reply(table.kind, status, retry_after=state.retry_after)
         try:
             if table.kind == "authx":
                 return self._serve_authx(table, req)
@@ -90,7 +92,7 @@ class Dispatcher:
         if not allowed:
             # UNCONFIRMED: which body AuthX uses for throttling; quota_exceeded is in its vocabulary.
             reply = oauth_error(429, "quota_exceeded")
-            reply.headers["Retry-After"] = str(max(1, int(reset - now + 0.999)))
+            self._retry_after(reply.headers, reset, now)
         else:
             match = table.match(req.method, req.path)
             if match.route is not None:
@@ -111,12 +113,12 @@ class Dispatcher:
         anon_ident = f"ip:{req.client}"
         match = table.match(req.method, req.path)
         route = match.route
+        path = table.normalize(req.path)
+        if route is not None and catalog.shadowed(table.kind, req.method, path, route.path):
+            route = None   # a documented literal path our template caught: not emulated
         if route is None:
             _ok, lim, rem, reset = state.consume(role, anon_ident, limit, now, spend=False)
-            if match.known:
-                reply = alpaca_error(405, 40510000, "method not allowed")
-            else:
-                reply = alpaca_error(404, 40410000, "endpoint not found")
+            reply = unmatched(table.kind, req.method, table.normalize(req.path), match.known)
             reply.headers.update(rate_headers(lim, rem, reset))
             return reply
 
@@ -132,7 +134,7 @@ class Dispatcher:
         allowed, lim, rem, reset = state.consume(role, ident, limit, now)
         headers = rate_headers(lim, rem, reset)
         if not allowed:
-            headers["Retry-After"] = str(max(1, int(reset - now + 0.999)))
+            self._retry_after(headers, reset, now)
             return alpaca_error(429, 42910000, "rate limit exceeded", headers)
 
         denied = self._scope_check(route, auth, role)
@@ -143,6 +145,11 @@ class Dispatcher:
         for k, v in headers.items():
             reply.headers.setdefault(k, v)
         return reply
+
+    def _retry_after(self, headers: dict[str, str], reset: int, now: float) -> None:
+        """``Retry-After`` (seconds to the window's reset), only behind the switch."""
+        if self.control.state.retry_after:
+            headers["Retry-After"] = str(max(1, int(reset - now + 0.999)))
 
     def _scope_check(self, route: Route, auth: Principal | None, role: str) -> Reply | None:
         """Broker credentials need the route's scope at the route's level."""
@@ -156,10 +163,24 @@ class Dispatcher:
         return denied
 
 
-def fault_reply(kind: str, status: int) -> Reply:
-    """The answer to an injected failure, in the host's error shape."""
+def unmatched(kind: str, method: str, path: str, known: bool) -> Reply:
+    """No route of ours: 501 for an operation Alpaca documents (in the host's spec), 405 for a
+    path we serve with other methods, else Alpaca's 404."""
+    _methods, template = catalog.lookup(kind, method, path)
+    if template is not None:
+        api = catalog.TITLES.get(kind, kind)
+        return alpaca_error(501, 50110000, f"{method} {template} ({api}) is not emulated",
+                            {"X-Emulator-Reason": "documented operation, not emulated"})
+    if known:
+        return alpaca_error(405, 40510000, "method not allowed")
+    return alpaca_error(404, 40410000, "endpoint not found")
+
+
+def fault_reply(kind: str, status: int, *, retry_after: bool = False) -> Reply:
+    """The answer to an injected failure, in the host's error shape (``Retry-After: 1`` on a 429
+    only with the switch on)."""
     headers: dict[str, str] = {"X-Emulator-Reason": "injected fault"}
-    if status == 429:
+    if status == 429 and retry_after:
         headers["Retry-After"] = "1"
     if kind == "authx":
         error = {429: "quota_exceeded", 503: "temporarily_unavailable"}.get(status, "server_error")

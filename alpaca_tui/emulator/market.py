@@ -109,6 +109,12 @@ def trade(symbol: str, now: float) -> dict[str, Any]:
             "s": 1 + _h(symbol, "s") % 100, "t": rfc3339(now), "x": "V", "z": "C"}
 
 
+def crypto_trade(symbol: str, now: float) -> dict[str, Any]:
+    t = trade(symbol, now)
+    return {"i": t["i"], "p": t["p"], "s": round(t["s"] / 1000, 6), "t": t["t"],
+            "tks": "B" if _h(symbol, "tks", str(int(now))) % 2 else "S"}
+
+
 def crypto_bar(symbol: str, now: float) -> dict[str, Any]:
     b = bar(symbol, now)
     b["v"] = round(b["v"] / 1000, 6)
@@ -120,28 +126,92 @@ def crypto_quote(symbol: str, now: float) -> dict[str, Any]:
     return {"ap": q["ap"], "as": q["as"] / 10, "bp": q["bp"], "bs": q["bs"] / 10, "t": q["t"]}
 
 
+CRYPTO_BASES = frozenset({"AAVE", "AVAX", "BAT", "BCH", "BTC", "CRV", "DOGE", "DOT", "ETH", "GRT", "LINK",
+                          "LTC", "MKR", "PEPE", "SHIB", "SOL", "SUSHI", "TRUMP", "UNI", "USDC", "USDT", "XRP",
+                          "XTZ", "YFI"})
+CRYPTO_QUOTES = ("USDT", "USDC", "USD", "BTC")
+
+
+def canonical(symbol: str) -> str:
+    """``btcusd`` / ``BTC/USD`` -> ``BTC/USD`` (crypto pairs, new symbology); stocks upper-cased."""
+    sym = symbol.strip().upper()
+    if "/" in sym:
+        return sym
+    for quote in CRYPTO_QUOTES:
+        base = sym[: -len(quote)]
+        if sym.endswith(quote) and base in CRYPTO_BASES:
+            return f"{base}/{quote}"
+    return sym
+
+
+def is_crypto(symbol: str) -> bool:
+    return "/" in canonical(symbol)
+
+
 def asset_id(symbol: str) -> str:
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, "alpaca-emulator:asset:" + symbol.upper()))
+    sym = canonical(symbol)
+    aid = str(uuid.uuid5(uuid.NAMESPACE_URL, "alpaca-emulator:asset:" + sym))
+    _BY_ID[aid] = sym
+    return aid
+
+
+_BY_ID: dict[str, str] = {}
+
+
+def symbol_for(symbol_or_asset_id: str) -> str:
+    """A path's ``{symbol_or_asset_id}`` as a canonical symbol (asset IDs of symbols seen so far)."""
+    raw = symbol_or_asset_id.strip()
+    return _BY_ID.get(raw.lower()) or canonical(raw)
 
 
 def asset(symbol: str) -> dict[str, Any]:
-    sym = symbol.upper()
+    """The spec's ``Assets`` shape (Trading) / ``Asset`` (Broker)."""
+    sym = canonical(symbol)
     crypto = "/" in sym
-    return {
-        "id": asset_id(sym),
-        "class": "crypto" if crypto else "us_equity",
-        "exchange": "CRYPTO" if crypto else "NASDAQ",
-        "symbol": sym,
-        "name": f"{sym} (emulated)",
-        "status": "active",
-        "tradable": True,
-        "marginable": not crypto,
-        "maintenance_margin_requirement": 30,
-        "shortable": not crypto,
-        "easy_to_borrow": not crypto,
-        "fractionable": True,
-        "attributes": [],
+    out: dict[str, Any] = {
+        "id": asset_id(sym), "class": "crypto" if crypto else "us_equity",
+        "exchange": "CRYPTO" if crypto else "NASDAQ", "symbol": sym, "name": f"{sym} (emulated)",
+        "status": "active", "tradable": True, "marginable": not crypto, "shortable": not crypto,
+        "easy_to_borrow": not crypto, "fractionable": True, "cusip": None,
+        "maintenance_margin_requirement": 100 if crypto else 30,
+        "margin_requirement_long": "100" if crypto else "30",
+        "margin_requirement_short": "100", "attributes": [],
     }
+    if crypto:
+        out.update(min_order_size="0.000001", min_trade_increment="0.000000001", price_increment="0.01")
+    return out
 
 
 SAMPLE_SYMBOLS = ("AAPL", "MSFT", "AMZN", "NVDA", "TSLA", "SPY", "BTC/USD", "ETH/USD")
+
+
+def trading_days(start: date, end: date) -> list[date]:
+    out: list[date] = []
+    d = start
+    while d <= end and len(out) < 5000:
+        if _trading_day(d):
+            out.append(d)
+        d += timedelta(days=1)
+    return out
+
+
+def next_trading_day(d: date) -> date:
+    d += timedelta(days=1)
+    while not _trading_day(d):
+        d += timedelta(days=1)
+    return d
+
+
+def calendar_day(d: date) -> dict[str, Any]:
+    """One ``GET /v2/calendar`` entry (holidays are not modelled: every weekday trades)."""
+    return {"date": d.isoformat(), "open": "09:30", "close": "16:00", "session_open": "0400",
+            "session_close": "2000", "settlement_date": next_trading_day(d).isoformat()}
+
+
+def ny_date(ts: float) -> date:
+    return datetime.fromtimestamp(ts, NY).date()
+
+
+def is_open_at(ts: float) -> bool:
+    et = datetime.fromtimestamp(ts, NY)
+    return _trading_day(et.date()) and OPEN_T <= et.time() < CLOSE_T

@@ -19,6 +19,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple
+from urllib.parse import unquote
 
 from alpaca_tui.core.scopes import Level, Scope
 from alpaca_tui.emulator.context import Ctx
@@ -93,8 +94,10 @@ class Route:
         return _PARAM.sub(value, self.path)
 
     def match(self, path: str) -> dict[str, str] | None:
+        """The parameters of a raw (still percent-encoded) ``path``, decoded: ``BTC%2FUSD`` is one
+        segment that reads ``BTC/USD``."""
         m = self.pattern.match(path)
-        return None if m is None else {k: v for k, v in m.groupdict().items() if v is not None}
+        return None if m is None else {k: unquote(v) for k, v in m.groupdict().items() if v is not None}
 
 
 class Match(NamedTuple):

@@ -23,7 +23,7 @@ from urllib.parse import parse_qs, urlsplit
 from alpaca_tui.core.clock import Clock
 from alpaca_tui.emulator.control import Control, EmulatorError
 from alpaca_tui.emulator.dispatch import Dispatcher
-from alpaca_tui.emulator.records import IssuedCredential
+from alpaca_tui.emulator.records import TOKEN_LIFETIME, IssuedCredential
 from alpaca_tui.emulator.roles import BROKER_DEFAULT_RATE, ROLES
 from alpaca_tui.emulator.wire import JSON_CT, Reply, Request, alpaca_error
 
@@ -155,15 +155,20 @@ class Emulator(Control):
     ``port_base=0`` lets the OS pick free ports; ``port_base=N`` uses ``N + i`` for role *i*
     in :data:`~alpaca_tui.emulator.roles.ROLES` order. ``clock`` drives token lifetimes,
     credential expiry, assertion checks and rate-limit windows (default: the system clock).
+    ``retry_after=True`` adds ``Retry-After`` to 429 answers (off by default: Alpaca's specs list
+    only ``X-RateLimit-*``); ``token_lifetime`` is the access tokens' life in seconds (899);
+    ``revoked_error`` what AuthX answers a revoked client (``invalid_client`` or ``token_inactive``).
     """
 
     def __init__(self, *, host: str = "127.0.0.1", port_base: int = 0, state_dir: Path | None = None,
                  clock: Clock | None = None, rate_limit_per_min: int = 200,
-                 broker_rate_limit_per_min: int = BROKER_DEFAULT_RATE) -> None:
+                 broker_rate_limit_per_min: int = BROKER_DEFAULT_RATE, retry_after: bool = False,
+                 token_lifetime: int = TOKEN_LIFETIME, revoked_error: str = "invalid_client") -> None:
         if port_base < 0 or port_base + len(ROLES) > 65536:
             raise EmulatorError(f"invalid port base {port_base}")
         super().__init__(state_dir=state_dir, clock=clock, rate_limit_per_min=rate_limit_per_min,
-                         broker_rate_limit_per_min=broker_rate_limit_per_min)
+                         broker_rate_limit_per_min=broker_rate_limit_per_min, retry_after=retry_after,
+                         token_lifetime=token_lifetime, revoked_error=revoked_error)
         self.host = host
         self.port_base = port_base
         self._servers: dict[str, _Server] = {}

@@ -44,8 +44,14 @@ STATE_VERSION = 1
 class State:
     """All mutable emulator state. Methods take the lock; callers pass ``now`` (emulator time)."""
 
-    def __init__(self, state_dir: Path | None = None) -> None:
+    def __init__(self, state_dir: Path | None = None, *, token_lifetime: int = TOKEN_LIFETIME,
+                 retry_after: bool = False, revoked_error: str = "invalid_client") -> None:
         self.lock = threading.RLock()
+        self.revoked_error_default = revoked_error
+        self.revoked_error = revoked_error       # AuthX's answer to a revoked client
+        self.token_lifetime = token_lifetime     # seconds an issued access token lives
+        self.retry_after_default = retry_after   # send Retry-After on 429s (reset_faults returns here)
+        self.retry_after = retry_after
         self.state_dir = state_dir
         self.credentials: dict[str, Credential] = {}
         self.tokens: dict[str, TokenRecord] = {}
@@ -155,9 +161,10 @@ class State:
             # forget expired tokens and jtis so memory stays bounded
             self.tokens = {t: r for t, r in self.tokens.items() if r.expires_at > now}
             self.jtis = {k: exp for k, exp in self.jtis.items() if exp > now - 3600}
-            self.tokens[token] = TokenRecord(cred.key_id, cred.env, now, now + TOKEN_LIFETIME)
+            lifetime = self.token_lifetime
+            self.tokens[token] = TokenRecord(cred.key_id, cred.env, now, now + lifetime)
             self._save()
-        return token, TOKEN_LIFETIME
+        return token, lifetime
 
     def lookup_token(self, token: str) -> TokenRecord | None:
         with self.lock:
@@ -214,6 +221,8 @@ class State:
             self.skew = 0.0
             self.rate.clear()
             self.buckets.clear()
+            self.retry_after = self.retry_after_default
+            self.revoked_error = self.revoked_error_default
 
     def consume(self, role: str, ident: str, limit: int, now: float,
                 *, spend: bool = True) -> tuple[bool, int, int, int]:

@@ -16,6 +16,7 @@ from alpaca_tui.core.credentials import Profile, SecretBundle
 
 if TYPE_CHECKING:  # the engine pulls in httpx: never imported on the way to the first frame
     from alpaca_tui.core.engine import CheckResult, Engine, RotationResult
+    from alpaca_tui.core.explain import Explanation
     from alpaca_tui.core.http import RateLimit
     from alpaca_tui.core.store import Store
     from alpaca_tui.tui.services import KeyPair
@@ -103,10 +104,11 @@ class BundleLoaded(Message):
 
 
 class TokenUpdated(Message):
-    def __init__(self, name: str, error: str | None = None) -> None:
+    def __init__(self, name: str, error: str | None = None, explanation: Explanation | None = None) -> None:
         super().__init__()
         self.name = name
         self.error = error
+        self.explanation = explanation  # cause + fix of the error (core/explain.py)
 
 
 @dataclass
@@ -128,6 +130,9 @@ class RequestRecord:
     request_id: str | None = None
     rate_limit: RateLimit | None = None
     sent_at: float = 0.0
+    cause: str | None = None        # the error's explanation (core/explain.py), when it has one
+    fix: str | None = None
+    warning: str | None = None      # the scope guard's warning (an unknown read), or --force
 
 
 class RequestFinished(Message):

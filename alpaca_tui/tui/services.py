@@ -20,6 +20,7 @@ from alpaca_tui.core.redact import mask, scrub
 from alpaca_tui.core.scopes import AccessMatrix
 
 if TYPE_CHECKING:
+    from alpaca_tui.core.preflight import ScopeCheck
     from alpaca_tui.core.store import Store
     from alpaca_tui.tui.session import DemoIssuer
 
@@ -182,6 +183,7 @@ def fill_record(rec: Any, resp: Any) -> None:
     rec.request_id = resp.request_id
     rec.rate_limit = resp.rate_limit
     rec.error = getattr(resp.error, "message", None) if resp.error is not None else None
+    set_explanation(rec, resp.error)
 
 
 def status_line(rec: Any) -> Text:
@@ -252,20 +254,45 @@ def describe_rotation(result: Any) -> list[str]:
     return lines
 
 
-def forbidden_by_scopes(profile: Profile, api: Api, method: str, path: str) -> str | None:
-    """A warning when the broker access matrix forbids the call (trading keys have no matrix)."""
-    from alpaca_tui.core.pathscopes import describe_requirement, required_scope
+def scope_guard(profile: Profile, api: Api, method: str, path: str) -> ScopeCheck:
+    """The scope guard's verdict (core/preflight.py, the same as ``request`` and the proxy): a
+    refusal to confirm (like ``--force``) and/or a warning to show; trading keys: neither."""
+    from alpaca_tui.core.preflight import scope_check
 
-    if not profile.env.is_broker:
-        return None
-    need = required_scope(api, method, path.split("?", 1)[0])
-    if need is None:
-        return None
-    scope, write = need
-    if profile.access.allows(scope, write):
-        return None
-    return (f"{method} {path} needs {describe_requirement(scope, write)}, but {profile.name} has "
-            f"{scope.label}: {profile.access.level(scope).label}.")
+    return scope_check(profile, api, method, path.split("?", 1)[0])
+
+
+def refusal_title(check: ScopeCheck) -> str:
+    from alpaca_tui.core.pathscopes import Kind
+
+    kind = check.requirement.kind
+    if kind is Kind.UNKNOWN:
+        return "Not an operation of the Broker API"
+    if kind is Kind.AMBIGUOUS:
+        return "Ambiguous path"
+    return "Outside this credential's access"
+
+
+def explanation_text(cause: str | None, fix: str | None, warning: str | None = None) -> Text:
+    """The tester's and the token panel's lines under an error: cause, fix (core/explain.py)."""
+    t = Text()
+    if warning:
+        t.append("⚠ ", style="bold yellow")
+        t.append(scrub(warning), style="yellow")
+    for label, value in (("cause: ", cause), ("fix:   ", fix)):
+        if value:
+            if t:
+                t.append("\n")
+            t.append(label, style="bold")
+            t.append(value)
+    return t
+
+
+def set_explanation(rec: Any, error: Any) -> None:
+    """Copy an ApiError's explanation (cause, fix) onto a RequestRecord."""
+    ex = getattr(error, "explanation", None)
+    rec.cause = getattr(ex, "cause", None)
+    rec.fix = getattr(ex, "fix", None)
 
 
 def token_value(token: Any) -> str:

@@ -124,6 +124,7 @@ def test_long_retry_after_is_capped_by_timeout(alpaca_home: Path, emu: Emulator)
     import time
 
     add_profile(emu, "bx", Env.BROKER_SANDBOX, Flow.CLIENT_SECRET)
+    emu.set_retry_after(True)   # the emulator sends Retry-After only behind this switch
     emu.set_rate_limit("authx-sandbox", 1)
     first = run_sub("check", "bx", "--no-cache", "--timeout", "0.5", env=home_env(alpaca_home))
     assert first.returncode == 0, first.stderr

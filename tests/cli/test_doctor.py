@@ -23,7 +23,7 @@ RUNNER = ("import importlib.util as u, sys, alpaca_tui.cli.main as m; "
           "raise SystemExit(m.main(sys.argv[1:]))")
 
 TOP_KEYS = {"ok", "home", "home_exists", "index", "backend", "error", "selection_notes", "backends",
-            "permissions", "consistency", "environment", "fixes"}
+            "permissions", "consistency", "environment", "protection", "fixes"}
 
 
 def _argv(*args: str) -> list[str]:

@@ -20,7 +20,7 @@ def _no_tty(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_every_check_gives_one_named_row_in_order(alpaca_home: Path) -> None:
     rows = doctor.diagnose()
     assert [r.name for r in rows] == ["home", "index", "keyring", "file", "selection", "consistency",
-                                      "permissions", "environment", "backend-fixes"]
+                                      "permissions", "environment", "backend-fixes", "protection"]
     assert len(rows) == len(CHECKS) and all(isinstance(r, Row) for r in rows)
     assert set(DISPLAY) <= {r.name for r in rows}
     doc = doctor.report(rows)

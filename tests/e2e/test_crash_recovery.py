@@ -47,16 +47,6 @@ REPAIRED = "its index entry disagreed with the secret store"
 Cap = pytest.CaptureFixture[str]
 
 
-@pytest.fixture(autouse=True)
-def cheap_kdf(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Create the test's encrypted file with the lowest scrypt cost its format accepts (2**10).
-    Every process reads the cost from the file's header, so the code paths are the real ones;
-    the dozen processes and stores per test just do not spend 0.1 s each deriving the key."""
-    from alpaca_tui.core.store import filecrypt
-
-    monkeypatch.setattr(filecrypt, "SCRYPT_LOG2_N", 10)
-
-
 # -- killing the real app at a write -------------------------------------------------------------
 def _wait_ready(ready: Path, alive: Callable[[], bool], what: str, timeout: float = 20.0,
                 idle: Callable[[], None] = lambda: time.sleep(0.01)) -> int:

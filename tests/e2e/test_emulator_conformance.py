@@ -353,6 +353,10 @@ def test_rate_limit_gives_429_with_retry_after(emu: Emulator, http: httpx.Client
     assert statuses == [200] * 5
     r = http.get(emu.urls["trading-paper"] + "/v2/clock", headers=h)
     assert r.status_code == 429
+    # Alpaca's specs list X-RateLimit-* and no Retry-After: it is there only behind the switch
+    assert "retry-after" not in r.headers and int(r.headers["x-ratelimit-reset"]) > START
+    emu.set_retry_after(True)
+    r = http.get(emu.urls["trading-paper"] + "/v2/clock", headers=h)
     assert int(r.headers["retry-after"]) >= 1
     assert r.headers["x-ratelimit-remaining"] == "0"
 

@@ -140,6 +140,7 @@ async def test_429_backoff_honours_retry_after(fake_emu: tuple[Emulator, FakeClo
     sleep = ClockSleep(clock)
     async with Engine(clock=clock, sleep=sleep) as engine:
         add(engine, emu, "paper", Env.PAPER, Flow.LEGACY)
+        emu.set_retry_after(True)   # the emulator sends Retry-After only behind this switch
         emu.set_rate_limit("trading-paper", 2)
         rs = [await engine.request("paper", "GET", "/v2/account") for _ in range(3)]
         assert all(r.ok for r in rs)
@@ -158,6 +159,7 @@ async def test_token_endpoint_429_is_retried(fake_emu: tuple[Emulator, FakeClock
     sleep = ClockSleep(clock)
     async with Engine(clock=clock, sleep=sleep) as engine:
         key_id = add(engine, emu, "bj", Env.BROKER_SANDBOX, Flow.PRIVATE_KEY_JWT)
+        emu.set_retry_after(True)   # the emulator sends Retry-After only behind this switch
         emu.fail_next("authx-sandbox", 2, status=429)
         tok = await engine.token("bj")  # a fresh assertion (new jti) per attempt: no jti_known
         assert tok.value and sleep.calls == [1.0, 1.0]

@@ -35,7 +35,9 @@ BROKER = "broker-sandbox"
 @pytest.fixture
 def world() -> Iterator[tuple[Emulator, FakeClock]]:
     clock = FakeClock(START)
-    with Emulator(clock=clock) as emu:
+    # these faults are about honouring the server's Retry-After, which the emulator sends only
+    # behind this switch (Alpaca's specs list X-RateLimit-* only)
+    with Emulator(clock=clock, retry_after=True) as emu:
         yield emu, clock
 
 
@@ -354,7 +356,7 @@ def cli_world(alpaca_home: Path) -> Iterator[tuple[Emulator, str]]:
     from alpaca_tui.core.store import Store
     from tests.emulator_fixtures import make_profile
 
-    with Emulator() as emu:
+    with Emulator(retry_after=True) as emu:   # Retry-After only behind the switch
         make_profile(emu, Store.open(), Env.BROKER_SANDBOX, Flow.CLIENT_SECRET, name="bx")
         make_profile(emu, Store.open(), Env.BROKER_SANDBOX, Flow.PRIVATE_KEY_JWT, name="bj")
         yield emu, "bx"

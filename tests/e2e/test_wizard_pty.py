@@ -23,9 +23,8 @@ from alpaca_tui.core.redact import mask
 from alpaca_tui.core.store import Store
 from tests.cli.enginecli_support import home_env, run_cli, run_sub
 from tests.e2e.crashhook import BOOT, READY_ENV, STALL_ENV
-from tests.e2e.test_crash_recovery import REPO, Tui, _wait_ready, cheap_kdf
+from tests.e2e.test_crash_recovery import REPO, Tui, _wait_ready
 
-__all__ = ["cheap_kdf"]
 Cap = pytest.CaptureFixture[str]
 
 FIRST = Secret("PKFIRSTFIRSTFIRST001", "first-secret-value-0123456789abcdefghij")

@@ -1,8 +1,9 @@
 """The engine stays readable in one sitting: no file over 400 lines, no function over 60.
 
 Covers the auth engine's modules (core/auth/, core/api*, checks, rotation, engine, wire, registry,
-preflight) (issue 10: "a reader can follow one check from the CLI to the
-wire through named objects, each in a file under ~400 lines, no function over ~60 lines").
+preflight), the scope guard's (pathscopes, scopetable) and explain (issue 10: "a reader can follow
+one check from the CLI to the wire through named objects, each in a file under ~400 lines, no
+function over ~60 lines").
 A function's span is from its ``def`` (or first decorator) to its last line, docstring included.
 """
 
@@ -24,6 +25,8 @@ def shaped_files() -> list[Path]:
     # and what they stand on: the wire, the credential registry, the local refusals
     files += [CORE / name for name in ("checks.py", "rotation.py", "engine.py", "wire.py", "registry.py",
                                        "preflight.py")]
+    # the scope guard and the error explanations
+    files += [CORE / name for name in ("pathscopes.py", "scopetable.py", "explain.py")]
     return files
 
 
@@ -39,7 +42,8 @@ def function_spans(tree: ast.AST) -> list[tuple[str, int]]:
 
 def test_the_shaped_files_exist() -> None:
     names = {p.relative_to(CORE).as_posix() for p in shaped_files()}
-    assert {"auth/broker.py", "auth/state.py", "api.py", "checks.py", "rotation.py", "engine.py"} <= names
+    assert {"auth/broker.py", "auth/state.py", "api.py", "checks.py", "rotation.py", "engine.py",
+            "pathscopes.py", "scopetable.py", "explain.py"} <= names
     assert all(p.is_file() for p in shaped_files())
 
 

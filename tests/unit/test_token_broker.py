@@ -241,7 +241,8 @@ class Rig:
 @pytest.fixture
 def world() -> Any:
     clock = FakeClock(START)
-    with Emulator(clock=clock) as emu:
+    # the tests honour the server's Retry-After, which the emulator sends only behind this switch
+    with Emulator(clock=clock, retry_after=True) as emu:
         yield emu, clock
 
 

@@ -188,6 +188,7 @@ class TokenBroker:
             tok = await self._service.endpoint.fetch(profile, secret, url, secrets=secrets, retries=retries)
         except AlpacaTuiError as exc:
             st.last_error = exc.message
+            st.last_explanation = getattr(exc, "explanation", None)
             raise
         finally:
             st.in_flight = False

@@ -17,6 +17,7 @@ import httpx
 from alpaca_tui.core.auth.signing import token_form
 from alpaca_tui.core.clock import Clock
 from alpaca_tui.core.credentials import Profile, Secret
+from alpaca_tui.core.explain import LOCAL, explain_api, explain_authx, field_names
 from alpaca_tui.core.http import (
     ApiError,
     ErrorCategory,
@@ -27,7 +28,7 @@ from alpaca_tui.core.http import (
     server_message,
     server_wait,
 )
-from alpaca_tui.core.oauth import BAD_CREDENTIAL_CODES, OAUTH_HINTS, AccessToken, parse_token_response
+from alpaca_tui.core.oauth import BAD_CREDENTIAL_CODES, AccessToken, parse_token_response
 from alpaca_tui.core.redact import mask
 from alpaca_tui.core.wire import RequestParts, Wire
 
@@ -79,13 +80,15 @@ def token_error(profile: Profile, secret: Secret, resp: httpx.Response, body: An
     name = profile.name
     who = f"token request for {name!r} ({mask(secret.key_id)})"
     wait = server_wait(resp.headers, now, status=status)
+    # AuthX's own code first (authx.json), else what the status says (a 429 without a body)
+    explanation = explain_authx(code, field_names(body)) or explain_api(status, body, msg)
 
     def err(cat: ErrorCategory, text: str, retry_after: float | None = None) -> ApiError:
         return ApiError(cat, text, status=status, request_id=rid, server_message=msg, profile=name,
-                        retry_after=retry_after)
+                        retry_after=retry_after, explanation=explanation.named(name) if explanation else None)
 
     def hinted(*, named: bool) -> str:
-        hint = OAUTH_HINTS.get(code or "", "")
+        hint = explanation.hint if explanation is not None and code else ""
         hint = hint.replace("NAME", name) if named else hint
         return f"{who}: {msg}" + (f" — {hint}" if hint and hint not in msg else "")
 
@@ -100,6 +103,7 @@ def token_error(profile: Profile, secret: Secret, resp: httpx.Response, body: An
     if status >= 500:
         return err(ErrorCategory.SERVER_ERROR, hinted(named=False), wait)
     if "expired" in msg.lower():
+        explanation = LOCAL["expired"]
         return err(ErrorCategory.EXPIRED_CREDENTIAL,
                    f"{who}: {msg}; credential {name!r} has expired — create a new one and rotate")
     if status in (401, 403) or (code is not None and code in BAD_CREDENTIAL_CODES):

@@ -69,6 +69,7 @@ import math
 from dataclasses import dataclass
 from enum import StrEnum
 
+from alpaca_tui.core.explain import Explanation
 from alpaca_tui.core.http import ApiError, ErrorCategory
 from alpaca_tui.core.oauth import AccessToken
 from alpaca_tui.core.tokens import CLOCK_BACK_TOLERANCE, MIN_TOKEN_LEFT, TokenState
@@ -173,6 +174,7 @@ class BrokerState:
     failures: int = 0                    # scheduled failures in a row (0 after a success)
     backoff: Backoff | None = None       # the wait set by the last scheduled failure
     last_error: str | None = None        # one line for the UI (also non-HTTP errors)
+    last_explanation: Explanation | None = None   # its cause + fix (core/explain.py), when known
     refresh_count: int = 0               # tokens that replaced an earlier one
     token_requests: int = 0              # token requests sent (incl. failed)
     in_flight: bool = False              # a token request is on the wire now
@@ -200,7 +202,7 @@ class BrokerState:
                           expires_at=tok.expires_at if tok else None, refresh_count=self.refresh_count,
                           last_error=self.last_error, refreshing=self.in_flight,
                           token_requests=self.token_requests, source=tok.source if tok else None,
-                          failures=self.failures, retry_at=retry_at)
+                          failures=self.failures, retry_at=retry_at, last_explanation=self.last_explanation)
 
     def gate(self, now: float, policy: RefreshPolicy, *, force: bool,
              ticket: Ticket) -> AccessToken | ApiError | None:
@@ -272,6 +274,7 @@ class BrokerState:
         self.failures = 0
         self.backoff = None
         self.last_error = None
+        self.last_explanation = None
 
     @classmethod
     def succeeding(cls, old: BrokerState | None, tok: AccessToken | None) -> BrokerState:

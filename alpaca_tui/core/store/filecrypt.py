@@ -16,6 +16,10 @@ File format (version 1), all entries in one encrypted blob::
 The plaintext is JSON ``{"v": 1, "entries": {"<profile>": "<SecretBundle JSON>",
 "<profile>#token": "<token cache JSON>"}}``.
 
+Only files with the parameters above are read (:func:`kdf_params`): the header is not
+authenticated until the key exists, so any other n / r / p is refused before scrypt runs. The
+file is read through :func:`.safefile.read_file` (regular file of the user, at most 32 MiB).
+
 The passphrase comes from ``ALPACA_TUI_PASSPHRASE_FILE`` (first line), else the
 ``passphrase`` given to ``Store.open``, else the ``passphrase_provider`` (the CLI prompts
 on /dev/tty; the TUI asks in a modal and calls ``Store.unlock``). A session agent started by
@@ -38,6 +42,7 @@ from typing import Any
 from alpaca_tui.core.errors import StoreError, WrongPassphraseError
 from alpaca_tui.core.store.fsutil import HomeLock, atomic_write
 from alpaca_tui.core.store.kvsecrets import KeyValueSecrets
+from alpaca_tui.core.store.safefile import PASSPHRASE_FILE_MAX, SECRETS_MAX, read_file
 
 MAGIC = b"ATUISEC\x01"
 _HEAD = struct.Struct(">8sBBB16s12s")
@@ -65,6 +70,11 @@ class Header:
         return _HEAD.pack(MAGIC, self.log2_n, self.r, self.p, self.salt, self.nonce)
 
 
+def kdf_params() -> tuple[int, int, int]:
+    """The scrypt parameters alpaca-tui writes, and the only ones it reads: (log2 n, r, p)."""
+    return SCRYPT_LOG2_N, SCRYPT_R, SCRYPT_P
+
+
 def derive_key(passphrase: str, salt: bytes, log2_n: int = SCRYPT_LOG2_N, r: int = SCRYPT_R,
                p: int = SCRYPT_P) -> bytes:
     from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
@@ -80,8 +90,12 @@ def parse(raw: bytes, path: Path) -> tuple[Header, bytes]:
                              "which this alpaca-tui does not understand (upgrade alpaca-tui)")
         raise StoreError(f"encrypted store {path} is corrupted or truncated (not an alpaca-tui secrets file)")
     _magic, log2_n, r, p, salt, nonce = _HEAD.unpack_from(raw)
-    if not (10 <= log2_n <= 22 and 1 <= r <= 32 and 1 <= p <= 16):
-        raise StoreError(f"encrypted store {path} has implausible key-derivation parameters (corrupted?)")
+    if (log2_n, r, p) != kdf_params():
+        # The header is not authenticated before the key exists: a crafted one could ask for
+        # gigabytes and minutes of scrypt. Only the parameters we write are ever derived with.
+        raise StoreError(f"encrypted store {path} asks for key-derivation parameters alpaca-tui never "
+                         f"writes (scrypt n=2^{log2_n}, r={r}, p={p}); refusing to derive a key with "
+                         "them (a crafted or corrupted file: move it aside)")
     return Header(log2_n, r, p, salt, nonce), raw[HEADER_LEN:]
 
 
@@ -116,13 +130,17 @@ def decrypt(raw: bytes, key: bytes, path: Path) -> dict[str, str]:
 
 
 def read_passphrase_file(path_str: str) -> str:
+    """The first line of the passphrase file: a regular file (no FIFO, no device such as
+    /dev/zero) of at most :data:`.safefile.PASSPHRASE_FILE_MAX` bytes, UTF-8."""
     path = Path(path_str).expanduser()
+    label = f"{PASSPHRASE_FILE_ENV}={path}"
+    raw = read_file(path, cap=PASSPHRASE_FILE_MAX, label=label, in_home=False)
+    if raw is None:
+        raise StoreError(f"cannot read {label}: No such file or directory")
     try:
-        with path.open("r", encoding="utf-8") as fh:
-            line = fh.readline()
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
-        raise StoreError(f"cannot read {PASSPHRASE_FILE_ENV}={path}: {reason}") from None
+        line = raw.decode("utf-8").split("\n", 1)[0]
+    except UnicodeDecodeError:
+        raise StoreError(f"cannot read {label}: not UTF-8 text") from None
     value = line.rstrip("\r\n")
     if not value:
         raise StoreError(f"{PASSPHRASE_FILE_ENV}={path} is empty (its first line is the passphrase)")
@@ -177,12 +195,7 @@ class FileBackend(KeyValueSecrets):
         raise StoreError(LOCKED_MESSAGE)
 
     def _read(self) -> bytes | None:
-        try:
-            return self.path.read_bytes()
-        except FileNotFoundError:
-            return None
-        except OSError as exc:
-            raise StoreError(f"cannot read encrypted store {self.path}: {exc.strerror or exc}") from None
+        return read_file(self.path, cap=SECRETS_MAX, label=f"encrypted store {self.path}")
 
     def _salt_matches(self, header: Header) -> bool:
         h = self._header

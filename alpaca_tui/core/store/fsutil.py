@@ -1,4 +1,4 @@
-"""Private files: a 0700 home, atomic 0600 writes, and the cross-process home lock."""
+"""Private files: a 0700 home (checked like ssh's StrictModes), atomic 0600 writes, the home lock."""
 
 from __future__ import annotations
 
@@ -14,8 +14,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from alpaca_tui.core.errors import StoreError
+from alpaca_tui.core.store.safefile import check_home
 
 DIR_MODE = 0o700
+PARENT_MODE = 0o755  # missing parents of a home (like mkdir -p under umask 022, never group-writable)
 FILE_MODE = 0o600
 LOCK_NAME = ".lock"
 TMP_SUFFIX = ".tmp"
@@ -23,12 +25,21 @@ LOCK_TIMEOUT = 60.0
 
 
 def ensure_private_dir(path: Path) -> None:
-    """Create ``path`` with mode 0700 (parents too); tighten it if it is ours and looser."""
+    """Create the data directory ``path`` with mode 0700 (missing parents 0755); tighten it if
+    it is readable by others. Refuses a directory others could change (:func:`.safefile.check_home`)."""
+    check_home(path)
     try:
-        path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
-        st = path.stat()
+        missing = [d for d in [*reversed(path.parents), path] if not os.path.lexists(d)]
+        for d in missing:
+            try:
+                os.mkdir(d, DIR_MODE if d == path else PARENT_MODE)
+            except FileExistsError:
+                pass  # made meanwhile: checked below like any other
+        if missing:
+            check_home(path)
+        st = os.stat(path)
         if st.st_uid == os.getuid() and stat.S_IMODE(st.st_mode) & 0o077:
-            path.chmod(DIR_MODE)
+            os.chmod(path, DIR_MODE)
     except OSError as exc:
         raise StoreError(f"cannot create data directory {path}: {exc.strerror or exc}") from None
 
@@ -115,9 +126,14 @@ class HomeLock:
     def _acquire(self) -> int:
         ensure_private_dir(self.home)
         try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK,
+                         FILE_MODE)
         except OSError as exc:
             raise StoreError(f"cannot open lock file {self.path}: {exc.strerror or exc}") from None
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_uid != os.getuid():
+            os.close(fd)
+            raise StoreError(f"the lock file {self.path} is not a regular file of yours (move it aside)")
         deadline = time.monotonic() + self.timeout
         delay = 0.002
         while True:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,6 +26,7 @@ from alpaca_tui.core.credentials import Profile
 from alpaca_tui.core.errors import AlpacaTuiError, StoreError
 from alpaca_tui.core.store.fsutil import atomic_write
 from alpaca_tui.core.store.registry import BACKENDS
+from alpaca_tui.core.store.safefile import INDEX_MAX, read_file
 
 INDEX_VERSION = 1
 
@@ -50,17 +50,13 @@ def _backup_corrupt(path: Path, raw: bytes) -> Path:
     """Keep a copy of a corrupt index (once per distinct content)."""
     for existing in sorted(path.parent.glob(path.name + ".corrupt-*")):
         try:
-            if existing.read_bytes() == raw:
+            if read_file(existing, cap=INDEX_MAX, label=f"index backup {existing}") == raw:
                 return existing
-        except OSError:
+        except StoreError:
             continue
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     backup = path.with_name(f"{path.name}.corrupt-{stamp}")
-    try:
-        shutil.copy2(path, backup)
-        backup.chmod(0o600)
-    except OSError:
-        atomic_write(backup, raw)
+    atomic_write(backup, raw)  # the bytes read, never the path again (it may have been swapped)
     return backup
 
 
@@ -88,12 +84,11 @@ def index_stamp(path: Path) -> IndexStamp:
 
 
 def read_index(path: Path) -> IndexDoc:
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
+    """The index at ``path`` (an empty one when there is none). A symlink, FIFO, device, file of
+    another user or file over :data:`.safefile.INDEX_MAX` is refused (one-line StoreError)."""
+    raw = read_file(path, cap=INDEX_MAX, label=f"profile index {path}")
+    if raw is None:
         return IndexDoc()
-    except OSError as exc:
-        raise StoreError(f"cannot read profile index {path}: {exc.strerror or exc}") from None
     try:
         doc = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:

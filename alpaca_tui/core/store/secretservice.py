@@ -60,27 +60,18 @@ def environment() -> dict[str, Any] | None:
 
 
 def _read(home: Path) -> dict[str, Any] | None:
-    try:
-        fd = os.open(home / RECORD_NAME, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError:
+    from alpaca_tui.core.errors import AlpacaTuiError
+    from alpaca_tui.core.store.safefile import read_file
+
+    try:  # a regular file of ours, no symlink, at most RECORD_MAX bytes (safefile's rules)
+        raw = read_file(home / RECORD_NAME, cap=RECORD_MAX, label=RECORD_NAME)
+    except AlpacaTuiError:
         return None
     try:
-        if not _regular(fd):
-            return None
-        raw = os.read(fd, RECORD_MAX + 1)
-    finally:
-        os.close(fd)
-    try:
-        doc = json.loads(raw) if len(raw) <= RECORD_MAX else None
+        doc = json.loads(raw) if raw is not None else None
     except ValueError:
         return None
     return doc if isinstance(doc, dict) else None
-
-
-def _regular(fd: int) -> bool:
-    import stat
-
-    return stat.S_ISREG(os.fstat(fd).st_mode)
 
 
 def remember(home: Path, chosen: str | None) -> None:

@@ -41,6 +41,7 @@ from alpaca_tui.core.store.registry import (
     requested_backend,
     select_backend,
 )
+from alpaca_tui.core.store.safefile import TOKEN_ENTRY_MAX, check_home
 from alpaca_tui.core.store.system import KeyringProbe
 
 BACKEND_KINDS = backend_names()  # the built-ins, in auto order: ("system", "file")
@@ -116,6 +117,7 @@ class Store:
         probing again.
         """
         home = (home or default_home()).expanduser().absolute()
+        check_home(home)  # ours, and nobody else can change it or a directory above it
         lock = HomeLock(home)
         want, source = requested_backend(backend)
         index = read_index(home / INDEX_NAME)  # the home's record of its backend
@@ -351,7 +353,7 @@ class Store:
     # -- access-token cache -------------------------------------------------------------------
     def load_token(self, name: str) -> dict[str, Any] | None:
         raw = self.secret_backend.get_token(name)
-        if raw is None:
+        if raw is None or len(raw) > TOKEN_ENTRY_MAX:  # an oversized entry is no cache
             return None
         try:
             data = json.loads(raw)

@@ -1,9 +1,13 @@
 """Request tester: pick a credential, API, method and path; send; read status, latency,
 headers (rate-limit ones highlighted) and the pretty-printed JSON body.
 
-Before sending it warns when the credential's scope matrix forbids the path
-(``core.pathscopes.required_scope``) and asks for explicit confirmation before any write
-to a live (real money) environment. "Copy as cURL" redacts secrets by default.
+Before sending, the scope guard (``core/preflight.py``, the same as ``request`` and the auth
+proxy) refuses what the credential's access matrix forbids, writes to a path the Broker API
+does not have, and ambiguous paths: nothing is sent unless the user confirms in a red dialog
+whose default is "No" (the tester's ``--force``); a read of an unknown path is sent with a
+warning. A write to a live (real money) environment needs its own confirmation. Errors show
+their cause and fix (``core/explain.py``) under the status line. "Copy as cURL" redacts
+secrets by default.
 """
 
 from __future__ import annotations
@@ -51,7 +55,7 @@ COMMON_PATHS: tuple[str, ...] = (
     "/v2/account/configurations", "/v2/account/activities", "/v2/watchlists",
     "/v2/stocks/AAPL/bars/latest", "/v2/stocks/bars/latest?symbols=AAPL",
     "/v1beta3/crypto/us/latest/bars?symbols=BTC/USD",
-    "/v1/accounts", "/v1/assets", "/v1/calendar", "/v1/clock", "/v1/journals", "/v1/transfers",
+    "/v1/accounts", "/v1/assets", "/v1/calendar", "/v1/clock", "/v1/journals", "/v1/reporting/eod/positions",
     "/v1/events/accounts/status", "/v1/trading/accounts",
 )
 
@@ -133,6 +137,7 @@ class TesterScreen(AppScreen):
             yield Input(placeholder="optional: symbols=AAPL&limit=1", id="query", compact=True)
         yield TextArea("", id="body", soft_wrap=True, show_line_numbers=False, tab_behavior="focus")
         yield Static("ctrl+s sends · JSON body only for POST/PATCH/PUT", id="resp-status")
+        yield Static("", id="resp-explain")
         with TabbedContent(id="resp-tabs", initial="tab-body"):
             with TabPane("Body", id="tab-body"):
                 with VerticalScroll(id="resp-body-scroll"):
@@ -241,30 +246,40 @@ class TesterScreen(AppScreen):
                    body: Any) -> None:
         from alpaca_tui.tui.dialogs.confirm import ConfirmDialog
 
-        forbidden = services.forbidden_by_scopes(p, api, method, path)
+        check = services.scope_guard(p, api, method, path)
+        refusal, need = check.refusal, check.requirement
+        warning = check.warning if refusal is None else f"sent anyway: {method} {need.path} {need.describe()}"
 
         def after_scope(ok: bool | None) -> None:
             if not ok:
                 self.query_one("#resp-status", Static).update("not sent")
                 return
+
+            def send(*args: Any) -> None:
+                self._send(*args, warning=warning)
+
             if p.env.is_live and method in WRITE_METHODS:
                 body_txt = (f"{method} {path} on {p.env.label} — this is REAL MONEY.\n\n"
                             f"Send this write with {p.name}?")
                 self.app.push_screen(ConfirmDialog("Write to a live environment", body_txt,
                                                    yes="Send to live", danger=True),
-                                     callback=lambda yes: self._send(p, api, method, path, params, body)
+                                     callback=lambda yes: send(p, api, method, path, params, body)
                                      if yes else self.query_one("#resp-status", Static).update("not sent"))
                 return
-            self._send(p, api, method, path, params, body)
+            send(p, api, method, path, params, body)
 
-        if forbidden is not None:
-            self.app.push_screen(ConfirmDialog("Outside this credential's access", forbidden +
-                                               "\n\nAlpaca will most likely answer 403. Send anyway?",
-                                               yes="Send anyway", danger=True), callback=after_scope)
+        if refusal is not None:
+            ex = refusal.explanation
+            text = Text(f"{check.reason}.\n\n")
+            text.append_text(services.explanation_text(getattr(ex, "cause", None), getattr(ex, "fix", None)))
+            text.append("\n\nAlpaca will most likely refuse it too. Send anyway?")
+            self.app.push_screen(ConfirmDialog(services.refusal_title(check), text, yes="Send anyway",
+                                               danger=True), callback=after_scope)
             return
         after_scope(True)
 
-    def _send(self, p: Profile, api: Api, method: str, path: str, params: dict[str, str], body: Any) -> None:
+    def _send(self, p: Profile, api: Api, method: str, path: str, params: dict[str, str], body: Any, *,
+              warning: str | None = None) -> None:
         if self.session.engine is None:
             self.query_one("#resp-status", Static).update(Text("the auth engine is still loading",
                                                                style="yellow"))
@@ -272,7 +287,7 @@ class TesterScreen(AppScreen):
         self.sending = True
         self.query_one("#resp-status", Static).update(Text(f"sending {method} {path}…", style="yellow"))
         rec = RequestRecord(profile=p.name, api=api.value, method=method, path=path, params=params,
-                            body=body, sent_at=self.session.clock.time())
+                            body=body, sent_at=self.session.clock.time(), warning=warning)
         self._request_worker(rec, api)
 
     @work(exclusive=True, group="tester-send", exit_on_error=False)
@@ -282,6 +297,7 @@ class TesterScreen(AppScreen):
                                                  params=rec.params or None, json_body=rec.body)
         except Exception as exc:
             rec.error = services.one_line(exc)
+            services.set_explanation(rec, exc)
         else:
             services.fill_record(rec, resp)
         self.post_message(RequestFinished(rec))
@@ -298,6 +314,9 @@ class TesterScreen(AppScreen):
         self.last = rec
         status = self.query_one("#resp-status", Static)
         status.update(services.status_line(rec))
+        explain = self.query_one("#resp-explain", Static)
+        explain.update(services.explanation_text(rec.cause, rec.fix, rec.warning))
+        explain.display = bool(rec.cause or rec.fix or rec.warning)
         body = self.query_one("#resp-body", Static)
         if rec.json is not None:
             body.update(JSON.from_data(rec.json, indent=2))

@@ -12,7 +12,8 @@ are left the panel asks the engine for a token, which refreshes it ahead of expi
 
 When refreshing fails the engine keeps handing out the still-valid token and backs off
 (see ``Engine.token``); the panel says so (the error, "still using the current token",
-when the next attempt is due) and goes back to normal by itself once a refresh succeeds.
+when the next attempt is due, the error's cause and fix from ``core/explain.py``) and goes
+back to normal by itself once a refresh succeeds.
 After an error without a usable token the panel waits at least ``RETRY_AFTER`` seconds
 (by the injected clock) or the engine's backoff, whichever is longer, before asking again.
 """
@@ -87,6 +88,7 @@ class TokenPanel(Vertical):
         self._next_attempt = 0.0      # clock time of the next automatic attempt after an error
         self._error_at = 0.0          # clock time of the panel's own last error
         self._error: str | None = None
+        self._explanation: Any = None   # the cause + fix of ``_error`` (core/explain.py)
         self._facts: Text | None = None
         self.ticks = 0
 
@@ -135,6 +137,7 @@ class TokenPanel(Vertical):
         if self._error is not None and issued_at is not None and float(issued_at) >= self._error_at:
             self._error = None  # a token issued after the panel's error (by anyone): that error is over
         err = self._error or getattr(st, "last_error", None)
+        explanation = self._explanation if self._error else getattr(st, "last_explanation", None)
         countdown = self.query_one("#tp-countdown", Countdown)
         bar = self.query_one("#tp-bar", ProgressBar)
         if remaining is None:
@@ -150,7 +153,7 @@ class TokenPanel(Vertical):
                 style = "bold green" if remaining > self.refresh_ahead and not err else "bold yellow"
                 countdown.text = Text(f"{mmss(remaining)} left" + (" ⚠" if err else ""), style=style)
             bar.update(total=lifetime, progress=remaining)
-        self._render_facts(st, err, remaining, now)
+        self._render_facts(st, err, remaining, now, explanation)
         if self.engine is None or not self.auto_fetch:
             return
         went_back = st is not None and st.clock_went_back(now)
@@ -166,7 +169,8 @@ class TokenPanel(Vertical):
         """After an error: not before ``_next_attempt`` (a clock set back voids that wait)."""
         return now >= self._next_attempt or now < self._error_at - CLOCK_BACK_TOLERANCE
 
-    def _render_facts(self, st: Any, err: str | None, remaining: float | None, now: float) -> None:
+    def _render_facts(self, st: Any, err: str | None, remaining: float | None, now: float,
+                      explanation: Any = None) -> None:
         facts = Text()
         facts.append("issued ", style="dim")
         facts.append(clock_time(getattr(st, "issued_at", None)))
@@ -190,6 +194,11 @@ class TokenPanel(Vertical):
             wait = self._retry_wait(st, now)
             if wait is not None:
                 facts.append(f" · next try in {math.ceil(wait)} s", style="dim")
+            if explanation is not None:  # why, and what to do (core/explain.py)
+                facts.append("\ncause: ", style="bold")
+                facts.append(explanation.cause)
+                facts.append("\nfix:   ", style="bold")
+                facts.append(explanation.fix)
         if facts != self._facts:  # unchanged most seconds: skip the layout pass
             self._facts = facts
             self.query_one("#tp-facts", Static).update(facts)
@@ -213,6 +222,7 @@ class TokenPanel(Vertical):
     @work(exclusive=True, group="token-fetch", exit_on_error=False)
     async def _fetch(self, force: bool) -> None:
         error: str | None = None
+        explanation = None
         engine = self.engine
         try:
             if engine is None:
@@ -221,13 +231,15 @@ class TokenPanel(Vertical):
         except Exception as exc:  # shown in the panel, one line, scrubbed
             msg = getattr(exc, "message", None) or str(exc) or type(exc).__name__
             error = scrub(" ".join(str(msg).split()))
-        self.post_message(TokenUpdated(self.profile_name, error))
+            explanation = getattr(exc, "explanation", None)
+        self.post_message(TokenUpdated(self.profile_name, error, explanation))
 
     def on_token_updated(self, message: TokenUpdated) -> None:
         if message.name != self.profile_name:
             return
         self._inflight = False
         self._error = message.error
+        self._explanation = message.explanation
         if message.error:
             now = self.clock.time()
             self._error_at = now
