@@ -119,3 +119,12 @@ def test_doctor_checks_the_record_against_keyring(system_keyring_home: Path,
     assert main(["doctor", "--json"]) == 0
     system = next(b for b in json.loads(capsys.readouterr().out)["backends"] if b["kind"] == "system")
     assert system["keyring_choice"] == {"recorded": ss.SECRET_SERVICE, "agrees": True}
+
+
+def test_nothing_is_written_into_a_home_others_can_change(env: Path) -> None:
+    env.chmod(0o777)
+    try:
+        ss.remember(env, ss.SECRET_SERVICE)
+        assert not (env / ss.RECORD_NAME).exists()
+    finally:
+        env.chmod(0o700)

@@ -76,8 +76,15 @@ def _read(home: Path) -> dict[str, Any] | None:
 
 def remember(home: Path, chosen: str | None) -> None:
     """Record keyring's choice ``chosen`` (a backend class name) for this environment; best effort."""
+    from alpaca_tui.core.errors import AlpacaTuiError
+    from alpaca_tui.core.store.safefile import check_home
+
     env = environment()
     if env is None or chosen is None or not home.is_dir():
+        return
+    try:
+        check_home(home)  # nothing is written into a home others could change
+    except AlpacaTuiError:
         return
     doc = {"chosen": chosen, **env}
     if _read(home) == doc:
