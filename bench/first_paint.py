@@ -1,18 +1,27 @@
 #!/usr/bin/env python3
-"""Time to first paint of ``alpaca-tui demo`` vs a bare Textual app, and idle CPU.
+"""First frame and list populated, against a bare Textual app's first paint; idle CPU.
 
-Both programs run in a real pseudo-terminal through the tests' pty driver (``python
-tests/ptydrive.py --first-paint``, a fresh driver process per run), interleaved in one run
-(same machine state), several rounds each; the figure is the median. Target: alpaca-tui
-demo <= 1.5x the bare app (a Textual app showing one label). The first frame of
-``alpaca-tui demo`` is the home screen skeleton (the emulator, store and engine come up in
-workers right after it).
+Every program runs in a real pseudo-terminal (the tests' pty driver, tests/ptydrive.py),
+all of them interleaved in each round (same machine state), several rounds; figures are
+medians, seconds from the program's start:
 
-Then idle CPU: start ``alpaca-tui demo``, open an OAuth credential's token panel (its
-countdown ticks at 1 Hz), and read utime+stime from /proc/<pid>/stat over 10 s; at the end
-the peak RSS (VmHWM) of that process.
+- ``bare``: a Textual app showing one label; its first paint is the yardstick.
+- ``demo``: ``alpaca-tui demo``. First frame: the table header; list populated: the last
+  demo credential's row.
+- ``file500``: ``alpaca-tui`` on a home of 500 profiles in the encrypted file, after
+  ``alpaca-tui unlock`` (no passphrase asked). List populated: the first environment's
+  "125 creds" heading.
+- ``keyring500``: the same home in the OS keyring (Secret Service; skipped without one,
+  ``./dev bench`` starts a private one).
 
-Usage: python bench/first_paint.py [--rounds 5] [--idle-seconds 10] [--size 100x30]
+With ``--baseline DIR`` the alpaca-tui programs also run from another source tree (its
+``alpaca_tui`` first on PYTHONPATH), in the same rounds: before/after, side by side.
+Target: list populated <= 1.5x the bare app's first paint.
+
+Then idle CPU: ``alpaca-tui demo`` with an OAuth credential's token panel open (its countdown
+ticks at 1 Hz), utime+stime from /proc/<pid>/stat over 10 s; and the peak RSS.
+
+Usage: python bench/first_paint.py [--rounds 5] [--idle-seconds 10] [--size 100x30] [--baseline DIR]
 """
 
 from __future__ import annotations
@@ -21,15 +30,16 @@ import argparse
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
+from contextlib import ExitStack
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PTYDRIVE = ROOT / "tests" / "ptydrive.py"  # as a command for first paint, as a library for the rest
 sys.path.insert(0, str(ROOT))
+from bench.homes import PASSPHRASE, clean_env, fill, forget, keyring_available, unlocked  # noqa: E402
 from tests.ptydrive import Terminal, parse_size  # noqa: E402
 
 BARE_APP = '''
@@ -44,23 +54,36 @@ class Bare(App):
 
 Bare().run()
 '''
+FIRST = "Credential"  # the table's header row
+DEMO_LIST = "sandbox-readonly-custom"  # the demo's last credential row
+STORE_LIST = "125 creds"  # 500 profiles over four environments: a group heading with its count
 
 
-def alpaca_tui_argv() -> list[str]:
-    exe = Path(sys.executable).with_name("alpaca-tui")
-    if exe.exists():
-        return [str(exe)]
-    found = shutil.which("alpaca-tui")
-    return [found] if found else [sys.executable, "-m", "alpaca_tui"]
+@dataclass
+class Program:
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    first: str
+    listed: str | None = None
+    runs: list[tuple[float, float | None]] = field(default_factory=list)
+
+    def median(self, i: int) -> float:
+        return statistics.median(r[i] for r in self.runs if r[i] is not None)  # type: ignore[misc]
 
 
-def first_paint(argv: list[str], text: str, size: str, env: dict[str, str]) -> float:
-    out = subprocess.run([sys.executable, str(PTYDRIVE), "--size", size, "--timeout", "30",
-                          "--first-paint", text, "--", *argv], capture_output=True, text=True,
-                         env=env, timeout=60)
-    if out.returncode != 0:
-        raise SystemExit(f"first paint of {argv} failed:\n{out.stdout}\n{out.stderr}")
-    return float(out.stdout.strip().splitlines()[-1])
+def timed(prog: Program, size: str) -> tuple[float, float | None]:
+    with Terminal(prog.argv, size=parse_size(size), env=prog.env) as term:
+        if not term.wait(prog.first, 60):
+            raise SystemExit(f"{prog.name}: {prog.first!r} not shown:\n{term.text()}")
+        first = term.elapsed()
+        listed = None
+        if prog.listed is not None:
+            if not term.wait(prog.listed, 60):
+                raise SystemExit(f"{prog.name}: {prog.listed!r} not shown:\n{term.text()}")
+            listed = term.elapsed()
+        term.press("ctrl+q", settle=0.2)
+    return first, listed
 
 
 def cpu_ticks(pid: int) -> int:
@@ -75,24 +98,24 @@ def memory_kb(pid: int) -> tuple[int, int]:
     return int(fields["VmHWM"].split()[0]), int(fields["VmRSS"].split()[0])
 
 
+def children(pid: int) -> list[int]:
+    return [int(c) for task in Path(f"/proc/{pid}/task").iterdir()
+            for c in (task / "children").read_text().split()]
+
+
 def bare_peak_kb(bare_argv: list[str], size: str, env: dict[str, str]) -> int:
     """Peak RSS of the bare Textual app after its first paint plus a second of idling."""
-    tty = Terminal(bare_argv, size=parse_size(size), env=env)
-    try:
+    with Terminal(bare_argv, size=parse_size(size), env=env) as tty:
         if not tty.wait("bare-app-ready", 30):
             raise SystemExit("bare app did not paint:\n" + tty.text())
         tty.settle(1.0)
-        return memory_kb(tty.pid)[0]
-    finally:
+        peak = memory_kb(tty.pid)[0]
         tty.press("ctrl+q", settle=0.5)
-        tty.close()
+    return peak
 
 
-def idle_cpu(seconds: float, size: str, env: dict[str, str]) -> tuple[float, str, int, int]:
-    tty = Terminal([*alpaca_tui_argv(), "demo"], size=parse_size(size), env=env)
-    try:
-        if not tty.wait(r"sandbox", 30):
-            raise SystemExit("demo did not load:\n" + tty.text())
+def idle_cpu(argv: list[str], seconds: float, size: str, env: dict[str, str]) -> tuple[float, str, int, int]:
+    with Terminal([*argv, "demo"], size=parse_size(size), env=env) as tty:
         if not tty.wait(r"\d+ credentials", 30):
             raise SystemExit("demo credentials did not load:\n" + tty.text())
         tty.press("ctrl+p")
@@ -108,15 +131,57 @@ def idle_cpu(seconds: float, size: str, env: dict[str, str]) -> tuple[float, str
         t0, c0 = time.monotonic(), cpu_ticks(tty.pid)
         tty.settle(seconds)
         t1, c1 = time.monotonic(), cpu_ticks(tty.pid)
-        peak_kb, rss_kb = memory_kb(tty.pid)
-        last = tty.text()
-        hz = os.sysconf("SC_CLK_TCK")
-        pct = 100.0 * (c1 - c0) / hz / (t1 - t0)
-        ticked = "ticking" if first != last else "NOT ticking"
-        return pct, ticked, peak_kb, rss_kb
-    finally:
+        peak_kb = memory_kb(tty.pid)[0]
+        emulator_kb = sum(memory_kb(c)[0] for c in children(tty.pid))
+        ticked = "ticking" if first != tty.text() else "NOT ticking"
         tty.press("ctrl+q", settle=0.5)
-        tty.close()
+    pct = 100.0 * (c1 - c0) / os.sysconf("SC_CLK_TCK") / (t1 - t0)
+    return pct, ticked, peak_kb, emulator_kb
+
+
+def programs(tmp: Path, env: dict[str, str], baseline: Path | None, stack: ExitStack) -> list[Program]:
+    ours = [sys.executable, "-m", "alpaca_tui"]
+    trees = [("", ROOT)] + ([("baseline_", baseline)] if baseline else [])
+    homes = {}
+    passfile = tmp / "pass"
+    passfile.write_text(PASSPHRASE + "\n")
+    passfile.chmod(0o600)
+    homes["file500"] = tmp / "file500"
+    fill(homes["file500"], 500, "file")
+    stack.enter_context(unlocked(homes["file500"], env, passfile))
+    ok, why = keyring_available()
+    if ok:
+        homes["keyring500"] = tmp / "keyring500"
+        store = fill(homes["keyring500"], 500, "system")
+        stack.callback(forget, store)  # the keyring may be the user's own: leave nothing in it
+    else:
+        print(f"# keyring500 skipped: no usable OS keyring ({why}); ./dev bench starts one")
+    progs = []
+    for prefix, tree in trees:
+        tree_env = env | {"PYTHONPATH": str(tree)}
+        progs.append(Program(f"{prefix}demo", [*ours, "demo"], tree_env, FIRST, DEMO_LIST))
+        for name, home in homes.items():
+            progs.append(Program(f"{prefix}{name}", ours, tree_env | {"ALPACA_TUI_HOME": str(home)},
+                                 FIRST, STORE_LIST))
+    return progs
+
+
+def report(bare: Program, progs: list[Program], rounds: int) -> None:
+    b = bare.median(0)
+    print(f"# medians of {rounds} rounds, seconds from start; bare Textual app first paint "
+          f"{b * 1000:.0f} ms (runs: {' '.join(f'{r[0] * 1000:.0f}' for r in bare.runs)})")
+    print(f"bare_first_paint_ms={b * 1000:.0f}")
+    for p in progs:
+        first, listed = p.median(0), p.median(1)
+        print(f"# {p.name}: first frame {first * 1000:.0f} ms ({first / b:.2f}x), list populated "
+              f"{listed * 1000:.0f} ms ({listed / b:.2f}x; runs: "
+              + " ".join(f"{r[1] * 1000:.0f}" for r in p.runs if r[1] is not None) + ")")
+        print(f"{p.name}_first_frame_ms={first * 1000:.0f}")
+        print(f"{p.name}_list_populated_ms={listed * 1000:.0f}")
+        print(f"{p.name}_first_frame_ratio={first / b:.2f}")
+        print(f"{p.name}_list_populated_ratio={listed / b:.2f}")
+    demo = next(p for p in progs if p.name == "demo")
+    print(f"first_paint_ratio={demo.median(0) / b:.2f}")  # the figure's older name
 
 
 def main() -> int:
@@ -125,44 +190,35 @@ def main() -> int:
     ap.add_argument("--idle-seconds", type=float, default=10.0)
     ap.add_argument("--size", default="100x30")
     ap.add_argument("--no-idle", action="store_true")
+    ap.add_argument("--baseline", type=Path, metavar="DIR", help="another source tree to compare with")
     args = ap.parse_args()
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("PYTEST_") and k != "PYTHONDONTWRITEBYTECODE"}
-    tmp = tempfile.mkdtemp(prefix="alpaca-tui-bench-")
+    tmp = Path(tempfile.mkdtemp(prefix="alpaca-tui-bench-"))
+    # Like an installed package: every program runs from cached bytecode (the warm-up round
+    # writes it, into a private prefix so the source trees stay clean).
+    env = clean_env(PYTHONPYCACHEPREFIX=str(tmp / "pycache"))
     try:
-        # Like an installed package: both programs run from cached bytecode (the warm-up run
-        # writes it, into a private prefix so the source tree stays clean).
-        env["PYTHONPYCACHEPREFIX"] = str(Path(tmp) / "pycache")
-        bare = Path(tmp) / "bare_app.py"
-        bare.write_text(BARE_APP)
-        bare_argv = [sys.executable, str(bare)]
-        ours_argv = [*alpaca_tui_argv(), "demo"]
-        # warm the file cache once each (not measured)
-        first_paint(bare_argv, "bare-app-ready", args.size, env)
-        first_paint(ours_argv, "Credential", args.size, env)
-        bare_t: list[float] = []
-        ours_t: list[float] = []
-        bare_kb = bare_peak_kb(bare_argv, args.size, env)
-        for _ in range(args.rounds):
-            bare_t.append(first_paint(bare_argv, "bare-app-ready", args.size, env))
-            ours_t.append(first_paint(ours_argv, "Credential", args.size, env))
-        b, o = statistics.median(bare_t), statistics.median(ours_t)
-        ratio = o / b
-        print(f"first paint, median of {args.rounds} (pty {args.size}):")
-        print(f"  bare Textual app (one label): {b * 1000:7.0f} ms   runs: "
-              + " ".join(f"{t * 1000:.0f}" for t in bare_t))
-        print(f"  alpaca-tui demo:              {o * 1000:7.0f} ms   runs: "
-              + " ".join(f"{t * 1000:.0f}" for t in ours_t))
-        print(f"  ratio: {ratio:.2f}x (target <= 1.50x) -> {'OK' if ratio <= 1.5 else 'OVER TARGET'}")
+        with ExitStack() as stack:
+            (tmp / "bare_app.py").write_text(BARE_APP)
+            bare = Program("bare", [sys.executable, str(tmp / "bare_app.py")], env, "bare-app-ready")
+            progs = programs(tmp, env, args.baseline, stack)
+            for rnd in range(args.rounds + 1):  # round 0 warms the caches, not counted
+                for prog in [bare, *progs]:
+                    result = timed(prog, args.size)
+                    if rnd:
+                        prog.runs.append(result)
+            report(bare, progs, args.rounds)
         if not args.no_idle:
-            pct, ticked, peak_kb, rss_kb = idle_cpu(args.idle_seconds, args.size, env)
+            bare_kb = bare_peak_kb(bare.argv, args.size, env)
+            ours = [sys.executable, "-m", "alpaca_tui"]
+            pct, ticked, peak_kb, emulator_kb = idle_cpu(ours, args.idle_seconds, args.size,
+                                                         env | {"PYTHONPATH": str(ROOT)})
             print(f"idle CPU with the token countdown {ticked}: {pct:.1f}% of one core over "
                   f"{args.idle_seconds:.0f} s (/proc/<pid>/stat utime+stime)")
-            # The demo process also hosts the emulator (its HTTP servers run in threads), so this
-            # is an upper bound for the TUI alone.
-            print(f"# memory of the idle demo (TUI + in-process emulator), /proc/<pid>/status: "
-                  f"peak {peak_kb / 1024:.1f} MiB, now {rss_kb / 1024:.1f} MiB")
+            print(f"idle_cpu_pct={pct:.1f}")
+            print(f"# memory of the idle demo, /proc/<pid>/status VmHWM: the TUI {peak_kb / 1024:.1f} MiB, "
+                  f"its emulator child {emulator_kb / 1024:.1f} MiB")
             print(f"idle_tui_peak_rss_mib={peak_kb / 1024:.1f}")
+            print(f"demo_emulator_peak_rss_mib={emulator_kb / 1024:.1f}")
             print(f"bare_textual_peak_rss_mib={bare_kb / 1024:.1f}")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

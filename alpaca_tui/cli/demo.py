@@ -24,11 +24,12 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from alpaca_tui.core.config import load_config
-    from alpaca_tui.tui.app import AlpacaTuiApp
     from alpaca_tui.tui.demo_session import DemoStarter
 
-    starter = DemoStarter()
+    starter = DemoStarter.early()  # the emulator starts now, while Textual is imported
+    from alpaca_tui.core.config import load_config
+    from alpaca_tui.tui.app import AlpacaTuiApp
+
     app = AlpacaTuiApp(demo_factory=starter, offer_demo=False, config=load_config())
     try:
         result = app.run()

@@ -37,7 +37,9 @@ JSON (``--json``; stable, keys only ever added)::
      "backends": [
        {"kind": "system", "viable": bool, "reason": str, "keyring_backend": str | null,
         "service": str,
-        "candidates": [{"name": str, "viable": bool, "priority": float | null, "reason": str}]},
+        "candidates": [{"name": str, "viable": bool, "priority": float | null, "reason": str}],
+        "keyring_choice": {"recorded": str | null,      # keyring's choice as recorded for the
+                           "agrees": bool | null}},     # short way; does keyring still choose it
        {"kind": "file", "path": str, "exists": bool, "usable": bool, "reason": str,
         "passphrase_source": "ALPACA_TUI_PASSPHRASE_FILE" | "prompt" | null,
         "passphrase_file": str | null, "passphrase_ok": bool | null,

@@ -123,12 +123,29 @@ def check_index(f: Facts) -> Row:
     return row
 
 
+def _keyring_choice(f: Facts) -> dict[str, Any]:
+    """keyring's choice as recorded for the short way (core/store/secretservice.py) vs its
+    choice now; the record is rewritten to keyring's when the home already uses the keyring."""
+    from alpaca_tui.core.store.secretservice import recorded_choice, remember
+
+    recorded = recorded_choice(f.home)
+    if f.probe.viable and (recorded is not None or (f.home / "index.json").exists()):
+        remember(f.home, f.probe.backend)
+    return {"recorded": recorded, "agrees": None if recorded is None else recorded == f.probe.backend}
+
+
 def check_keyring(f: Facts) -> Row:
     from alpaca_tui.core.store import probe_keyring_detail, service_name
 
     f.probe = probe_keyring_detail()
-    system: dict[str, Any] = {"kind": "system", **f.probe.as_dict(), "service": service_name(f.home)}
+    system: dict[str, Any] = {"kind": "system", **f.probe.as_dict(), "service": service_name(f.home),
+                              "keyring_choice": _keyring_choice(f)}
     lines = [_line("OS keyring", f"{_mark(system['viable'])} {system['reason']}")]
+    choice = system["keyring_choice"]
+    if choice["recorded"] is not None:
+        lines.append(_line("", f"{_mark(choice['agrees'])} recorded choice {choice['recorded']} "
+                               + ("agrees with keyring's" if choice["agrees"] else
+                                  f"did not agree with keyring's {f.probe.backend} (record updated)")))
     if system["keyring_backend"]:
         lines.append(_line("", f"keyring backend: {system['keyring_backend']}; service {system['service']}"))
     lines += [_line("", f"- {c['name']}: {c['reason']}") for c in system["candidates"]]

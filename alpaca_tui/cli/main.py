@@ -49,6 +49,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "alpaca_tui.cli.emulator",
     "alpaca_tui.cli.demo",
     "alpaca_tui.cli.config",
+    "alpaca_tui.cli.completion",
 )
 
 EPILOG = """\
@@ -59,8 +60,9 @@ environment: ALPACA_TUI_HOME (data dir), ALPACA_TUI_KEYRING=system|file|vault,
              ALPACA_TUI_MAX_BODY (bytes of an API answer read, default 4M),
              ALPACA_TUI_CONFIG (the settings file; see: alpaca-tui config path),
              ALPACA_TUI_EXPLAIN=1|0 (cause + fix lines under errors; default: at a terminal),
+             ALPACA_TUI_DEBUG=1 (a traceback instead of the one-line "internal error", for bug reports),
              vault: VAULT_ADDR, VAULT_TOKEN, VAULT_NAMESPACE, VAULT_CACERT, ALPACA_TUI_VAULT_*
-run without arguments to open the terminal UI."""
+run without arguments to open the terminal UI; shell completion: alpaca-tui completion bash|zsh|fish."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -68,14 +70,19 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The whole CLI; with ``command``, only the module named after it when there is one
+    (``exec`` -> ``exec_``), so a command's process does not import all the others."""
     parser = _Parser(prog="alpaca-tui", description="Manage Alpaca API credentials and prove they work.",
                      epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"alpaca-tui {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for modname in COMMAND_MODULES:
+    named = [m for m in COMMAND_MODULES if command and m.rsplit(".", 1)[-1].rstrip("_") == command]
+    for modname in named or COMMAND_MODULES:
         mod = importlib.import_module(modname)
         mod.register(sub)
+    if named and command not in sub.choices:  # the module is named so but registers other commands
+        return build_parser()
     return parser
 
 
@@ -143,7 +150,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             if not args_list:
                 return _run_tui(args_list)
-            parser = build_parser()
+            parser = build_parser(args_list[0])
             args = parser.parse_args(args_list)
             if not getattr(args, "func", None):
                 parser.print_help()

@@ -55,6 +55,7 @@ if TYPE_CHECKING:
     from alpaca_tui.tui.messages import RequestRecord
 
 PassphraseAsk = Callable[[bool, str | None], str]
+ENGINE_DELAY = 0.1  # seconds between a list arriving and the engine's imports starting
 StoreOpener = Callable[[PassphraseAsk], "Store"]
 
 
@@ -87,6 +88,7 @@ class AlpacaTuiApp(StartupPrompts):
         self._index_is_local = True                  # index.json: polled with one stat per tick
         self._reload_lock = threading.Lock()  # profile lists arrive in the order they were read
         self._clashes_told: set[str] = set()
+        self._engine_loading = False  # the engine's import worker is on its way
 
     # -- the session, read-only here (tests and scripts read these) ----------------------
     @property
@@ -149,9 +151,13 @@ class AlpacaTuiApp(StartupPrompts):
             self._install_signal_handlers()
         if self.session.store is not None:
             self._store_ready()
-        elif self._demo_factory is not None or self._store_opener is not None:
-            # after the first frame is on screen: the store / emulator start competes for the GIL
-            self.call_after_refresh(self._open_store)
+        elif self._demo_factory is not None:
+            self._open_store()  # `alpaca-tui demo` seeds it in a child process: this worker waits
+        elif self._store_opener is not None:
+            peek = getattr(self._store_opener, "peek", None)
+            if peek is not None:  # the list from the index file alone, before the secret store opens
+                self._peek_profiles(peek)
+            self.call_after_refresh(self._open_store)  # after the first frame: it competes for the GIL
         else:
             self.session.store_error = "no secret store configured"
 
@@ -179,6 +185,13 @@ class AlpacaTuiApp(StartupPrompts):
             return
         self.post_message(StoreReady(store))
 
+    @work(thread=True, exclusive=True, group="peek", exit_on_error=False)
+    def _peek_profiles(self, peek: Callable[[], list[Profile] | None]) -> None:
+        with self._reload_lock:
+            profiles = peek()
+            if profiles is not None and self.session.store is None:  # else the store's own list is on its way
+                self.post_message(ProfilesLoaded(profiles))
+
     def on_store_ready(self, message: StoreReady) -> None:
         self.session.store = message.store
         if message.demo is not None:
@@ -201,12 +214,17 @@ class AlpacaTuiApp(StartupPrompts):
         store.on_repair = repaired
         self._index_watch = IndexWatch(store.index_stamp)
         self._index_is_local = isinstance(store.index_backend, FileIndex)
-        self.reload_profiles()
+        self.reload_profiles()  # the engine is loaded once this list is on screen (_engine_after_list)
         self._load_role()
-        if self.session.engine is None:
-            self._load_engine()
-        else:
+        if self.session.engine is not None:
             self._broadcast(ProfilesChanged)
+
+    def _engine_after_list(self) -> None:
+        """Import and build the engine after the first list is painted: its imports (httpx, anyio,
+        cryptography) would otherwise compete with the list for the interpreter."""
+        if self.session.engine is None and self.session.store is not None and not self._engine_loading:
+            self._engine_loading = True  # the screens repaint the list first (their own messages)
+            self.set_timer(ENGINE_DELAY, self._load_engine)
 
     def on_store_repaired(self, message: StoreRepaired) -> None:
         self.notify(message.note, title="Secret store repaired", severity="warning", timeout=10)
@@ -240,6 +258,7 @@ class AlpacaTuiApp(StartupPrompts):
         self.post_message(EngineReady(Engine))
 
     def on_engine_ready(self, message: EngineReady) -> None:
+        self._engine_loading = False
         session = self.session
         if session.engine is None:
             from alpaca_tui.core.wire import max_body_from_env  # loaded with the engine (httpx)
@@ -255,6 +274,10 @@ class AlpacaTuiApp(StartupPrompts):
         self._broadcast(ProfilesChanged)
 
     def on_operation_failed(self, message: OperationFailed) -> None:
+        if message.what == "engine":
+            self._engine_loading = False
+        elif message.what == "loading profiles":
+            self._engine_after_list()
         self.notify(message.error, title=f"{message.what} failed", severity="error", timeout=8)
 
     def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
@@ -309,6 +332,7 @@ class AlpacaTuiApp(StartupPrompts):
             self.notify(f"{name} was removed from this store by another process",
                         title="Credential removed", timeout=5)
         self._broadcast(ProfilesChanged)
+        self._engine_after_list()
         if not session.profiles and session.demo is None and self.offer_demo and not self._demo_offered:
             self._demo_offered = True
             self._offer_demo()
@@ -338,6 +362,7 @@ class AlpacaTuiApp(StartupPrompts):
         self.session.profiles = []
         self.session.store_error = None
         self.session.store_locked = False
+        self._engine_loading = False
         self._demo_factory = DemoStarter()
         self._update_subtitle()
         self.notify("starting the local emulator…", title="Demo mode")
@@ -390,8 +415,7 @@ class AlpacaTuiApp(StartupPrompts):
                 del exc
 
 
-def _default_store_opener(ask: PassphraseAsk) -> Store:
-    return services.open_store(ask)
+_default_store_opener = services.DefaultStoreOpener()  # the default home; peeks at its index first
 
 
 def run_app() -> int:

@@ -6,6 +6,7 @@ from thread workers only. Heavy modules are imported inside the functions.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -50,6 +51,41 @@ def open_store(ask: Callable[[bool, str | None], str]) -> Store:
     except Exception as exc:  # never keeps the app from starting; the profile says so when used
         del exc
     return store
+
+
+def peek_profiles() -> list[Profile] | None:
+    """The default home's profiles read straight from its index file, before any secret backend
+    is opened (keyring discovery, an agent, a passphrase): listing never needs a secret, so the
+    list can show while those are dealt with. None when there is nothing to show early (no index
+    file, an empty or unreadable one: the store opener reports those)."""
+    from alpaca_tui.core.errors import AlpacaTuiError
+    from alpaca_tui.core.store import INDEX_NAME, default_home
+    from alpaca_tui.core.store.index import read_index
+    from alpaca_tui.core.store.pin import read_pin
+
+    home = default_home().expanduser().absolute()
+    path = home / INDEX_NAME
+    if not path.is_file() or os.environ.get("ALPACA_TUI_KEYRING", "").strip().lower() == "vault":
+        return None  # a shared store's index lives in Vault: the local file is not its list
+    try:
+        pin = read_pin(home)
+        if pin is not None and pin.backend == "vault":
+            return None
+        doc = read_index(path)
+    except AlpacaTuiError:
+        return None
+    return [doc.profiles[k] for k in sorted(doc.profiles)] or None
+
+
+class DefaultStoreOpener:
+    """``alpaca-tui``'s store opener: the default home (:func:`open_store`); ``peek`` lists it
+    from its index file before that (:func:`peek_profiles`)."""
+
+    def __call__(self, ask: Callable[[bool, str | None], str]) -> Store:
+        return open_store(ask)
+
+    def peek(self) -> list[Profile] | None:
+        return peek_profiles()
 
 
 @dataclass(frozen=True)

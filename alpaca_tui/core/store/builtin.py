@@ -12,6 +12,7 @@ from alpaca_tui.core.errors import BackendUnavailableError
 from alpaca_tui.core.store.filecrypt import FileBackend
 from alpaca_tui.core.store.fileindex import FileIndex
 from alpaca_tui.core.store.registry import BackendSpec, OpenContext, Opened, Reason, register_backend
+from alpaca_tui.core.store.secretservice import recorded_probe, remember
 from alpaca_tui.core.store.system import KeyringProbe, SystemBackend, probe_keyring_detail
 
 SECRETS_NAME = "secrets.enc"
@@ -43,8 +44,13 @@ def _system(ctx: OpenContext, probe: KeyringProbe) -> Opened:
 
 def _open_system(ctx: OpenContext, reason: Reason) -> Opened:
     # A home already pinned to the keyring skips the test round trip: its first real call
-    # (bounded as well) reports a dead keyring.
-    probe = ctx.given_probe or probe_keyring_detail(roundtrip=not reason.pinned)
+    # (bounded as well) reports a dead keyring. It reads the Secret Service directly when that
+    # is keyring's recorded choice here (secretservice.py), else asks keyring and records its choice.
+    probe = ctx.given_probe or (recorded_probe(ctx.home) if reason.pinned else None)
+    if probe is None:
+        probe = probe_keyring_detail(roundtrip=not reason.pinned)
+        if probe.viable and reason.pinned:
+            remember(ctx.home, probe.backend)
     ctx.probe = probe
     if not probe.viable:
         raise BackendUnavailableError(

@@ -158,13 +158,18 @@ class FileBackend(KeyValueSecrets):
     label = "encrypted file"
 
     def __init__(self, path: Path, lock: HomeLock, *, passphrase: str | None = None,
-                 passphrase_provider: PassphraseProvider | None = None) -> None:
+                 passphrase_provider: PassphraseProvider | None = None, key: bytes | None = None) -> None:
         self.path = path
         self._lock = lock
         self._passphrase = passphrase
         self._provider = passphrase_provider
         self._key: bytes | None = None
         self._header: Header | None = None  # params + salt the key belongs to
+        if key is not None:  # a throwaway store's random key (store/throwaway.py): nothing to derive
+            if len(key) != 32:
+                raise StoreError("a raw store key is 32 bytes")
+            self._key = key
+            self._header = Header(SCRYPT_LOG2_N, SCRYPT_R, SCRYPT_P, os.urandom(SALT_LEN), b"\0" * NONCE_LEN)
         # Serialises key derivation (and prompting) between threads of this process. Never
         # held while waiting for the home lock, so it cannot deadlock with it.
         self._mutex = threading.RLock()

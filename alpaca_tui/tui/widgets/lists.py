@@ -14,7 +14,9 @@ from typing import Any, ClassVar
 
 from textual.binding import Binding, BindingType
 from textual.coordinate import Coordinate
-from textual.widgets import DataTable, OptionList
+from textual.widgets import OptionList
+
+from alpaca_tui.tui.widgets.list_table import ListTable
 
 LIST_BINDINGS: list[BindingType] = [
     Binding("j", "cursor_down", "Down", show=False, tooltip="Next item (also ↓)", id="list.down"),
@@ -24,8 +26,9 @@ LIST_BINDINGS: list[BindingType] = [
 ]
 
 
-class NavTable(DataTable[Any]):
-    """A DataTable with the list keys; ``selectable(row_key)`` says which rows take the cursor."""
+class NavTable(ListTable):
+    """A DataTable with the list keys; ``selectable(row_key)`` says which rows take the cursor.
+    Fixed-width columns are not measured (:class:`ListTable`)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [*LIST_BINDINGS]
 

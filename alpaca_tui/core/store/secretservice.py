@@ -1,0 +1,162 @@
+"""The Secret Service, read without the ``keyring`` library's start-up: when keyring itself chose it.
+
+Importing ``keyring`` and letting it discover its backends costs a process about 150 ms
+(its dependencies, every backend module, entry points; the macOS backend even runs a
+subprocess looking for a library). A ``check`` only reads one or two entries. So:
+
+1. Whenever keyring's own discovery runs (the first use of a home, ``alpaca-tui doctor``,
+   any process that cannot take the short way), its choice is recorded in the home as
+   ``keyring-choice.json``, with what that choice depends on: keyring's configuration (the
+   ``PYTHON_KEYRING_BACKEND`` and ``KEYRING_PROPERTY_*`` variables, a ``keyringrc.cfg``: with
+   any of them set the short way is never taken), the installed packages (the modification
+   time of the directory keyring is installed in, which changes when packages come and go),
+   the desktop (``XDG_CURRENT_DESKTOP``: KWallet outranks the Secret Service under KDE).
+2. A later process whose environment gives the same record, where keyring chose
+   ``keyring.backends.SecretService.Keyring``, reads entries through ``secretstorage`` exactly
+   as that backend does (default collection, attributes ``service`` and ``username``, the
+   first match). Writes and deletes, and any read the short way cannot do without a prompt
+   (a locked collection or item), go to keyring's own SecretService backend class, the class
+   keyring chose, instantiated directly.
+
+``alpaca-tui doctor`` runs keyring's discovery and says whether the record agrees with it
+(and rewrites it), so the short way never disagrees with keyring's choice for long.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from alpaca_tui.core.store.fsutil import atomic_write
+from alpaca_tui.core.store.system import KeyringProbe
+
+RECORD_NAME = "keyring-choice.json"
+SECRET_SERVICE = "keyring.backends.SecretService.Keyring"
+RECORD_MAX = 4096
+
+
+def environment() -> dict[str, Any] | None:
+    """What keyring's choice depends on here, or None when the short way must not be taken."""
+    if not sys.platform.startswith("linux") or not os.environ.get("DBUS_SESSION_BUS_ADDRESS"):
+        return None
+    if os.environ.get("PYTHON_KEYRING_BACKEND") or any(k.startswith("KEYRING_PROPERTY_") for k in os.environ):
+        return None
+    config = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "python_keyring"
+    if (config / "keyringrc.cfg").exists():
+        return None
+    spec = importlib.util.find_spec("keyring")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    site = Path(next(iter(spec.submodule_search_locations))).parent
+    try:
+        installed = site.stat().st_mtime_ns
+    except OSError:
+        return None
+    return {"site": str(site), "installed": installed, "desktop": os.environ.get("XDG_CURRENT_DESKTOP", "")}
+
+
+def _read(home: Path) -> dict[str, Any] | None:
+    from alpaca_tui.core.errors import AlpacaTuiError
+    from alpaca_tui.core.store.safefile import read_file
+
+    try:  # a regular file of ours, no symlink, at most RECORD_MAX bytes (safefile's rules)
+        raw = read_file(home / RECORD_NAME, cap=RECORD_MAX, label=RECORD_NAME)
+    except AlpacaTuiError:
+        return None
+    try:
+        doc = json.loads(raw) if raw is not None else None
+    except ValueError:
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+def remember(home: Path, chosen: str | None) -> None:
+    """Record keyring's choice ``chosen`` (a backend class name) for this environment; best effort."""
+    from alpaca_tui.core.errors import AlpacaTuiError
+    from alpaca_tui.core.store.safefile import check_home
+
+    env = environment()
+    if env is None or chosen is None or not home.is_dir():
+        return
+    try:
+        check_home(home)  # nothing is written into a home others could change
+    except AlpacaTuiError:
+        return
+    doc = {"chosen": chosen, **env}
+    if _read(home) == doc:
+        return
+    try:
+        atomic_write(home / RECORD_NAME, (json.dumps(doc) + "\n").encode("utf-8"))
+    except Exception as exc:  # a cache: never a reason to fail
+        del exc
+
+
+def recorded_choice(home: Path) -> str | None:
+    """keyring's recorded choice when it still holds for this environment, else None."""
+    env = environment()
+    doc = _read(home)
+    if env is None or doc is None or {k: doc.get(k) for k in env} != env:
+        return None
+    chosen = doc.get("chosen")
+    return chosen if isinstance(chosen, str) else None
+
+
+def recorded_probe(home: Path) -> KeyringProbe | None:
+    """The short way's probe for a home already in the OS keyring, when keyring's recorded choice
+    for this environment is the Secret Service (else None: ask keyring)."""
+    if recorded_choice(home) != SECRET_SERVICE:
+        return None
+    return KeyringProbe(True, f"{SECRET_SERVICE} selected (keyring's recorded choice; home already uses it)",
+                        SECRET_SERVICE, [], DirectSecretService())
+
+
+class DirectSecretService:
+    """keyring's SecretService backend, with reads done directly through ``secretstorage``."""
+
+    def __init__(self) -> None:
+        self._backend: Any = None
+
+    def keyring_backend(self) -> Any:
+        """keyring's own ``SecretService.Keyring`` (imported on first need)."""
+        if self._backend is None:
+            from keyring.backends.SecretService import Keyring
+
+            self._backend = Keyring()  # type: ignore[no-untyped-call]
+        return self._backend
+
+    def _keyring_get(self, service: str, username: str) -> str | None:
+        value = self.keyring_backend().get_password(service, username)
+        return value if isinstance(value, str) else None
+
+    def get_password(self, service: str, username: str) -> str | None:
+        import secretstorage
+        from secretstorage.exceptions import SecretStorageException
+
+        try:
+            connection = secretstorage.dbus_init()
+        except SecretStorageException:
+            return self._keyring_get(service, username)  # keyring's own error
+        try:
+            collection = secretstorage.get_default_collection(connection)
+            if collection.is_locked():  # keyring prompts to unlock it: let keyring do that
+                return self._keyring_get(service, username)
+            for item in collection.search_items({"username": username, "service": service}):
+                if item.is_locked():
+                    return self._keyring_get(service, username)
+                value = item.get_secret()
+                return value.decode("utf-8") if isinstance(value, bytes) else None
+            return None
+        except SecretStorageException:
+            return self._keyring_get(service, username)
+        finally:
+            connection.close()
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self.keyring_backend().set_password(service, username, password)
+
+    def delete_password(self, service: str, username: str) -> None:
+        self.keyring_backend().delete_password(service, username)

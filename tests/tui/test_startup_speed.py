@@ -1,0 +1,83 @@
+"""What the list needs before it shows: the index file only (``peek``: before any secret
+backend opens, so also behind the passphrase dialog), and a table that does not measure
+every cell of fixed-width columns (``ListTable``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.app import App, ComposeResult
+from textual.widgets import DataTable
+
+from alpaca_tui.core.clock import FakeClock
+from alpaca_tui.tui.app import AlpacaTuiApp, _default_store_opener
+from alpaca_tui.tui.dialogs.passphrase import PassphraseDialog
+from alpaca_tui.tui.widgets.list_table import ListTable
+from tests.tui.conftest import add_static_profiles, screen_text, wait_for
+
+RIGHT = "the right passphrase"
+
+
+@pytest.fixture
+def locked_home(alpaca_home: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> Path:
+    from alpaca_tui.core.store import Store
+
+    monkeypatch.delenv("ALPACA_TUI_PASSPHRASE_FILE")
+    add_static_profiles(Store.open(alpaca_home, backend="file", passphrase=RIGHT, clock=clock), clock)
+    return alpaca_home
+
+
+async def test_list_shows_before_the_store_opens(locked_home: Path, clock: FakeClock) -> None:
+    app = AlpacaTuiApp(store_opener=_default_store_opener, clock=clock)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, PassphraseDialog), what="passphrase dialog")
+        assert app.store is None  # still locked ...
+        assert app.profiles_loaded  # ... and the list is there, from the index file alone
+        assert [p.name for p in app.profiles] == ["live-trader", "paper-bot", "sandbox-oauth"]
+        home = app.screen_stack[0]
+        await pilot.pause()
+        assert "paper-bot" in str(home.query_one("#creds", DataTable).get_row("p:paper-bot")[0])
+        app.screen.query_one("#pass1").value = RIGHT
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.store is not None and app.profiles_loaded, what="store")
+        assert "3 credentials" in screen_text(app)
+
+
+async def test_no_index_no_early_list(alpaca_home: Path, clock: FakeClock) -> None:
+    assert _default_store_opener.peek() is None  # a first run: nothing to show, no early demo offer
+    (alpaca_home).mkdir(parents=True, exist_ok=True)
+    (alpaca_home / "index.json").write_text("{broken")
+    assert _default_store_opener.peek() is None  # the opener reports a damaged index, not the peek
+
+
+class Tables(App[None]):
+    def __init__(self, auto: bool) -> None:
+        super().__init__()
+        self.auto = auto
+
+    def compose(self) -> ComposeResult:
+        yield ListTable(id="ours")
+        yield DataTable(id="theirs")
+
+    def on_mount(self) -> None:
+        for table in self.query(DataTable):
+            for i, width in enumerate((12, 8, 30)):
+                table.add_column(f"c{i}", width=None if self.auto and i == 2 else width)
+            for n in range(500):
+                table.add_row(f"row {n}", "x" * (n % 9), f"[b]wide {'y' * (n % 40)}[/b]")
+
+
+@pytest.mark.parametrize("auto", [False, True])
+async def test_list_table_sizes_like_a_data_table(auto: bool) -> None:
+    app = Tables(auto)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        await pilot.pause()
+        ours: Any = app.query_one("#ours", DataTable)
+        theirs: Any = app.query_one("#theirs", DataTable)
+        assert ours.virtual_size == theirs.virtual_size
+        assert ours.virtual_size.height == 501  # header + 500 rows
+        assert [c.get_render_width(ours) for c in ours.ordered_columns] == \
+               [c.get_render_width(theirs) for c in theirs.ordered_columns]

@@ -1,0 +1,130 @@
+"""The short way to the Secret Service (core/store/secretservice.py): taken only where keyring's
+recorded choice still holds, reading the very items keyring's own backend writes, and checked
+by doctor against keyring's discovery."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from alpaca_tui.core.credentials import Flow, Profile, Secret, SecretBundle
+from alpaca_tui.core.environments import Env
+from alpaca_tui.core.store import secretservice as ss
+
+SECRET = "direct-secret-service-0123456789abcdefghij"
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    bus = os.environ.get("DBUS_SESSION_BUS_ADDRESS") or "unix:path=/x"
+    monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", bus)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    for k in [k for k in os.environ if k.startswith("KEYRING_PROPERTY_")] + ["PYTHON_KEYRING_BACKEND"]:
+        monkeypatch.delenv(k, raising=False)
+    home = tmp_path / "home"
+    home.mkdir(mode=0o700)
+    return home
+
+
+def test_record_holds_only_in_the_same_environment(env: Path, monkeypatch: pytest.MonkeyPatch,
+                                                   tmp_path: Path) -> None:
+    assert ss.recorded_probe(env) is None  # nothing recorded: ask keyring
+    ss.remember(env, ss.SECRET_SERVICE)
+    probe = ss.recorded_probe(env)
+    assert probe is not None and probe.viable and probe.backend == ss.SECRET_SERVICE
+    assert isinstance(probe.keyring, ss.DirectSecretService)
+    assert (env / ss.RECORD_NAME).stat().st_mode & 0o777 == 0o600
+    monkeypatch.setenv("XDG_CURRENT_DESKTOP", "KDE")  # KWallet may outrank the Secret Service there
+    assert ss.recorded_probe(env) is None
+    monkeypatch.delenv("XDG_CURRENT_DESKTOP")
+    for var, value in (("PYTHON_KEYRING_BACKEND", "keyring.backends.null.Keyring"),
+                       ("KEYRING_PROPERTY_SCHEME", "KeePassXC")):
+        monkeypatch.setenv(var, value)
+        assert ss.recorded_probe(env) is None  # keyring is configured: keyring decides
+        monkeypatch.delenv(var)
+    config = tmp_path / "config" / "python_keyring"
+    config.mkdir(parents=True)
+    (config / "keyringrc.cfg").write_text("[backend]\ndefault-keyring=keyring.backends.null.Keyring\n")
+    assert ss.recorded_probe(env) is None
+    (config / "keyringrc.cfg").unlink()
+    assert ss.recorded_probe(env) is not None
+    monkeypatch.delenv("DBUS_SESSION_BUS_ADDRESS")
+    assert ss.recorded_probe(env) is None
+
+
+def test_another_choice_or_a_stale_install_is_not_taken(env: Path) -> None:
+    ss.remember(env, "keyring.backends.kwallet.DBusKeyring")
+    assert ss.recorded_choice(env) == "keyring.backends.kwallet.DBusKeyring"
+    assert ss.recorded_probe(env) is None  # only the Secret Service has a short way
+    doc = json.loads((env / ss.RECORD_NAME).read_text())
+    doc.update(chosen=ss.SECRET_SERVICE, installed=doc["installed"] - 1)  # packages changed since
+    (env / ss.RECORD_NAME).write_text(json.dumps(doc))
+    assert ss.recorded_probe(env) is None
+
+
+@pytest.mark.parametrize("content", [b"not json", b"[1, 2]", b"{" + b" " * 5000 + b"}"])
+def test_damaged_record_is_ignored(env: Path, content: bytes) -> None:
+    (env / ss.RECORD_NAME).write_bytes(content)
+    assert ss.recorded_probe(env) is None
+
+
+def test_symlinked_record_is_not_followed(env: Path, tmp_path: Path) -> None:
+    ss.remember(env, ss.SECRET_SERVICE)
+    target = tmp_path / "elsewhere.json"
+    (env / ss.RECORD_NAME).rename(target)
+    (env / ss.RECORD_NAME).symlink_to(target)
+    assert ss.recorded_probe(env) is None
+
+
+@pytest.mark.system_keyring
+def test_direct_reads_what_keyring_writes(system_keyring_home: Path) -> None:
+    import keyring
+
+    from alpaca_tui.core.store import Store
+
+    first = Store.open(system_keyring_home)
+    first.add_profile(Profile("p", Env.PAPER, Flow.LEGACY, "PKAB…WXYZ"),
+                      SecretBundle(Secret("PKABCDEFGHIJKLMNWXYZ", secret=SECRET)))
+    pinned = Store.open(system_keyring_home)  # asks keyring (the home is pinned now) and records its choice
+    assert not isinstance(pinned.secret_backend._kr, ss.DirectSecretService)
+    assert ss.recorded_choice(system_keyring_home) == ss.SECRET_SERVICE
+    direct = Store.open(system_keyring_home)
+    assert isinstance(direct.secret_backend._kr, ss.DirectSecretService)
+    assert direct.load_bundle("p").active.secret == SECRET
+    direct.save_token("p", {"access_token": "tok", "expires_at": 1})  # a write: keyring's own backend
+    service = direct.secret_backend.service
+    assert keyring.get_keyring().get_password(service, "p#token") is not None
+    assert direct.load_token("p") == {"access_token": "tok", "expires_at": 1}
+    direct.remove_profile("p")
+    assert keyring.get_keyring().get_password(service, "p") is None
+
+
+@pytest.mark.system_keyring
+def test_doctor_checks_the_record_against_keyring(system_keyring_home: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    from alpaca_tui.cli.main import main
+    from alpaca_tui.core.store import Store
+
+    Store.open(system_keyring_home).add_profile(
+        Profile("p", Env.PAPER, Flow.LEGACY, "PKAB…WXYZ"),
+        SecretBundle(Secret("PKABCDEFGHIJKLMNWXYZ", SECRET)))
+    ss.remember(system_keyring_home, "keyring.backends.kwallet.DBusKeyring")  # keyring disagrees
+    assert main(["doctor", "--json"]) == 0
+    system = next(b for b in json.loads(capsys.readouterr().out)["backends"] if b["kind"] == "system")
+    assert system["keyring_choice"] == {"recorded": "keyring.backends.kwallet.DBusKeyring", "agrees": False}
+    assert ss.recorded_choice(system_keyring_home) == system["keyring_backend"] == ss.SECRET_SERVICE
+    assert main(["doctor", "--json"]) == 0
+    system = next(b for b in json.loads(capsys.readouterr().out)["backends"] if b["kind"] == "system")
+    assert system["keyring_choice"] == {"recorded": ss.SECRET_SERVICE, "agrees": True}
+
+
+def test_nothing_is_written_into_a_home_others_can_change(env: Path) -> None:
+    env.chmod(0o777)
+    try:
+        ss.remember(env, ss.SECRET_SERVICE)
+        assert not (env / ss.RECORD_NAME).exists()
+    finally:
+        env.chmod(0o700)
