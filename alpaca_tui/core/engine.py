@@ -111,9 +111,10 @@ class Engine:
         self.refresh_backoff = max(0.0, float(refresh_backoff))
         self.refresh_backoff_max = max(self.refresh_backoff, float(refresh_backoff_max))
         self.max_body = max(0, int(max_body))
-        sleep = sleep or asyncio.sleep
+        # the wire is given the caller's sleep as is: None means real waits, charged to the deadline
         self._wire = Wire(SendPolicy(self.timeout, self.max_retries, self.max_retry_wait, self.max_body),
                           clock=clock, sleep=sleep, transport=transport)
+        sleep = sleep or asyncio.sleep
         # a claim outlives the token request it covers (its time bound) by a margin
         cache = StoreTokenCache(store, claim_ttl=self.timeout + 5.0) if store is not None else None
         policy = RefreshPolicy(self.refresh_ahead, self.refresh_backoff, self.refresh_backoff_max,
