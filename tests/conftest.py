@@ -21,6 +21,15 @@ TEST_PASSPHRASE = "correct horse battery staple"
 # an empty file, i.e. the defaults, for this process and every child it starts.
 os.environ["ALPACA_TUI_CONFIG"] = os.devnull
 
+# The encrypted file's scrypt at a test cost, here and in every child (tests/fastkdf/sitecustomize.py
+# says why; tests/unit/test_kdf_cost.py checks the real cost in a process without it).
+FAST_KDF_DIR = str(Path(__file__).resolve().parent / "fastkdf")
+os.environ["ALPACA_TUI_TEST_FAST_KDF"] = "1"
+os.environ["PYTHONPATH"] = os.pathsep.join([FAST_KDF_DIR, *filter(None, [os.environ.get("PYTHONPATH")])])
+from alpaca_tui.core.store import filecrypt as _filecrypt  # noqa: E402
+
+_filecrypt.SCRYPT_LOG2_N = 10
+
 
 @pytest.fixture
 def alpaca_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
@@ -34,6 +43,11 @@ def alpaca_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("ALPACA_TUI_EXEC_PROFILE", raising=False)
     monkeypatch.delenv("ALPACA_TUI_EXPLAIN", raising=False)  # cause/fix lines: only at a terminal
     return home
+
+
+def child_pythonpath(*paths: str) -> str:
+    """A child's PYTHONPATH: ``paths``, after the test-cost scrypt hook (tests/fastkdf)."""
+    return os.pathsep.join([FAST_KDF_DIR, *paths])
 
 
 def subprocess_env(extra: dict[str, str] | None = None) -> dict[str, str]:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import subprocess_env
+from tests.conftest import child_pythonpath, subprocess_env
 
 OTHER_UID = 54321
 REPO = Path(__file__).resolve().parents[1]
@@ -53,7 +53,7 @@ def user_python() -> tuple[str, str]:
     version, with the virtualenv's site-packages on its path."""
     import sysconfig
 
-    path = os.pathsep.join([str(REPO), sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]])
+    path = child_pythonpath(str(REPO), sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"])
     if _world_reachable(sys.executable):
         return sys.executable, path
     system = f"/usr/bin/python{sys.version_info.major}.{sys.version_info.minor}"

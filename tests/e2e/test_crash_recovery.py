@@ -35,7 +35,7 @@ from alpaca_tui.core.store.index import read_index
 from alpaca_tui.core.store.reconcile import index_repairs
 from alpaca_tui.emulator import Emulator
 from tests.cli.enginecli_support import add_profile, emu, run_cli
-from tests.conftest import lock_is_free, subprocess_env
+from tests.conftest import child_pythonpath, lock_is_free, subprocess_env
 from tests.e2e.crashhook import BOOT, READY_ENV, STALL_ENV
 from tests.ptydrive import Terminal
 
@@ -341,7 +341,7 @@ def test_kill_9_tui_during_rotation(stall: str, alpaca_home: Path, emu: Emulator
     new = Secret(issued.key_id, secret=issued.secret)
     ready = tmp_path / "ready"
     app = Tui([sys.executable, "-c", BOOT],
-              {STALL_ENV: stall, READY_ENV: str(ready), "PYTHONPATH": str(REPO)})
+              {STALL_ENV: stall, READY_ENV: str(ready), "PYTHONPATH": child_pythonpath(str(REPO))})
     try:
         app.step(r"1 credential", "/")
         app.step(r"filter: name", "paper")

@@ -22,6 +22,7 @@ from alpaca_tui.core.environments import Env
 from alpaca_tui.core.redact import mask
 from alpaca_tui.core.store import Store
 from tests.cli.enginecli_support import home_env, run_cli, run_sub
+from tests.conftest import child_pythonpath
 from tests.e2e.crashhook import BOOT, READY_ENV, STALL_ENV
 from tests.e2e.test_crash_recovery import REPO, Tui, _wait_ready
 
@@ -73,7 +74,7 @@ def test_kill_9_while_the_wizard_saves(stall: str, alpaca_home: Path, tmp_path: 
     _first_profile()
     ready = tmp_path / "ready"
     app = Tui([sys.executable, "-c", BOOT],
-              {STALL_ENV: stall, READY_ENV: str(ready), "PYTHONPATH": str(REPO)})
+              {STALL_ENV: stall, READY_ENV: str(ready), "PYTHONPATH": child_pythonpath(str(REPO))})
     try:
         _to_identifiers(app)
         app.step(r"step 3/5", f"second,enter,{KEY_ID},enter,{SECRET},enter")

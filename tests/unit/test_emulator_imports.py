@@ -9,13 +9,10 @@ from __future__ import annotations
 
 import ast
 import pkgutil
-import subprocess
-import sys
 from pathlib import Path
 
-import pytest
-
 import alpaca_tui.emulator
+from tests.freshimports import import_each
 
 PKG = "alpaca_tui.emulator"
 PKG_DIR = Path(alpaca_tui.emulator.__file__).parent
@@ -113,13 +110,13 @@ def test_handlers_and_tables_never_import_the_server() -> None:
     assert importers == []
 
 
-@pytest.mark.parametrize("module", MODULES)
-def test_each_emulator_module_imports_alone(module: str) -> None:
-    code = (f"import importlib, sys; importlib.import_module({module!r}); "
-            f"print(sorted(m for m in sys.modules if m.startswith('{PKG}.')))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0, out.stderr
-    loaded = set(ast.literal_eval(out.stdout.strip()))
-    assert module in loaded
-    if module != f"{PKG}.server":
-        assert f"{PKG}.server" not in loaded, f"{module} pulled in the server"
+def test_each_emulator_module_imports_alone() -> None:
+    """Each module imported alone (tests/freshimports.py: a fork each): it loads, and only the
+    server itself has the server loaded."""
+    results = import_each(MODULES, watch=(PKG.split(".")[0],))
+    for module in MODULES:
+        r = results[module]
+        assert r.ok, f"{module}: {r.error}"
+        assert module in r.loaded
+        if module != f"{PKG}.server":
+            assert f"{PKG}.server" not in r.loaded, f"{module} pulled in the server"
