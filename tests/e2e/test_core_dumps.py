@@ -26,7 +26,7 @@ import pytest
 from alpaca_tui.core.environments import Env
 from alpaca_tui.emulator import Emulator
 from tests.cli.enginecli_support import add_profile, emu, run_sub
-from tests.conftest import TEST_PASSPHRASE, cli_argv, subprocess_env
+from tests.conftest import TEST_PASSPHRASE, child_pythonpath, cli_argv, subprocess_env
 from tests.hostile_support import (
     OTHER_UID,
     REPO,
@@ -134,7 +134,8 @@ if mode == "tui":
         time.sleep(0.05)
     time.sleep(0.5)
 elif mode == "check":
-    while not os.path.exists(go):
+    give_up = time.monotonic() + 120  # a failed test never leaves this probe behind
+    while not os.path.exists(go) and time.monotonic() < give_up:
         time.sleep(0.02)
 else:
     time.sleep(0.5)
@@ -172,16 +173,22 @@ def _probe(mode: str, base: Path, home: Path, emu: Emulator | None = None) -> di
     go = base / f"go-{mode}"
     if is_root():
         os.chown(cwd, OTHER_UID, OTHER_UID)
-    python, pythonpath = user_python() if is_root() else (sys.executable, str(REPO))
+    python, pythonpath = user_python() if is_root() else (sys.executable, child_pythonpath(str(REPO)))
     argv = [python, "-c", PROBER, mode, str(cwd), str(go)]
     env = _prober_env(base, home, python, pythonpath)
     proc = subprocess.Popen(as_user(argv) if is_root() else argv, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=base)
-    if emu is not None:
-        before = emu.requests(ROLE)
-        wait_for(lambda: emu.requests(ROLE) > before, 60, "check to wait on the server")
-        go.touch()
-    out, err = proc.communicate(timeout=120)
+    try:
+        if emu is not None:
+            before = emu.requests(ROLE)
+            wait_for(lambda: emu.requests(ROLE) > before, 60, "check to wait on the server")
+            go.touch()
+        out, err = proc.communicate(timeout=120)
+    finally:
+        go.touch()  # a probe still waiting goes on (and ends) rather than waits forever
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
     assert proc.returncode == 0, err
     result: dict[str, object] = json.loads(out)
     return result
