@@ -28,6 +28,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import cache
 from urllib.parse import unquote
 
 from alpaca_tui.core.environments import Api
@@ -135,18 +136,26 @@ class Requirement:
         return f"needs no scope (the {self.api.value} API has no access matrix)"
 
 
-def _build() -> tuple[tuple[Operation, ...], list[tuple[str, re.Pattern[str], dict[str, Operation]]]]:
+def _build() -> tuple[tuple[Operation, ...], list[tuple[str, dict[str, Operation]]]]:
+    """The operations and the route order (most literal segments first); no regex yet."""
     ops: list[Operation] = []
-    routes: list[tuple[tuple[int, tuple[int, ...]], str, re.Pattern[str], dict[str, Operation]]] = []
+    routes: list[tuple[tuple[int, tuple[int, ...]], str, dict[str, Operation]]] = []
     for template, methods, scope in BROKER_PATHS:
         by_method = {m: Operation(m, template, scope) for m in methods.split()}
         ops.extend(by_method.values())
         segments = template.strip("/").split("/")
         shape = tuple(1 if _PARAM.fullmatch(s) else 0 for s in segments)
         rank = (-shape.count(0), shape)
-        routes.append((rank, template, _template_regex(template), by_method))
+        routes.append((rank, template, by_method))
     routes.sort(key=lambda r: r[0])
-    return tuple(ops), [(t, rx, by) for _, t, rx, by in routes]
+    return tuple(ops), [(t, by) for _, t, by in routes]
+
+
+@cache
+def _routes() -> list[tuple[str, re.Pattern[str], dict[str, Operation]]]:
+    """The routes' patterns, compiled on the first match (141 of them: ~7 ms a process that
+    never asks, e.g. ``check`` of a trading key, would pay at import)."""
+    return [(t, _template_regex(t), by) for t, by in _ORDER]
 
 
 def _template_regex(template: str) -> re.Pattern[str]:
@@ -160,7 +169,7 @@ def _template_regex(template: str) -> re.Pattern[str]:
     return re.compile("".join(out))
 
 
-BROKER_OPERATIONS, _ROUTES = _build()
+BROKER_OPERATIONS, _ORDER = _build()
 
 
 def normalize_path(path: str) -> str:
@@ -192,7 +201,7 @@ def match_operation(method: str, path: str) -> Operation | None:
     """The Broker API operation a (method, normalized path) is, or None."""
     m = method.strip().upper()
     m = "GET" if m == "HEAD" else m
-    for _template, rx, by_method in _ROUTES:
+    for _template, rx, by_method in _routes():
         if rx.fullmatch(path):
             return by_method.get(m)
     return None

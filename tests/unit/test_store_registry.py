@@ -106,3 +106,17 @@ def test_an_index_naming_an_unregistered_backend_is_refused(alpaca_home: Path) -
     (alpaca_home / "index.json").write_text(json.dumps({"version": 1, "backend": "second", "profiles": {}}))
     with pytest.raises(StoreError, match="unknown backend 'second'"):
         Store.open()
+
+
+def test_the_vault_backend_is_registered_without_importing_it() -> None:
+    """``vault`` is known by name in every process; its package loads only when one is opened."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from alpaca_tui.core.store.registry import backend_spec, backend_label; "
+            "import alpaca_tui.core.store; spec = backend_spec('vault'); "
+            "print(backend_label('vault'), 'alpaca_tui.core.store.vault' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    from alpaca_tui.core.store.vault.session import NAME
+
+    assert out.stdout.strip() == f"{NAME} False", out.stderr

@@ -72,6 +72,15 @@ SYSTEM = register_backend(BackendSpec("system", "OS keyring", _open_system, _aut
 FILE = register_backend(BackendSpec("file", "encrypted file", _open_file, _auto_file,
                                     aliases=("encrypted-file", "encrypted")))
 
-# The shared store registers after the local ones (by name only, never auto): OpenBao / Vault.
-# Importing it imports no hvac.
-from alpaca_tui.core.store import vault  # noqa: E402, F401
+
+
+def _open_vault(ctx: OpenContext, reason: Reason) -> Opened:
+    from alpaca_tui.core.store.vault import open_vault  # only a process that opens one imports it
+
+    return open_vault(ctx, reason)
+
+
+# The shared store registers after the local ones (by name only, never auto): OpenBao / Vault
+# (its label is vault.session.NAME; tests/unit/test_store_registry.py keeps them equal).
+VAULT = register_backend(BackendSpec("vault", "OpenBao / Vault", _open_vault, None,
+                                     aliases=("openbao", "bao")))

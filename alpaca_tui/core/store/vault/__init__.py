@@ -12,13 +12,14 @@ session (:mod:`.session`) logs in on first use. The pieces:
 * :mod:`.secrets` — :class:`VaultSecrets`, bundles and tokens (SecretBackend);
 * :mod:`.roles` — viewer / superuser from ``sys/capabilities-self``.
 
-Importing this package registers the backend and imports no hvac.
+Importing this package imports no hvac; a process that never opens a Vault store never
+imports it at all (``builtin`` registers the backend by name).
 """
 
 from __future__ import annotations
 
 from alpaca_tui.core.store.pin import Pin, write_pin
-from alpaca_tui.core.store.registry import BackendSpec, OpenContext, Opened, Reason, register_backend
+from alpaca_tui.core.store.registry import OpenContext, Opened, Reason
 from alpaca_tui.core.store.vault.config import VaultConfig, load_config
 from alpaca_tui.core.store.vault.index import VaultIndex
 from alpaca_tui.core.store.vault.kv import KV
@@ -34,7 +35,9 @@ def open_parts(config: VaultConfig) -> tuple[VaultIndex, VaultSecrets]:
     return VaultIndex(kv), VaultSecrets(session, kv, Roles(session))
 
 
-def _open_vault(ctx: OpenContext, reason: Reason) -> Opened:
+def open_vault(ctx: OpenContext, reason: Reason) -> Opened:
+    """The ``vault`` backend's opener (registered by name in :mod:`..builtin`, which imports
+    this package only when a Vault store is opened)."""
     import_hvac()  # missing: says how to install it
     config = load_config(ctx.pin)
     index, secrets = open_parts(config)
@@ -52,6 +55,4 @@ def _open_vault(ctx: OpenContext, reason: Reason) -> Opened:
     return Opened(index, secrets, where=f"{NAME} store {config.where()}", why="asked for by name")
 
 
-VAULT = register_backend(BackendSpec("vault", NAME, _open_vault, None, aliases=("openbao", "bao")))
-
-__all__ = ["VAULT", "VaultIndex", "VaultSecrets", "open_parts"]
+__all__ = ["VaultIndex", "VaultSecrets", "open_parts", "open_vault"]
