@@ -58,20 +58,34 @@ def lock_collection() -> None:
         conn.close()
 
 
-def restore_keyring() -> None:
-    """A fresh, unlocked daemon on the same on-disk keyring (empty login password)."""
-    subprocess.run([KEYRING_DAEMON, "--replace", "--unlock", "--components=secrets"], input=b"\n",
-                   capture_output=True, timeout=20, check=True)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            secrets_pid()
-            import keyring
+def _unlocked_daemon_up() -> bool:
+    """Whether the Secret Service is on the bus with its collection unlocked. Never a call that
+    can prompt (keyring's get_password unlocks a locked collection: with no display that prompt
+    never ends); a new connection each time."""
+    import secretstorage
 
-            keyring.get_keyring().get_password("alpaca-tui-driver", "ping")
-            return
-        except Exception:
-            time.sleep(0.05)
+    try:
+        secrets_pid()
+        conn = secretstorage.dbus_init()
+        try:
+            return not secretstorage.get_default_collection(conn).is_locked()
+        finally:
+            conn.close()
+    except Exception:
+        return False
+
+
+def restore_keyring() -> None:
+    """A fresh, unlocked daemon on the same on-disk keyring (empty login password). ``--replace``
+    can race the daemon D-Bus re-activated (locked) after a kill: then it is asked again."""
+    for _attempt in range(4):
+        subprocess.run([KEYRING_DAEMON, "--replace", "--unlock", "--components=secrets"], input=b"\n",
+                       capture_output=True, timeout=20, check=True)
+        deadline = time.monotonic() + 6
+        while time.monotonic() < deadline:
+            if _unlocked_daemon_up():
+                return
+            time.sleep(0.1)
     raise RuntimeError("the keyring did not come back")
 
 
@@ -241,4 +255,7 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    import faulthandler
+
+    faulthandler.dump_traceback_later(100, exit=True)  # a hang shows its stacks before the test gives up
     raise SystemExit(main())
