@@ -100,7 +100,7 @@ def wizard(s: Session, name: str, access: Callable[[], None], expiry_downs: int 
     s.wait(r"step 1/")
     s.keys("down", "down", "down", "enter")  # Broker sandbox
     s.wait(r"· Flow")
-    s.keys("down", "enter")  # OAuth client secret
+    s.keys("enter")  # OAuth client secret (preselected for a broker environment)
     s.wait(r"· Identifiers")
     s.type(name)
     s.keys("enter")
