@@ -1,10 +1,12 @@
 """Run a child process and measure what issue 12 bounds: wall time, peak RSS, raw output.
 
 :func:`run_measured` starts ``python -m alpaca_tui ARGS`` in a new session (no terminal),
-reads stdout and stderr as bytes, and reaps it with ``os.wait4``, which gives that child's
-own ``ru_maxrss`` (not the maximum over every child this test process ever had). A
-watchdog kills the process group after ``limit`` seconds, so a hang is a failed assertion,
-not a stuck suite.
+reads stdout and stderr as bytes, and takes its peak RSS from ``os.wait4``. Not reaped by
+this process, though: on Linux a child's ``ru_maxrss`` starts at its parent's high-water mark
+(the kernel carries the forking process's peak over at ``execve``), so a pytest worker that
+grew to 400 MiB would make every child "use" 400 MiB. A tiny launcher (``python -S``, a few
+MiB) forks the command and reports its ``wait4`` figures on a pipe. A watchdog kills the
+process group after ``limit`` seconds, so a hang is a failed assertion, not a stuck suite.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -20,6 +23,21 @@ from alpaca_tui.core.sanitize import UNSAFE
 from tests.conftest import cli_argv, subprocess_env
 
 __all__ = ["Measured", "raw_controls", "run_measured"]
+
+# argv: [report fd, command...]; reports "<exit code> <ru_maxrss KiB>" of the command
+_LAUNCHER = """
+import os, sys
+fd, argv = int(sys.argv[1]), sys.argv[2:]
+pid = os.fork()
+if pid == 0:
+    os.close(fd)
+    try:
+        os.execv(argv[0], argv)
+    finally:
+        os._exit(127)
+_, status, usage = os.wait4(pid, 0)
+os.write(fd, f"{os.waitstatus_to_exitcode(status)} {usage.ru_maxrss}".encode())
+"""
 
 
 @dataclass(frozen=True)
@@ -52,9 +70,13 @@ def raw_controls(data: bytes) -> list[str]:
 def run_measured(*args: str, env: dict[str, str] | None = None, stdin: bytes | None = None,
                  limit: float = 60.0) -> Measured:
     t0 = time.monotonic()
-    proc = subprocess.Popen(cli_argv(*args), env=subprocess_env(env), start_new_session=True,
+    report_r, report_w = os.pipe()
+    argv = cli_argv(*args)
+    proc = subprocess.Popen([sys.executable, "-S", "-c", _LAUNCHER, str(report_w), *argv],
+                            env=subprocess_env(env), start_new_session=True, pass_fds=(report_w,),
                             stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    os.close(report_w)
     chunks: dict[str, bytes] = {}
 
     def drain(name: str, stream: object) -> None:
@@ -83,8 +105,14 @@ def run_measured(*args: str, env: dict[str, str] | None = None, stdin: bytes | N
     finally:
         watchdog.cancel()
     wall = time.monotonic() - t0
-    proc.returncode = os.waitstatus_to_exitcode(status)
+    with os.fdopen(report_r, "rb") as report:
+        fields = report.read().split()
+    if len(fields) == 2:  # the command's own exit code and peak
+        rc, maxrss_kib = int(fields[0]), int(fields[1])
+    else:  # killed with the launcher: what the launcher saw
+        rc, maxrss_kib = os.waitstatus_to_exitcode(status), usage.ru_maxrss
+    proc.returncode = rc
     for r in readers:
         r.join(10)
-    return Measured(proc.returncode, chunks.get("out", b""), chunks.get("err", b""), wall,
-                    usage.ru_maxrss * 1024, killed.is_set())
+    return Measured(rc, chunks.get("out", b""), chunks.get("err", b""), wall, maxrss_kib * 1024,
+                    killed.is_set())
