@@ -7,7 +7,7 @@ loopback HTTP:
 * every operation of every document is answered: emulated (2xx) or 501 with Alpaca's error body
   saying it is not emulated, never 404 / 405; a path in no document stays 404;
 * every route of ours is a documented operation, or one of the few named extras;
-* the emulator's built-in catalogue (``alpaca_tui/emulator/catalog.py``) equals the documents.
+* the emulator's built-in catalogue (``alpaca_tui/emulator/catalog_data.py``) equals the documents.
 """
 
 from __future__ import annotations
@@ -159,5 +159,5 @@ def test_every_route_is_a_documented_operation_or_a_named_extra() -> None:
 def test_the_catalogue_equals_the_published_documents(kind: str) -> None:
     documented = sorted((op.method, op.path) for op in spec.operations(kind))
     assert sorted(catalog.operations(kind)) == documented, (
-        "regenerate: python scripts/emulator_catalog.py > alpaca_tui/emulator/catalog.py")
+        "regenerate: python scripts/emulator_catalog.py > alpaca_tui/emulator/catalog_data.py")
     assert len(documented) == {"trading": 58, "data": 44, "broker": 141, "authx": 1}[kind]
