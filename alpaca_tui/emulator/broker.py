@@ -12,7 +12,7 @@ from typing import Any
 
 from alpaca_tui.emulator import market, trading
 from alpaca_tui.emulator.book import broker_account
-from alpaca_tui.emulator.common import account, bad_request, json_body, unprocessable
+from alpaca_tui.emulator.common import account, account_and_body, bad_request, json_body, unprocessable
 from alpaca_tui.emulator.context import Ctx
 from alpaca_tui.emulator.history import QueryError, parse_time
 from alpaca_tui.emulator.wire import Reply
@@ -68,12 +68,10 @@ def get_broker_account(ctx: Ctx) -> Reply:
 
 def update_account(ctx: Ctx) -> Reply:
     """``PATCH /v1/accounts/{id}``: contact and identity fields (others are accepted, not kept)."""
-    acct = account(ctx)
-    if isinstance(acct, Reply):
-        return acct
-    body = json_body(ctx, object_required=True)
-    if isinstance(body, Reply):
-        return body
+    found = account_and_body(ctx)
+    if isinstance(found, Reply):
+        return found
+    acct, body = found
     with ctx.book.lock:
         if isinstance(body.get("contact"), dict):
             ctx.book.contacts[acct.id].update({k: v for k, v in body["contact"].items() if v is not None})

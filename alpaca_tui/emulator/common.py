@@ -53,6 +53,18 @@ def account(ctx: Ctx) -> Account | Reply:
     return ctx.book.trading[ctx.role]
 
 
+def account_and_body(ctx: Ctx) -> tuple[Account, dict[str, Any]] | Reply:
+    """(:func:`account`, the JSON object body) of a write, or the Reply to send instead: the
+    account's 404 first, then the body's 400."""
+    acct = account(ctx)
+    if isinstance(acct, Reply):
+        return acct
+    body = json_body(ctx, object_required=True)
+    if isinstance(body, Reply):
+        return body
+    return acct, body
+
+
 def int_arg(ctx: Ctx, name: str, default: int, lo: int, hi: int) -> int | Reply:
     """``?name=`` as an integer in lo..hi (default when missing), or a 400."""
     raw = ctx.arg(name)

@@ -20,7 +20,15 @@ from typing import Any
 
 from alpaca_tui.emulator.accounts import Account
 from alpaca_tui.emulator.activities import book_cash
-from alpaca_tui.emulator.common import account, int_arg, json_body, not_found, offset_page, unprocessable
+from alpaca_tui.emulator.common import (
+    account,
+    account_and_body,
+    int_arg,
+    json_body,
+    not_found,
+    offset_page,
+    unprocessable,
+)
 from alpaca_tui.emulator.context import Ctx
 from alpaca_tui.emulator.market import ny_date, rfc3339
 from alpaca_tui.emulator.orders import OrderError, dec_str, parse_decimal
@@ -51,12 +59,10 @@ def list_ach(ctx: Ctx) -> Reply:
 
 
 def create_ach(ctx: Ctx) -> Reply:
-    acct = account(ctx)
-    if isinstance(acct, Reply):
-        return acct
-    body = json_body(ctx, object_required=True)
-    if isinstance(body, Reply):
-        return body
+    found = account_and_body(ctx)
+    if isinstance(found, Reply):
+        return found
+    acct, body = found
     missing = [f for f in _ACH_FIELDS if not isinstance(body.get(f), str) or not body[f]]
     if missing:
         return unprocessable(f"{', '.join(missing)} required")
@@ -131,12 +137,10 @@ def _set_status(ctx: Ctx, acct: Account, transfer: dict[str, Any], new: str) -> 
 
 
 def create_transfer(ctx: Ctx) -> Reply:
-    acct = account(ctx)
-    if isinstance(acct, Reply):
-        return acct
-    body = json_body(ctx, object_required=True)
-    if isinstance(body, Reply):
-        return body
+    found = account_and_body(ctx)
+    if isinstance(found, Reply):
+        return found
+    acct, body = found
     with acct.lock:
         fields = _transfer_fields(acct, body)
         if isinstance(fields, Reply):

@@ -13,6 +13,7 @@ from alpaca_tui.emulator.accounts import Account
 from alpaca_tui.emulator.book import broker_configurations
 from alpaca_tui.emulator.common import (
     account,
+    account_and_body,
     bad_request,
     json_body,
     list_orders,
@@ -53,12 +54,10 @@ _CONFIG_TYPES = {"dtbp_check": str, "trade_confirm_email": str, "suspend_trade":
 
 
 def patch_configurations(ctx: Ctx) -> Reply:
-    acct = account(ctx)
-    if isinstance(acct, Reply):
-        return acct
-    body = json_body(ctx, object_required=True)
-    if isinstance(body, Reply):
-        return body
+    found = account_and_body(ctx)
+    if isinstance(found, Reply):
+        return found
+    acct, body = found
     for key, value in body.items():
         want = _CONFIG_TYPES.get(key)
         if want is None:

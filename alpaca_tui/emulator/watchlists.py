@@ -10,7 +10,7 @@ from typing import Any
 
 from alpaca_tui.emulator import market
 from alpaca_tui.emulator.accounts import Account
-from alpaca_tui.emulator.common import account, json_body, not_found, unprocessable
+from alpaca_tui.emulator.common import account, account_and_body, not_found, unprocessable
 from alpaca_tui.emulator.context import Ctx
 from alpaca_tui.emulator.market import rfc3339
 from alpaca_tui.emulator.wire import Reply
@@ -49,12 +49,10 @@ def list_watchlists(ctx: Ctx) -> Reply:
 
 
 def create_watchlist(ctx: Ctx) -> Reply:
-    acct = account(ctx)
-    if isinstance(acct, Reply):
-        return acct
-    body = json_body(ctx, object_required=True)
-    if isinstance(body, Reply):
-        return body
+    found = account_and_body(ctx)
+    if isinstance(found, Reply):
+        return found
+    acct, body = found
     name = body.get("name")
     if not isinstance(name, str) or not _NAME.match(name):
         return unprocessable("name is required (letters, digits, space, _ or -; at most 64)")
@@ -81,12 +79,10 @@ def get_watchlist(ctx: Ctx) -> Reply:
 
 def update_watchlist(ctx: Ctx) -> Reply:
     """``PUT``: replace the name and / or the symbols."""
-    acct = account(ctx)
-    if isinstance(acct, Reply):
-        return acct
-    body = json_body(ctx, object_required=True)
-    if isinstance(body, Reply):
-        return body
+    found = account_and_body(ctx)
+    if isinstance(found, Reply):
+        return found
+    acct, body = found
     syms = _symbols(body)
     if isinstance(syms, Reply):
         return syms
@@ -107,12 +103,10 @@ def update_watchlist(ctx: Ctx) -> Reply:
 
 def add_asset(ctx: Ctx) -> Reply:
     """``POST .../{watchlist_id}`` (or ``:by_name``) with ``{"symbol": ...}``."""
-    acct = account(ctx)
-    if isinstance(acct, Reply):
-        return acct
-    body = json_body(ctx, object_required=True)
-    if isinstance(body, Reply):
-        return body
+    found = account_and_body(ctx)
+    if isinstance(found, Reply):
+        return found
+    acct, body = found
     sym = body.get("symbol")
     if not isinstance(sym, str) or not sym.strip():
         return unprocessable("symbol is required")
