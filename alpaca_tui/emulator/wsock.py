@@ -16,10 +16,9 @@ import socket
 from collections import deque
 from typing import Any
 
-from websockets.frames import Frame, Opcode
 from websockets.http11 import Request
 
-from alpaca_tui.core.proxy.wsio import Message, server_protocol
+from alpaca_tui.core.proxy.wsio import Assembler, Message, queue_message, server_protocol
 
 __all__ = ["SyncWs", "reject"]
 
@@ -55,8 +54,7 @@ class SyncWs:
         self.proto = proto
         self.sock = sock
         self._events: deque[Any] = deque()
-        self._parts: list[bytes] = []
-        self._text = False
+        self._messages = Assembler()
         self.open = True
 
     @classmethod
@@ -78,7 +76,7 @@ class SyncWs:
         the connection closed."""
         while True:
             while self._events:
-                msg = self._take(self._events.popleft())
+                msg = self._messages.take(self._events.popleft())
                 if msg is not None:
                     return msg
             if not self.open:
@@ -104,30 +102,10 @@ class SyncWs:
             if str(getattr(self.proto.state, "name", "")) in ("CLOSING", "CLOSED"):
                 self.open = False
 
-    def _take(self, event: Any) -> Message | None:
-        if not isinstance(event, Frame):
-            return None
-        if event.opcode in (Opcode.TEXT, Opcode.BINARY):
-            self._text = event.opcode is Opcode.TEXT
-            self._parts = [event.data]
-        elif event.opcode is Opcode.CONT:
-            self._parts.append(event.data)
-        else:
-            return None
-        if not event.fin:
-            return None
-        data, self._parts = b"".join(self._parts), []
-        return Message(self._text, data)
-
     def send(self, msg: Message) -> bool:
         if not self.open:
             return False
-        try:
-            if msg.text:
-                self.proto.send_text(msg.data)
-            else:
-                self.proto.send_binary(msg.data)
-        except Exception:  # the connection is closing
+        if not queue_message(self.proto, msg):  # the connection is closing
             self.open = False
             return False
         if not _flush(self.proto, self.sock):

@@ -47,6 +47,43 @@ class Message:
     data: bytes
 
 
+class Assembler:
+    """Whole messages from websockets' frames (a fragmented message is TEXT/BINARY then CONT
+    frames); control frames give None, as the protocol has answered them. Shared by the
+    proxy's :class:`WsPeer` and the emulator's blocking socket."""
+
+    def __init__(self) -> None:
+        self._parts: list[bytes] = []
+        self._text = False
+
+    def take(self, event: Any) -> Message | None:
+        if not isinstance(event, Frame):
+            return None
+        if event.opcode in (Opcode.TEXT, Opcode.BINARY):
+            self._text = event.opcode is Opcode.TEXT
+            self._parts = [event.data]
+        elif event.opcode is Opcode.CONT:
+            self._parts.append(event.data)
+        else:
+            return None  # ping, pong, close: the protocol answered them
+        if not event.fin:
+            return None
+        data, self._parts = b"".join(self._parts), []
+        return Message(self._text, data)
+
+
+def queue_message(proto: Any, msg: Message) -> bool:
+    """Give ``msg`` to the protocol to send (the caller flushes); False when it is closing."""
+    try:
+        if msg.text:
+            proto.send_text(msg.data)
+        else:
+            proto.send_binary(msg.data)
+    except Exception:  # websockets' InvalidState: the connection is closing
+        return False
+    return True
+
+
 def server_protocol() -> Any:
     return _SERVER(max_size=MAX_MESSAGE)
 
@@ -81,8 +118,7 @@ class WsPeer:
         self._reader = reader
         self._writer = writer
         self._events: deque[Any] = deque(events or [])
-        self._parts: list[bytes] = []
-        self._text = False
+        self._messages = Assembler()
         self.request_headers: Any = None
 
     # -- opening -----------------------------------------------------------------------
@@ -158,7 +194,7 @@ class WsPeer:
         """The next whole message; None once the connection is closed (or broke)."""
         while True:
             while self._events:
-                msg = self._take(self._events.popleft())
+                msg = self._messages.take(self._events.popleft())
                 if msg is not None:
                     return msg
                 if self.closed:
@@ -180,33 +216,13 @@ class WsPeer:
             if not data and not self._events:
                 return None
 
-    def _take(self, event: Any) -> Message | None:
-        if not isinstance(event, Frame):
-            return None
-        if event.opcode in (Opcode.TEXT, Opcode.BINARY):
-            self._text = event.opcode is Opcode.TEXT
-            self._parts = [event.data]
-        elif event.opcode is Opcode.CONT:
-            self._parts.append(event.data)
-        else:
-            return None  # ping, pong, close: the protocol answered them
-        if not event.fin:
-            return None
-        data, self._parts = b"".join(self._parts), []
-        return Message(self._text, data)
-
     @property
     def closed(self) -> bool:
         return str(getattr(self.proto.state, "name", self.proto.state)) in ("CLOSING", "CLOSED")
 
     async def send(self, msg: Message) -> bool:
         """Send one message; False when the connection is no longer open."""
-        try:
-            if msg.text:
-                self.proto.send_text(msg.data)
-            else:
-                self.proto.send_binary(msg.data)
-        except Exception:  # websockets' InvalidState: the connection is closing
+        if not queue_message(self.proto, msg):
             return False
         return await self._safe_flush()
 
