@@ -56,6 +56,14 @@ _SEGMENT = r"[^/]+"
 _PAIR = r"(?:[A-Za-z0-9]+/[A-Za-z0-9]+|[^/]+)"   # {symbol...}: 'AAPL', an id, or 'BTC/USD'
 
 
+def needed_level(scope: Scope | None, method: str) -> Level | None:
+    """The level a call with ``method`` needs of ``scope``: read-write for writes, else read-only;
+    None when no scope is needed."""
+    if scope is None:
+        return None
+    return Level.RW if method in WRITE_METHODS else Level.RO
+
+
 class Kind(StrEnum):
     SCOPED = "scoped"
     REFERENCE = "reference"
@@ -79,9 +87,7 @@ class Operation:
     @property
     def level(self) -> Level | None:
         """The level the operation needs (None for reference data)."""
-        if self.scope is None:
-            return None
-        return Level.RW if self.write else Level.RO
+        return needed_level(self.scope, self.method)
 
     @property
     def key(self) -> str:
@@ -108,9 +114,7 @@ class Requirement:
     @property
     def level(self) -> Level | None:
         """The level needed (read-only or read-write) when a scope is needed, else None."""
-        if self.scope is None:
-            return None
-        return Level.RW if self.write else Level.RO
+        return needed_level(self.scope, self.method)
 
     @property
     def need(self) -> tuple[Scope, bool] | None:

@@ -145,12 +145,10 @@ def wallets(ctx: Ctx) -> Reply:
 
 
 def wallet_transfer(ctx: Ctx) -> Reply:
-    acct = account(ctx)
-    if isinstance(acct, Reply):
-        return acct
-    body = json_body(ctx)
-    if isinstance(body, Reply):
-        return body
+    found = account_and_body(ctx, object_required=False)
+    if isinstance(found, Reply):
+        return found
+    _acct, body = found  # the account must exist; the wallet transfer is not kept
     if not isinstance(body, dict) or not body.get("address") or not body.get("asset"):
         return unprocessable("amount, address and asset are required")
     return Reply.json(200, {"id": str(uuid.uuid4()), "status": "PROCESSING", "direction": "OUTGOING",

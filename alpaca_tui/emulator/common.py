@@ -53,13 +53,13 @@ def account(ctx: Ctx) -> Account | Reply:
     return ctx.book.trading[ctx.role]
 
 
-def account_and_body(ctx: Ctx) -> tuple[Account, dict[str, Any]] | Reply:
-    """(:func:`account`, the JSON object body) of a write, or the Reply to send instead: the
-    account's 404 first, then the body's 400."""
+def account_and_body(ctx: Ctx, *, object_required: bool = True) -> tuple[Account, Any] | Reply:
+    """(:func:`account`, the JSON body: an object unless ``object_required`` is False) of a
+    write, or the Reply to send instead: the account's 404 first, then the body's 400."""
     acct = account(ctx)
     if isinstance(acct, Reply):
         return acct
-    body = json_body(ctx, object_required=True)
+    body = json_body(ctx, object_required=object_required)
     if isinstance(body, Reply):
         return body
     return acct, body
@@ -124,12 +124,10 @@ def symbols_arg(ctx: Ctx) -> list[str] | Reply:
 
 
 def place_order(ctx: Ctx) -> Reply:
-    acct = account(ctx)
-    if isinstance(acct, Reply):
-        return acct
-    body = json_body(ctx)
-    if isinstance(body, Reply):
-        return body
+    found = account_and_body(ctx, object_required=False)
+    if isinstance(found, Reply):
+        return found
+    acct, body = found
     try:
         order = acct.place_order(body, ctx.now, market.market_clock(ctx.now)["is_open"])
     except OrderError as exc:

@@ -15,7 +15,6 @@ from alpaca_tui.emulator.common import (
     account,
     account_and_body,
     bad_request,
-    json_body,
     list_orders,
     not_found,
     place_order,
@@ -173,12 +172,10 @@ def get_order_by_client_id(ctx: Ctx) -> Reply:
 
 
 def replace_order(ctx: Ctx) -> Reply:
-    acct = account(ctx)
-    if isinstance(acct, Reply):
-        return acct
-    body = json_body(ctx)
-    if isinstance(body, Reply):
-        return body
+    found = account_and_body(ctx, object_required=False)
+    if isinstance(found, Reply):
+        return found
+    acct, body = found
     try:
         result = acct.replace(ctx.params["order_id"], body, ctx.now)
     except OrderError as exc:
