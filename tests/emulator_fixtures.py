@@ -13,6 +13,7 @@ or list ``"tests.emulator_fixtures"`` in the root conftest's ``pytest_plugins``.
   drives the emulator's token lifetimes, credential expiry and rate-limit windows.
 * ``emulator`` — a started :class:`Emulator` on free loopback ports using that clock;
   stopped after the test.
+* ``emulator_http`` — an ``httpx.Client`` (5 s timeout) for talking to it directly.
 * ``make_profile(emulator, store_or_none, env, flow, ...)`` — create a credential on the
   emulator and the matching ``Profile`` + ``SecretBundle`` (endpoints point at the
   emulator); saved in ``store`` when one is given.
@@ -49,6 +50,14 @@ def emulator(emulator_clock: FakeClock) -> Iterator[Any]:
         yield emu
     finally:
         emu.stop()
+
+
+@pytest.fixture
+def emulator_http() -> Iterator[Any]:
+    import httpx
+
+    with httpx.Client(timeout=5) as client:
+        yield client
 
 
 def make_profile(emulator: Any, store: Any | None, env: Env, flow: Flow, *, name: str | None = None,

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import timedelta
 
 import httpx
@@ -25,29 +24,25 @@ from alpaca_tui.core.credentials import Flow
 from alpaca_tui.core.environments import Env
 from alpaca_tui.core.scopes import AccessMatrix, Level, Scope
 from alpaca_tui.emulator import Emulator
+from tests import emulator_fixtures as fx
 
 TOKEN_PATH = "/v1/oauth2/token"                                    # §2
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 NOT_AUTHORIZED = {"code": 40110000, "message": "request is not authorized"}   # §3
 JSON_CT = "application/json; charset=UTF-8"
-START = 1_800_000_000.0
+START = fx.EMULATOR_START
+
+
+emulator_clock = fx.emulator_clock
+emu = fx.emulator
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(START)
+def clock(emulator_clock: FakeClock) -> FakeClock:
+    """The emulator's clock (``fx.emulator_clock``), under the name these tests use."""
+    return emulator_clock
 
-
-@pytest.fixture
-def emu(clock: FakeClock) -> Iterator[Emulator]:
-    with Emulator(clock=clock) as e:
-        yield e
-
-
-@pytest.fixture
-def http() -> Iterator[httpx.Client]:
-    with httpx.Client(timeout=5) as c:
-        yield c
+http = fx.emulator_http
 
 
 def token_url(emu: Emulator, sandbox: bool = True) -> str:

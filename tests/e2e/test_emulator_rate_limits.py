@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -21,22 +20,22 @@ from alpaca_tui.core.engine import Engine
 from alpaca_tui.core.environments import TOKEN_PATH, Env
 from alpaca_tui.emulator import Emulator
 from alpaca_tui.emulator.client import AdminClient
+from tests import emulator_fixtures as fx
 from tests.cli.enginecli_support import issue_credential
 from tests.emulator_fixtures import ClockSleep, legacy_headers
 
-START = 1_800_000_000.0   # a minute boundary: the rate window ends at START + 60
+START = fx.EMULATOR_START   # a minute boundary: the rate window ends at START + 60
 RATE_HEADERS = ("x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset")
 
 
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(START)
+emulator_clock = fx.emulator_clock
+emu = fx.emulator
 
 
 @pytest.fixture
-def emu(clock: FakeClock) -> Iterator[Emulator]:
-    with Emulator(clock=clock) as e:
-        yield e
+def clock(emulator_clock: FakeClock) -> FakeClock:
+    """The emulator's clock (``fx.emulator_clock``), under the name these tests use."""
+    return emulator_clock
 
 
 def _hammer(emu: Emulator, http: httpx.Client, n: int) -> list[httpx.Response]:

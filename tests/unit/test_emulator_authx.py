@@ -9,7 +9,6 @@ from __future__ import annotations
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
 
 import httpx
 import jwt
@@ -22,28 +21,24 @@ from alpaca_tui.core.environments import TOKEN_PATH, Env
 from alpaca_tui.core.scopes import AccessMatrix, Level, Scope
 from alpaca_tui.emulator import Emulator, authx
 from alpaca_tui.emulator.client import AdminClient
+from tests import emulator_fixtures as fx
 from tests import openapi_spec as spec
 
-START = 1_800_000_000.0
+START = fx.EMULATOR_START
 OP = spec.find("authx", "POST", TOKEN_PATH)
 CODES = set(spec.document("authx")["components"]["schemas"]["error_code"]["enum"])
 
 
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(START)
+emulator_clock = fx.emulator_clock
+emu = fx.emulator
 
 
 @pytest.fixture
-def emu(clock: FakeClock) -> Iterator[Emulator]:
-    with Emulator(clock=clock) as e:
-        yield e
+def clock(emulator_clock: FakeClock) -> FakeClock:
+    """The emulator's clock (``fx.emulator_clock``), under the name these tests use."""
+    return emulator_clock
 
-
-@pytest.fixture
-def http() -> Iterator[httpx.Client]:
-    with httpx.Client(timeout=5) as c:
-        yield c
+http = fx.emulator_http
 
 
 def url(emu: Emulator) -> str:
