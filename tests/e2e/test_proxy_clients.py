@@ -97,6 +97,14 @@ def test_streams_receive_trade_updates_and_bars_through_the_proxy(alpaca_home: P
     )
 
 
+def _waiting_child(home: Path, name: str) -> subprocess.Popen[str]:
+    """``exec NAME --proxy`` running CHILD in its waiting mode (pipes for its stdio)."""
+    return subprocess.Popen(cli_argv("exec", name, "--proxy", "--", sys.executable, CHILD, "wait"),
+                            env=subprocess_env(home_env(home)), stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+
+
 @pytest.mark.parametrize(
     ("env", "flow"),
     [
@@ -110,15 +118,7 @@ def test_the_childs_environ_holds_nothing_real(
 ) -> None:
     emu = broker_emu
     secret = add_profile(emu, "p", env, flow)
-    proc = subprocess.Popen(
-        cli_argv("exec", "p", "--proxy", "--", sys.executable, CHILD, "wait"),
-        env=subprocess_env(home_env(alpaca_home)),
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
+    proc = _waiting_child(alpaca_home, "p")
     try:
         assert proc.stdout is not None and proc.stdin is not None
         pid = json.loads(proc.stdout.readline())["pid"]
@@ -176,15 +176,7 @@ def test_exit_code_and_signals_pass_through(alpaca_home: Path, emu: Emulator) ->
     assert proc.returncode == 7
     proc = run_sub("exec", "paper", "--proxy", "--", "no-such-command-alpaca-tui", env=home_env(alpaca_home))
     assert proc.returncode == 127 and "command not found" in proc.stderr
-    child = subprocess.Popen(
-        cli_argv("exec", "paper", "--proxy", "--", sys.executable, CHILD, "wait"),
-        env=subprocess_env(home_env(alpaca_home)),
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
+    child = _waiting_child(alpaca_home, "paper")
     assert child.stdout is not None
     json.loads(child.stdout.readline())
     time.sleep(0.2)
