@@ -80,7 +80,6 @@ def _open_vault(ctx: OpenContext, reason: Reason) -> Opened:
     return open_vault(ctx, reason)
 
 
-# The shared store registers after the local ones (by name only, never auto): OpenBao / Vault
-# (its label is vault.session.NAME; tests/unit/test_store_registry.py keeps them equal).
-VAULT = register_backend(BackendSpec("vault", "OpenBao / Vault", _open_vault, None,
-                                     aliases=("openbao", "bao")))
+# The shared store registers after the local ones (by name only, never auto): OpenBao / Vault.
+VAULT_LABEL = "OpenBao / Vault"  # also the Vault package's name for itself (vault.session.NAME)
+VAULT = register_backend(BackendSpec("vault", VAULT_LABEL, _open_vault, None, aliases=("openbao", "bao")))

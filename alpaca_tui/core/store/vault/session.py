@@ -20,10 +20,11 @@ from typing import Any, TypeVar
 
 from alpaca_tui.core.errors import BackendUnavailableError, StoreError
 from alpaca_tui.core.redact import scrub
+from alpaca_tui.core.store.builtin import VAULT_LABEL
 from alpaca_tui.core.store.vault.config import INSTALL_HINT, TIMEOUT_ENV, VaultConfig
 
 T = TypeVar("T")
-NAME = "OpenBao / Vault"
+NAME = VAULT_LABEL
 RENEW_AFTER = 2 / 3   # renew once this share of the TTL has passed
 
 
