@@ -7,6 +7,7 @@ explicit per-profile override, used for proxies and the local emulator).
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from urllib.parse import urlsplit
 
@@ -101,6 +102,14 @@ MAX_URL_LENGTH = 2048
 MAX_HOST_LENGTH = 253
 _HOST_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789.-_")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+# A base URL of this shape reads the same to urlsplit and to httpx: a lower-case scheme and host
+# (DNS characters or a bracketed IPv6 literal), digits for the port, and a path of RFC 3986
+# path characters without '%', '\\', '?' or '#'. Nothing in it can move the authority's end, so
+# httpx (~70 ms to import) is not asked to confirm it; anything else still is
+# (tests/unit/test_plain_urls.py checks the claim on generated URLs).
+PLAIN_URL = re.compile(r"https?://(?:[a-z0-9._-]+|\[[0-9a-f:.]+\])(?::[0-9]{1,5})?"
+                       r"(?:/[A-Za-z0-9._~!$&'()*+,;=:@/-]*)?")
+_DOTTED_QUAD = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+")
 
 
 def validate_url(url: str) -> str:
@@ -156,7 +165,24 @@ def _check_host(hostname: str, shown: str) -> None:
                          f"at most {MAX_HOST_LENGTH} characters, 63 per label) or an IP address")
 
 
+def is_plain_url(raw: str, hostname: str) -> bool:
+    """Of the plain shape (:data:`PLAIN_URL`), and a dotted-quad host is an IPv4 address
+    (httpx refuses ``1.2.3.04``; urlsplit reads it as a name). ``hostname``: urlsplit's."""
+    if not PLAIN_URL.fullmatch(raw):
+        return False
+    if _DOTTED_QUAD.fullmatch(hostname):
+        import ipaddress
+
+        try:
+            ipaddress.IPv4Address(hostname)
+        except ValueError:
+            return False
+    return True
+
+
 def _same_for_httpx(raw: str, scheme: str, hostname: str, port: int | None, shown: str) -> None:
+    if is_plain_url(raw, hostname):  # every stored endpoint, as validate_url writes them: no import
+        return
     import httpx
 
     try:

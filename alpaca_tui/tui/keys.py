@@ -45,6 +45,8 @@ def all_bindings() -> list[Binding]:
 def keymap_clashes(keymap: Mapping[str, str]) -> list[str]:
     """Keys the keymap gives two bindings of one screen (Textual reports no clash between two
     bindings that both have ids). One line each: ``"n: home.new and home.delete (home)"``."""
+    if not keymap:  # nothing moved, nothing to clash (and no screen module is imported for it)
+        return []
     from alpaca_tui.tui.screens.help import binding_sections
 
     sections = binding_sections()
@@ -68,6 +70,8 @@ def binding_ids(bindings: Iterable[Binding] | None = None) -> set[str]:
 
 
 def unknown_binding_ids(keymap: Mapping[str, str]) -> list[str]:
+    if not keymap:  # the usual case: start-up imports no screen module to learn every binding
+        return []
     known = binding_ids()
     return sorted(k for k in keymap if k not in known)
 

@@ -81,3 +81,53 @@ async def test_list_table_sizes_like_a_data_table(auto: bool) -> None:
         assert ours.virtual_size.height == 501  # header + 500 rows
         assert [c.get_render_width(ours) for c in ours.ordered_columns] == \
                [c.get_render_width(theirs) for c in theirs.ordered_columns]
+
+
+STARTUP_CHILD = r"""
+import asyncio, sys
+from pathlib import Path
+from alpaca_tui.core.credentials import Flow, Profile, Secret, SecretBundle
+from alpaca_tui.core.environments import Api, Env
+from alpaca_tui.core.store import Store
+from alpaca_tui.tui.app import AlpacaTuiApp, _default_store_opener
+
+store = Store.open(Path(sys.argv[1]), backend="file", passphrase="a passphrase for this test")
+store.add_profile(Profile("emu-paper", Env.PAPER, Flow.LEGACY, "PK…AAAA",
+                          endpoints={Api.TRADING: "http://127.0.0.1:9/", Api.DATA: "http://127.0.0.1:9"}),
+                  SecretBundle(active=Secret("PKEMU00000000000AAAA", "e" * 40)))
+del store
+
+async def main():
+    app = AlpacaTuiApp(store_opener=_default_store_opener)
+    async with app.run_test(size=(100, 30)) as pilot:
+        while not app.profiles_loaded:
+            await pilot.pause(0.01)
+        loaded = [m for m in ("httpx", "alpaca_tui.core.engine", "alpaca_tui.tui.screens.details",
+                              "alpaca_tui.tui.screens.tester", "alpaca_tui.tui.dialogs.wizard",
+                              "alpaca_tui.core.proxy") if m in sys.modules]
+        print("LOADED", " ".join(loaded) or "-")
+
+asyncio.run(main())
+"""
+
+
+def test_the_list_needs_no_other_screen_and_no_httpx(tmp_path: Path) -> None:
+    """Start-up imports only what the list needs: no other screen (the keymap check imported
+    every one of them even with no keymap), no httpx (stored endpoint URLs are re-validated
+    without it, environments.PLAIN_URL), no engine (it comes after the list)."""
+    import subprocess
+    import sys
+
+    from tests.conftest import child_pythonpath, subprocess_env
+
+    passfile = tmp_path / "pass"
+    passfile.write_text("a passphrase for this test\n")
+    passfile.chmod(0o600)
+    env = subprocess_env({"ALPACA_TUI_HOME": str(tmp_path / "home"), "ALPACA_TUI_KEYRING": "file",
+                          "ALPACA_TUI_PASSPHRASE_FILE": str(passfile),
+                          "ALPACA_TUI_CONFIG": str(tmp_path / "no-config.toml"),
+                          "PYTHONPATH": child_pythonpath(str(Path(__file__).resolve().parents[2]))})
+    out = subprocess.run([sys.executable, "-c", STARTUP_CHILD, str(tmp_path / "home")], env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "LOADED -" in out.stdout, out.stdout
