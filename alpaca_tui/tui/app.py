@@ -156,7 +156,11 @@ class AlpacaTuiApp(StartupPrompts):
         elif self._store_opener is not None:
             peek = getattr(self._store_opener, "peek", None)
             if peek is not None:  # the list from the index file alone, before the secret store opens
-                self._peek_profiles(peek)
+                quick = getattr(self._store_opener, "peek_is_quick", None)
+                if quick is not None and quick():
+                    self._peek_now(peek)  # a small local file: in the first frame
+                else:
+                    self._peek_profiles(peek)
             self.call_after_refresh(self._open_store)  # after the first frame: it competes for the GIL
         else:
             self.session.store_error = "no secret store configured"
@@ -187,10 +191,16 @@ class AlpacaTuiApp(StartupPrompts):
 
     @work(thread=True, exclusive=True, group="peek", exit_on_error=False)
     def _peek_profiles(self, peek: Callable[[], list[Profile] | None]) -> None:
+        self._peek_now(peek, deliver=self.post_message)
+
+    def _peek_now(self, peek: Callable[[], list[Profile] | None],
+                  deliver: Callable[[ProfilesLoaded], object] | None = None) -> None:
+        """``peek`` and show its list: from a worker (``deliver=post_message``) or, for a small
+        local index, right here on the UI thread (handled at once: the first frame has it)."""
         with self._reload_lock:
             profiles = peek()
             if profiles is not None and self.session.store is None:  # else the store's own list is on its way
-                self.post_message(ProfilesLoaded(profiles))
+                (deliver or self._handle_now)(ProfilesLoaded(profiles))
 
     def on_store_ready(self, message: StoreReady) -> None:
         self.session.store = message.store
@@ -213,8 +223,13 @@ class AlpacaTuiApp(StartupPrompts):
 
         store.on_repair = repaired
         self._index_watch = IndexWatch(store.index_stamp)
-        self._index_is_local = isinstance(store.index_backend, FileIndex)
-        self.reload_profiles()  # the engine is loaded once this list is on screen (_engine_after_list)
+        index = store.index_backend
+        self._index_is_local = isinstance(index, FileIndex)
+        # the engine is loaded once this list is on screen (_engine_after_list)
+        if isinstance(index, FileIndex) and services.small_index(index.path):
+            self._load_profiles(self._handle_now)  # ~2 ms: before the next frame
+        else:
+            self.reload_profiles()
         self._load_role()
         if self.session.engine is not None:
             self._broadcast(ProfilesChanged)
@@ -290,18 +305,30 @@ class AlpacaTuiApp(StartupPrompts):
     # -- profiles ------------------------------------------------------------------------
     @work(thread=True, exclusive=True, group="profiles", exit_on_error=False)
     def reload_profiles(self) -> None:
+        self._load_profiles(self.post_message)
+
+    def _load_profiles(self, deliver: Callable[[ProfilesLoaded | OperationFailed], object]) -> None:
+        """Read the store's list and ``deliver`` it (ProfilesLoaded, or OperationFailed): the
+        worker above posts it; a small local index is read and handled on the UI thread."""
         with self._reload_lock:  # a newer read never overtakes an older one
             watch = self._index_watch
             stamp = watch.stamp() if watch is not None else None
             try:
                 profiles = self.session.require_store().list_profiles()
             except Exception as exc:
-                self.post_message(OperationFailed("loading profiles", services.one_line(exc)))
+                deliver(OperationFailed("loading profiles", services.one_line(exc)))
                 return
             finally:
                 if watch is not None:
                     watch.loaded(stamp)
-            self.post_message(ProfilesLoaded(list(profiles)))
+            deliver(ProfilesLoaded(list(profiles)))
+
+    def _handle_now(self, message: ProfilesLoaded | OperationFailed) -> None:
+        """What a worker would post, handled at once on the UI thread (the small-index reads)."""
+        if isinstance(message, ProfilesLoaded):
+            self.on_profiles_loaded(message)
+        else:
+            self.on_operation_failed(message)
 
     def poll_store(self) -> None:
         """Reload the list (in the worker above) when the index changed since it was last read:

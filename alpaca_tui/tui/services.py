@@ -7,9 +7,11 @@ from thread workers only. Heavy modules are imported inside the functions.
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
@@ -53,18 +55,36 @@ def open_store(ask: Callable[[bool, str | None], str]) -> Store:
     return store
 
 
+SMALL_INDEX = 64 * 1024  # bytes: an index.json up to this size (some 70 profiles) reads in ~2 ms
+
+
+def small_index(path: Path) -> bool:
+    """Whether ``path`` is a local index file small enough to read on the UI thread, so that the
+    first frame already shows the list (a bigger one is read in a worker: ~20 ms per 500 profiles)."""
+    try:
+        st = path.stat()
+    except OSError:
+        return False
+    return stat.S_ISREG(st.st_mode) and st.st_size <= SMALL_INDEX
+
+
+def default_index_path() -> Path:
+    from alpaca_tui.core.store import INDEX_NAME, default_home
+
+    return default_home().expanduser().absolute() / INDEX_NAME
+
+
 def peek_profiles() -> list[Profile] | None:
     """The default home's profiles read straight from its index file, before any secret backend
     is opened (keyring discovery, an agent, a passphrase): listing never needs a secret, so the
     list can show while those are dealt with. None when there is nothing to show early (no index
     file, an empty or unreadable one: the store opener reports those)."""
     from alpaca_tui.core.errors import AlpacaTuiError
-    from alpaca_tui.core.store import INDEX_NAME, default_home
     from alpaca_tui.core.store.index import read_index
     from alpaca_tui.core.store.pin import read_pin
 
-    home = default_home().expanduser().absolute()
-    path = home / INDEX_NAME
+    path = default_index_path()
+    home = path.parent
     if not path.is_file() or os.environ.get("ALPACA_TUI_KEYRING", "").strip().lower() == "vault":
         return None  # a shared store's index lives in Vault: the local file is not its list
     try:
@@ -86,6 +106,9 @@ class DefaultStoreOpener:
 
     def peek(self) -> list[Profile] | None:
         return peek_profiles()
+
+    def peek_is_quick(self) -> bool:
+        return small_index(default_index_path())
 
 
 @dataclass(frozen=True)

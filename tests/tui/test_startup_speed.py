@@ -131,3 +131,42 @@ def test_the_list_needs_no_other_screen_and_no_httpx(tmp_path: Path) -> None:
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "LOADED -" in out.stdout, out.stdout
+
+
+
+def _loaded_after_mount(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Whether the list was there when the app's on_mount returned (before the first frame)."""
+    seen: list[bool] = []
+    original = AlpacaTuiApp.on_mount
+
+    def spy(self: AlpacaTuiApp) -> None:
+        original(self)
+        seen.append(self.profiles_loaded)
+
+    monkeypatch.setattr(AlpacaTuiApp, "on_mount", spy)
+    return seen
+
+
+async def test_a_small_local_index_is_in_the_first_frame(static_store: Any, clock: FakeClock,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """A small local index is read on the UI thread when the store is ready: the list is there
+    before the first frame (no worker round trip, no second frame for the rows)."""
+    seen = _loaded_after_mount(monkeypatch)
+    app = AlpacaTuiApp(store=static_store, clock=clock)
+    async with app.run_test(size=(100, 30)) as pilot:
+        assert seen == [True]
+        await pilot.pause()
+        assert "paper-bot" in str(app.screen.query_one("#creds", DataTable).get_row("p:paper-bot")[0])
+
+
+async def test_a_big_index_is_read_in_a_worker(static_store: Any, clock: FakeClock,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from alpaca_tui.tui import services
+
+    monkeypatch.setattr(services, "SMALL_INDEX", 10)  # every index is "big"
+    seen = _loaded_after_mount(monkeypatch)
+    app = AlpacaTuiApp(store=static_store, clock=clock)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: app.profiles_loaded, what="list")
+        assert seen == [False]  # the worker's list came after the first frame
+        assert [p.name for p in app.profiles] == ["live-trader", "paper-bot", "sandbox-oauth"]
