@@ -145,6 +145,7 @@ class HomeScreen(AppScreen):
             selected, self.session.focus_profile = wanted, None
         target_row = None
         width = table.columns[ColumnKey("name")].width
+        keys = [key for key, _, _ in self.columns()]
         for env in ENV_ORDER:
             members = sorted((p for p in shown if p.env is env), key=lambda p: p.name)
             if filtering and not members:
@@ -164,7 +165,7 @@ class HomeScreen(AppScreen):
                 self._row_profiles[key] = p.name
                 if p.name == selected:
                     target_row = table.row_count
-                table.add_row(*self._cells(p, now, width), key=key)
+                table.add_row(*self._cells(p, now, width, keys), key=key)
         if target_row is None and self._row_profiles:
             first = next(iter(self._row_profiles))
             target_row = table.get_row_index(first)
@@ -173,7 +174,7 @@ class HomeScreen(AppScreen):
         self._update_summary()
         self._update_status()
 
-    def _cells(self, p: Profile, now: object, name_width: int) -> list[Text | str]:
+    def _cells(self, p: Profile, now: object, name_width: int, keys: list[str]) -> list[Text | str]:
         from datetime import datetime
 
         assert isinstance(now, datetime)
@@ -193,7 +194,7 @@ class HomeScreen(AppScreen):
             "verified": verified_badge(p, now),
             "token": self._token_cell(p),
         }
-        return [cells[key] for key, _, _ in self.columns()]
+        return [cells[key] for key in keys]
 
     def _token_cell(self, p: Profile) -> Text:
         engine = self.session.engine

@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 from textual.binding import Binding, BindingType
 from textual.coordinate import Coordinate
 from textual.widgets import OptionList
+from textual.widgets.data_table import CellDoesNotExist
 
 from alpaca_tui.tui.widgets.list_table import ListTable
 
@@ -47,9 +48,9 @@ class NavTable(ListTable):
     def _takes_cursor(self, row: int) -> bool:
         if self._selectable is None:
             return True
-        try:
-            key = self.ordered_rows[row].key.value
-        except IndexError:
+        try:  # by index, O(1): ordered_rows is rebuilt on every add_row (500 rows: 0.3 s)
+            key = self.coordinate_to_cell_key(Coordinate(row, 0)).row_key.value
+        except CellDoesNotExist:
             return False
         return self._selectable(str(key))
 
