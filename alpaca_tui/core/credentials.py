@@ -9,15 +9,18 @@ rollback until its retirement time).
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from alpaca_tui.core.environments import Api, Env, parse_env, validate_url
 from alpaca_tui.core.errors import UsageError
 from alpaca_tui.core.redact import mask
 from alpaca_tui.core.scopes import AccessMatrix
+
+T = TypeVar("T")
 
 
 class Flow(StrEnum):
@@ -199,7 +202,31 @@ def _ts(dt: datetime | None) -> str | None:
 
 
 def _dt(s: str | None) -> datetime | None:
-    return datetime.fromisoformat(s) if s else None
+    text = _opt(s, str, "a timestamp")
+    if not text:
+        return None
+    dt = datetime.fromisoformat(text)
+    if dt.tzinfo is None:  # every time we write has one; a naive one cannot be compared with now
+        raise ValueError(f"timestamp {text[:40]!r} has no time zone")
+    return dt
+
+
+def _opt(value: Any, kind: type[T], what: str) -> T | None:
+    """``value`` when it is a ``kind`` (or None): an index file is outside data, its fields are checked."""
+    if value is not None and not isinstance(value, kind):
+        raise TypeError(f"{what} is a {type(value).__name__}")
+    return value
+
+
+def _text(d: Mapping[str, Any], key: str) -> str | None:
+    return _opt(d.get(key), str, key)
+
+
+def _string_map(value: Any, what: str) -> dict[str, str]:
+    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str)
+                                              for k, v in value.items()):
+        raise TypeError(f"{what} is not an object of strings")
+    return value
 
 
 @dataclass(frozen=True)
@@ -253,23 +280,28 @@ class Profile:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Profile:
+        """A profile from the index file: every field's type is checked (TypeError / ValueError /
+        UsageError for a damaged or hostile entry, which the index reader reports in one line)."""
+        access = d.get("access")
         return cls(
-            name=validate_name(d["name"]),  # the index is a file: a name is shown, so it is checked
-            env=parse_env(d["env"]),
-            flow=parse_flow(d["flow"]),
-            key_id_masked=d.get("key_id_masked", ""),
-            access=AccessMatrix.from_dict(d.get("access") or {}) if d.get("access") else AccessMatrix.full(),
+            # the index is a file: a name is shown, so it is checked
+            name=validate_name(_opt(d["name"], str, "name") or ""),
+            env=parse_env(_opt(d["env"], str, "env") or ""),
+            flow=parse_flow(_opt(d["flow"], str, "flow") or ""),
+            key_id_masked=_text(d, "key_id_masked") or "",
+            access=AccessMatrix.from_dict(_string_map(access, "access")) if access else AccessMatrix.full(),
             expires_at=_dt(d.get("expires_at")),
             created_at=_dt(d.get("created_at")),
             rotated_at=_dt(d.get("rotated_at")),
             last_verified_at=_dt(d.get("last_verified_at")),
-            last_check_ok=d.get("last_check_ok"),
-            last_check_error=d.get("last_check_error"),
-            endpoints={Api(k): validate_url(v) for k, v in (d.get("endpoints") or {}).items()},
-            alg=d.get("alg"),
-            public_key_fingerprint=d.get("public_key_fingerprint"),
-            rotation_state=d.get("rotation_state"),
+            last_check_ok=_opt(d.get("last_check_ok"), bool, "last_check_ok"),
+            last_check_error=_text(d, "last_check_error"),
+            endpoints={Api(k): validate_url(v)
+                       for k, v in _string_map(d.get("endpoints") or {}, "endpoints").items()},
+            alg=_text(d, "alg"),
+            public_key_fingerprint=_text(d, "public_key_fingerprint"),
+            rotation_state=_text(d, "rotation_state"),
             previous_retire_at=_dt(d.get("previous_retire_at")),
-            pending_key_id_masked=d.get("pending_key_id_masked"),
-            note=d.get("note"),
+            pending_key_id_masked=_text(d, "pending_key_id_masked"),
+            note=_text(d, "note"),
         )

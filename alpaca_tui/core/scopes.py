@@ -65,6 +65,7 @@ class Level(StrEnum):
 
 
 ACCESS_PRESETS = ("read-only", "full", "custom")
+_SCOPES = tuple(Scope)
 
 _LEVEL_ALIASES = {
     "rw": Level.RW, "read-write": Level.RW, "readwrite": Level.RW, "write": Level.RW, "w": Level.RW,
@@ -86,8 +87,13 @@ _SCOPE_ALIASES["sse"] = Scope.SSE_EVENTS
 _SCOPE_ALIASES["events"] = Scope.SSE_EVENTS
 
 
+# the names to_dict writes, looked up as they are (an index of 500 profiles holds 5,000 of them)
+_SCOPE_EXACT: dict[str, Scope] = {s.value: s for s in Scope}
+_LEVEL_EXACT: dict[str, Level] = {lvl.value: lvl for lvl in Level}
+
+
 def parse_scope(name: str) -> Scope:
-    s = _SCOPE_ALIASES.get(_norm(name))
+    s = _SCOPE_EXACT.get(name) or _SCOPE_ALIASES.get(_norm(name))
     if s is None:
         choices = ", ".join(x.value for x in Scope)
         raise UsageError(f"unknown scope {name!r} (choose from {choices})")
@@ -95,7 +101,7 @@ def parse_scope(name: str) -> Scope:
 
 
 def parse_level(value: str) -> Level:
-    lvl = _LEVEL_ALIASES.get(_norm(value))
+    lvl = _LEVEL_EXACT.get(value) or _LEVEL_ALIASES.get(_norm(value))
     if lvl is None:
         raise UsageError(f"unknown access level {value!r} (use rw, ro or none)")
     return lvl
@@ -114,7 +120,8 @@ class AccessMatrix:
     levels: Mapping[Scope, Level] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        full = {s: Level(self.levels.get(s, Level.NONE)) for s in Scope}
+        get = self.levels.get
+        full = {s: Level(get(s, Level.NONE)) for s in _SCOPES}
         object.__setattr__(self, "levels", full)
 
     @classmethod
