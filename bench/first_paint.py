@@ -72,8 +72,10 @@ class Program:
         return statistics.median(r[i] for r in self.runs if r[i] is not None)  # type: ignore[misc]
 
 
-def timed(prog: Program, size: str) -> tuple[float, float | None]:
-    with Terminal(prog.argv, size=parse_size(size), env=prog.env) as term:
+def timed(prog: Program, size: str, cwd: Path) -> tuple[float, float | None]:
+    # from a directory holding no tree: `-m` puts the working directory first on sys.path, ahead
+    # of PYTHONPATH (from the repository, the baseline rows would run this tree too)
+    with Terminal(prog.argv, size=parse_size(size), env=prog.env, cwd=cwd) as term:
         if not term.wait(prog.first, 60):
             raise SystemExit(f"{prog.name}: {prog.first!r} not shown:\n{term.text()}")
         first = term.elapsed()
@@ -203,7 +205,7 @@ def main() -> int:
             progs = programs(tmp, env, args.baseline, stack)
             for rnd in range(args.rounds + 1):  # round 0 warms the caches, not counted
                 for prog in [bare, *progs]:
-                    result = timed(prog, args.size)
+                    result = timed(prog, args.size, tmp)
                     if rnd:
                         prog.runs.append(result)
             report(bare, progs, args.rounds)
