@@ -67,7 +67,7 @@ def positive_int(value: str) -> int:
 
 def parse_size(spec: str) -> int:
     """'4M', '512KiB', '1048576' -> bytes (``core.wire.parse_size``)."""
-    from alpaca_tui.core.wire import parse_size as parse
+    from alpaca_tui.core.exchange import parse_size as parse
 
     return parse(spec)
 
@@ -84,7 +84,7 @@ def size_arg(value: str) -> int:
 
 def max_body(option: int | None) -> int:
     """The API body cap: --max-body, else $ALPACA_TUI_MAX_BODY, else the engine's default."""
-    from alpaca_tui.core.wire import max_body_from_env
+    from alpaca_tui.core.exchange import max_body_from_env
 
     return option if option is not None else max_body_from_env()
 
