@@ -22,7 +22,8 @@ from alpaca_tui.core.clock import Clock
 from alpaca_tui.core.credentials import Profile, Secret, SecretBundle
 from alpaca_tui.core.errors import AlpacaTuiError, NotFoundError
 from alpaca_tui.core.oauth import AccessToken
-from alpaca_tui.core.rotation import retire_due, retire_if_due
+from alpaca_tui.core.retirement import retire_due
+from alpaca_tui.core.rotation import retire_if_due
 from alpaca_tui.core.store.fileindex import FileIndex
 
 if TYPE_CHECKING:
