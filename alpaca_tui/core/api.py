@@ -27,14 +27,14 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from alpaca_tui.core import deadline
-from alpaca_tui.core.apicall import api_error, infer_api, read_answer, resolve_call
+from alpaca_tui.core.apicall import api_error, infer_api, read_answer, request_parts, resolve_call
 from alpaca_tui.core.auth.signing import UpstreamAuth, api_headers
 from alpaca_tui.core.clock import Clock
 from alpaca_tui.core.environments import Api
 from alpaca_tui.core.http import ApiError, ApiResponse
 from alpaca_tui.core.pathscopes import normalize_path
 from alpaca_tui.core.preflight import scope_preflight
-from alpaca_tui.core.wire import RequestParts, Wire
+from alpaca_tui.core.wire import Wire
 
 if TYPE_CHECKING:
     from alpaca_tui.core.registry import Credential
@@ -92,17 +92,8 @@ class ApiClient:
         while True:
             auth = await self.authorize(cred, refused=auth if refreshed else None, use_cache=use_cache,
                                         defer_refresh=not refreshed)
-            headers = {"Accept": "application/json", **auth.headers}
             secrets = cred.secrets()
-
-            def build(headers: dict[str, str] = headers) -> RequestParts:
-                parts: RequestParts = {"headers": headers}
-                if params:
-                    parts["params"] = dict(params)
-                if json_body is not None:
-                    parts["json"] = json_body
-                return parts
-
+            build = request_parts(auth.headers, params, json_body)
             sent = await self._wire.send(m, url, build=build, secrets=secrets,
                                          what=f"{m} {normalize_path(p)}", profile=cred.name, keep=keep_body)
             attempts += sent.attempts

@@ -7,7 +7,7 @@ one-shot ``check`` of key pairs (:mod:`alpaca_tui.core.quickcheck`), so both say
 * :func:`resolve_call` — validate a call and find its URL (UsageError), refuse an expired
   credential (ApiError) before anything is sent;
 * :func:`key_headers` — a key pair's headers: ``APCA-API-KEY-ID`` / ``-SECRET-KEY``, or HTTP
-  Basic on the broker environments;
+  Basic on the broker environments; :func:`request_parts` — what each attempt sends;
 * :func:`read_answer` — an :class:`~alpaca_tui.core.exchange.Sent` as the
   :class:`~alpaca_tui.core.http.ApiResponse` a caller sees (redacted, ``error`` set when it
   is not 2xx or was cut at the body cap), with :func:`api_error` naming a non-2xx answer.
@@ -18,14 +18,14 @@ from __future__ import annotations
 import base64
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
 from alpaca_tui.core.credentials import Profile, Secret
 from alpaca_tui.core.environments import Api, Env, apis_for, resolve_endpoints
 from alpaca_tui.core.errors import UsageError
-from alpaca_tui.core.exchange import Sent, size_text
+from alpaca_tui.core.exchange import RequestParts, Sent, size_text
 from alpaca_tui.core.explain import LOCAL, MALFORMED_HEADERS, SUBSCRIPTION, Explanation, explain_api
 from alpaca_tui.core.http import (
     ApiError,
@@ -43,7 +43,7 @@ from alpaca_tui.core.preflight import expired_error
 from alpaca_tui.core.redact import redact, redact_json, scrub
 from alpaca_tui.core.sanitize import is_clean
 
-__all__ = ["api_error", "infer_api", "key_headers", "read_answer", "resolve_call"]
+__all__ = ["api_error", "infer_api", "key_headers", "read_answer", "request_parts", "resolve_call"]
 
 # Paths served by the market-data host (everything else goes to the env's primary API).
 _DATA_PREFIXES = ("/v2/stocks", "/v2/options", "/v1/corporate-actions", "/v2/crypto",
@@ -113,6 +113,22 @@ def key_headers(profile: Profile, secret: Secret) -> dict[str, str]:
 
 def _header_safe(value: str) -> bool:
     return all(0x20 <= ord(c) <= 0x7E for c in value)
+
+
+def request_parts(auth: Mapping[str, str], params: Mapping[str, str] | None,
+                  json_body: Any) -> Callable[[], RequestParts]:
+    """A call's parts per attempt: JSON accepted, the auth headers, the query, the body."""
+    headers = {"Accept": "application/json", **auth}
+
+    def build() -> RequestParts:
+        parts: RequestParts = {"headers": headers}
+        if params:
+            parts["params"] = dict(params)
+        if json_body is not None:
+            parts["json"] = json_body
+        return parts
+
+    return build
 
 
 def read_answer(profile: Profile, secret: Secret, target: Api, method: str, path: str, url: str,
