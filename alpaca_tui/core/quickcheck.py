@@ -12,8 +12,9 @@ exit codes and what the index records are the same:
   secret past its retirement dropped and persisted), outside the deadline;
 * an expired credential is refused locally on every line; an API the broker access matrix
   does not let it read is ``skipped``;
-* the GETs of a profile run concurrently, as do those of every profile (a bounded thread
-  pool), each over :class:`~alpaca_tui.core.syncwire.SyncWire`; one deadline per profile
+* the GETs of a profile run concurrently, as do those of every profile (at most
+  :data:`MAX_THREADS` daemon threads: a ctrl+c leaves at once, as the engine's cancellation
+  did), each over :class:`~alpaca_tui.core.syncwire.SyncWire`; one deadline per profile
   (``SendPolicy.timeout``: connects, bodies and 429 waits of all its GETs), started when its
   first GET does (a queued profile does not spend it waiting for a thread);
 * each profile's outcome is recorded in the index (``checks.record_check``).
@@ -25,9 +26,10 @@ OAuth profiles need the engine (the token broker): callers check
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TYPE_CHECKING, TypeAlias
+from collections.abc import Callable, Iterable, Mapping
+from functools import partial
+from queue import SimpleQueue
+from typing import TYPE_CHECKING, Generic, TypeAlias, TypeVar
 
 from alpaca_tui.core.apicall import key_headers, read_answer, request_parts, resolve_call
 from alpaca_tui.core.checks import (
@@ -54,6 +56,8 @@ __all__ = ["MAX_THREADS", "QuickCheck", "key_pairs_only"]
 
 MAX_THREADS = 32   # GETs in flight at once (threads made as needed; the rest wait, deadline not started)
 
+T = TypeVar("T")
+
 
 def key_pairs_only(profiles: Iterable[Profile]) -> bool:
     """Whether :class:`QuickCheck` can check all of these (no OAuth credential among them)."""
@@ -75,7 +79,59 @@ class _Budget:
             return self._deadline
 
 
-Line: TypeAlias = "CheckResult | Future[CheckResult]"   # a line known now, or one a GET will give
+class _Pending(Generic[T]):
+    """What a task will give (its value or its exception), once a worker has run it."""
+
+    def __init__(self, task: Callable[[], T]) -> None:
+        self._task = task
+        self._done = threading.Event()
+        self._value: list[T] = []   # [value] once run without an error
+        self._error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self._value.append(self._task())
+        except BaseException as exc:  # handed to the waiting thread by result()
+            self._error = exc
+        finally:
+            self._done.set()
+
+    def result(self) -> T:
+        self._done.wait()
+        if self._error is not None:
+            raise self._error
+        return self._value[0]
+
+
+class _Workers:
+    """At most ``size`` daemon threads running tasks in order, made as tasks come. Daemons: after
+    a failed load or a ctrl+c the process leaves at once, nothing waits for a GET in flight
+    (``concurrent.futures`` joins its threads at exit)."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._queue: SimpleQueue[_Pending[CheckResult] | None] = SimpleQueue()
+        self._threads = 0
+
+    def submit(self, task: Callable[[], CheckResult]) -> _Pending[CheckResult]:
+        pending = _Pending(task)
+        self._queue.put(pending)
+        if self._threads < self._size:
+            self._threads += 1
+            threading.Thread(target=self._work, name=f"alpaca-tui-check-{self._threads}", daemon=True).start()
+        return pending
+
+    def _work(self) -> None:
+        while (pending := self._queue.get()) is not None:
+            pending.run()
+
+    def close(self) -> None:
+        """Let the workers end once the tasks before this are done."""
+        for _ in range(self._threads):
+            self._queue.put(None)
+
+
+Line: TypeAlias = "CheckResult | _Pending[CheckResult]"   # a line known now, or one a GET will give
 
 
 class QuickCheck:
@@ -89,14 +145,13 @@ class QuickCheck:
     def check(self, names: list[str]) -> list[list[CheckResult]]:
         """Each profile's lines (one per API it reaches), in the order of ``names``; each
         profile's outcome recorded in the index."""
-        with SyncWire(self.policy, clock=self._clock) as wire, \
-                ThreadPoolExecutor(max_workers=MAX_THREADS, thread_name_prefix="alpaca-tui-check") as pool:
-            try:
-                started = [self._start(pool, wire, name) for name in names]
+        workers = _Workers(MAX_THREADS)
+        try:
+            with SyncWire(self.policy, clock=self._clock) as wire:
+                started = [self._start(workers, wire, name) for name in names]
                 return [self._finish(cred, lines) for cred, lines in started]
-            except BaseException:
-                pool.shutdown(wait=False, cancel_futures=True)   # a failed load, ctrl+c: start no more
-                raise
+        finally:
+            workers.close()
 
     def load(self, name: str) -> HeldCredential:
         """The credential as the engine's registry loads it (repaired, retired when due)."""
@@ -105,8 +160,7 @@ class QuickCheck:
             profile, bundle = commit_retirement(self.store, profile, bundle)
         return HeldCredential(profile, bundle)
 
-    def _start(self, pool: ThreadPoolExecutor, wire: SyncWire,
-               name: str) -> tuple[HeldCredential, list[Line]]:
+    def _start(self, workers: _Workers, wire: SyncWire, name: str) -> tuple[HeldCredential, list[Line]]:
         cred = self.load(name)
         targets = apis_for(cred.profile.env)
         refused = expired_lines(cred, targets, self._clock.now())
@@ -116,11 +170,11 @@ class QuickCheck:
         lines: list[Line] = []
         for api in targets:
             skipped = skipped_line(cred, api)
-            lines.append(skipped or pool.submit(self._line, wire, cred, api, budget))
+            lines.append(skipped or workers.submit(partial(self._line, wire, cred, api, budget)))
         return cred, lines
 
     def _finish(self, cred: HeldCredential, lines: list[Line]) -> list[CheckResult]:
-        results = [line.result() if isinstance(line, Future) else line for line in lines]
+        results = [line.result() if isinstance(line, _Pending) else line for line in lines]
         record_check(self.store, cred.name, results, cred.secrets(), self._clock.now())
         return results
 

@@ -1,5 +1,8 @@
 """``alpaca-tui check NAME`` of a key-pair profile runs without the async engine.
 
+(And as a process it still leaves at once on ctrl+c, as the engine's did: nothing waits for
+a GET in flight.)
+
 The process never imports asyncio, the engine (``core/engine.py``, ``core/auth/``) or the
 async side of httpx's stack beyond what a bare ``httpx.Client`` script imports itself
 (httpcore imports its ``_async`` package and anyio's top module on every import; the
@@ -10,15 +13,19 @@ an event loop). A profile with an OAuth credential still goes through the engine
 from __future__ import annotations
 
 import json
+import signal
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
-from alpaca_tui.core.credentials import Flow
-from alpaca_tui.core.environments import Env
+from alpaca_tui.core.credentials import Flow, Profile, Secret, SecretBundle
+from alpaca_tui.core.environments import Api, Env
+from alpaca_tui.core.store import Store
 from alpaca_tui.emulator import Emulator
 from tests.cli.enginecli_support import add_profile, emu, home_env
-from tests.conftest import subprocess_env
+from tests.conftest import cli_argv, subprocess_env
 
 __all__ = ["emu"]
 
@@ -74,3 +81,39 @@ def test_check_with_an_oauth_profile_uses_the_engine(alpaca_home: Path, emu: Emu
     proc, modules = loaded(alpaca_home, "check", "--all")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "asyncio" in modules and "alpaca_tui.core.engine" in modules
+
+
+def test_ctrl_c_leaves_at_once_with_gets_in_flight(alpaca_home: Path) -> None:
+    held: list[socket.socket] = []   # the check's connections: accepted, never answered
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(8)
+        server.settimeout(0.05)
+        url = f"http://127.0.0.1:{server.getsockname()[1]}"
+        profile = Profile("p", Env.PAPER, Flow.LEGACY, "PKSI…0001",
+                          endpoints={Api.TRADING: url, Api.DATA: url})
+        secret = Secret("PKSILENT000000000001", "silent-secret-0123456789abcdefghijklmno")
+        Store.open().add_profile(profile, SecretBundle(secret))
+        proc = subprocess.Popen(cli_argv("check", "p", "--timeout", "30"),
+                                env=subprocess_env(home_env(alpaca_home)), stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            give_up = time.monotonic() + 20
+            while len(held) < 2 and time.monotonic() < give_up:   # both GETs under way
+                try:
+                    held.append(server.accept()[0])
+                except TimeoutError:
+                    pass
+            assert len(held) == 2
+            time.sleep(0.2)   # their requests written, the answers awaited
+            t0 = time.monotonic()
+            proc.send_signal(signal.SIGINT)
+            _out, err = proc.communicate(timeout=15)
+            waited = time.monotonic() - t0
+        finally:
+            proc.kill()
+            for conn in held:
+                conn.close()
+    assert proc.returncode == 130, err
+    assert waited < 2.0, waited   # not the 30 s deadline of the GETs in flight
+    assert "Traceback" not in err
