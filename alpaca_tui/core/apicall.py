@@ -23,7 +23,7 @@ from datetime import datetime
 from typing import Any
 
 from alpaca_tui.core.credentials import Profile, Secret
-from alpaca_tui.core.environments import Api, Env, apis_for, resolve_endpoints
+from alpaca_tui.core.environments import Api, Env, apis_for, normalize_path, resolve_endpoints
 from alpaca_tui.core.errors import UsageError
 from alpaca_tui.core.exchange import RequestParts, Sent, size_text
 from alpaca_tui.core.explain import LOCAL, MALFORMED_HEADERS, SUBSCRIPTION, Explanation, explain_api
@@ -38,7 +38,6 @@ from alpaca_tui.core.http import (
     request_id_of,
     server_message,
 )
-from alpaca_tui.core.pathscopes import describe_requirement, normalize_path, required_scope
 from alpaca_tui.core.preflight import expired_error
 from alpaca_tui.core.redact import redact, redact_json, scrub
 from alpaca_tui.core.sanitize import is_clean
@@ -210,7 +209,11 @@ def _forbidden(profile: Profile, api: Api, method: str, path: str, shown: str,
     answer to malformed auth headers (the explanations of core/explain.py)."""
     if explanation is SUBSCRIPTION or explanation is MALFORMED_HEADERS:
         return ErrorCategory.FORBIDDEN, f"{shown} ({explanation.hint})"
-    need = required_scope(api, method, path).need if profile.env.is_broker else None
+    if not profile.env.is_broker:
+        return ErrorCategory.FORBIDDEN, shown
+    from alpaca_tui.core.pathscopes import describe_requirement, required_scope
+
+    need = required_scope(api, method, path).need
     where = f"{method} {normalize_path(path)}"
     if need is not None:
         scope, write = need

@@ -26,7 +26,6 @@ from alpaca_tui.core.environments import Api, Env, apis_for
 from alpaca_tui.core.errors import NotFoundError, StoreError
 from alpaca_tui.core.explain import Explanation
 from alpaca_tui.core.http import ApiError, ErrorCategory
-from alpaca_tui.core.pathscopes import required_scope
 from alpaca_tui.core.preflight import expired_error, scope_preflight
 from alpaca_tui.core.redact import redact
 from alpaca_tui.core.sanitize import clean_line
@@ -113,6 +112,8 @@ def skipped_line(cred: CheckSubject, api: Api) -> CheckResult | None:
     path, _params = CHECK_PATHS[api]
     if scope_preflight(cred.profile, api, "GET", path) is None:
         return None
+    from alpaca_tui.core.pathscopes import required_scope
+
     scope = required_scope(api, "GET", path).scope
     label = scope.label if scope else api.value
     return CheckResult(profile=cred.name, env=cred.profile.env, api=api, ok=True, status=None,

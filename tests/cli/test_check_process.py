@@ -30,7 +30,9 @@ from tests.conftest import cli_argv, subprocess_env
 __all__ = ["emu"]
 
 NEVER = ("asyncio", "alpaca_tui.core.engine", "alpaca_tui.core.auth", "alpaca_tui.core.deadline",
-         "alpaca_tui.core.wire", "alpaca_tui.core.api", "anyio._core", "anyio._backends", "sniffio")
+         "alpaca_tui.core.wire", "alpaca_tui.core.api", "anyio._core", "anyio._backends", "sniffio",
+         # the broker path table: a trading key never asks which scope a path needs
+         "alpaca_tui.core.pathscopes", "alpaca_tui.core.scopetable")
 ASYNC_STACK = ("anyio", "httpcore._async", "httpcore._backends", "sniffio")
 
 # the CLI as `python -m alpaca_tui` runs it, and at exit the modules it loaded (as JSON on stderr)
