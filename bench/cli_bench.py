@@ -39,9 +39,10 @@ sys.exit(0 if ok else 1)
 """
 
 
-def timed(argv: list[str], env: dict[str, str]) -> float:
+def timed(argv: list[str], env: dict[str, str], cwd: Path) -> float:
     t0 = time.perf_counter()
-    proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    proc = subprocess.run(argv, env=env, cwd=cwd, capture_output=True, text=True, timeout=60,
+                          stdin=subprocess.DEVNULL)
     ms = (time.perf_counter() - t0) * 1000
     if proc.returncode != 0:
         raise SystemExit(f"bench command failed: {argv[1:4]}: {proc.stdout} {proc.stderr}")
@@ -90,6 +91,8 @@ def compare(emu: Any, rounds: int, baseline: Path | None) -> dict[str, float]:
         key = Store.open(Path(probe["ALPACA_TUI_HOME"]), passphrase=PASSPHRASE).load_bundle("paper").active
         bare = [sys.executable, "-c", BARE_SCRIPT, emu.urls["trading-paper"], emu.urls["data"], key.key_id]
         bare_env = env | {"BENCH_SECRET": key.secret or ""}  # the secret never goes to argv
+        # run from a directory holding no tree: `-m` puts the working directory first on sys.path,
+        # ahead of PYTHONPATH (from the repository, every tree's check would run this one)
         check = [sys.executable, "-m", "alpaca_tui", "check", "paper"]
         trees = [("", ROOT)] + ([("baseline_", baseline)] if baseline else [])
         runs = [("bare", bare, bare_env)] + [
@@ -97,7 +100,7 @@ def compare(emu: Any, rounds: int, baseline: Path | None) -> dict[str, float]:
             for prefix, tree in trees for kind, kind_env in stores.items()]
         for rnd in range(rounds + 2):  # two warm-up rounds: bytecode, OS caches, keyring's choice recorded
             for name, argv, run_env in runs:
-                ms = timed(argv, run_env)
+                ms = timed(argv, run_env, tmp)
                 if rnd >= 2:
                     samples.setdefault(name, []).append(ms)
     return {name: statistics.median(values) for name, values in samples.items()}

@@ -39,6 +39,9 @@ JSON (``--json``; stable, keys only ever added)::
                   "skipped": bool, "cause": str|null, "fix": str|null}],
      "warnings": [str]}
 
+Key-pair profiles are checked without the async engine (``core/quickcheck.py``: threads,
+the same lines and records); a selection with an OAuth profile goes through the engine.
+
 ``category`` is one of bad_credentials, wrong_environment, forbidden_scope, forbidden,
 expired_credential, rate_limited, client_error, server_error, network_error, timeout.
 """
@@ -46,9 +49,14 @@ expired_credential, rate_limited, client_error, server_error, network_error, tim
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from alpaca_tui.core.errors import EXIT_FAILURE, EXIT_OK
+
+if TYPE_CHECKING:
+    from alpaca_tui.core.checks import CheckResult
+    from alpaca_tui.core.credentials import Profile
+    from alpaca_tui.core.store import Store
 
 
 def register(subparsers: Any) -> None:
@@ -66,20 +74,11 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import asyncio
     import sys
 
     from alpaca_tui.cli.common import print_json, warn
-    from alpaca_tui.cli.enginecli import (
-        call_timeout,
-        fmt_ms,
-        make_engine,
-        marks,
-        open_cli_store,
-        run_engine,
-    )
+    from alpaca_tui.cli.enginecli import fmt_ms, marks, open_cli_store
     from alpaca_tui.core.clock import SYSTEM_CLOCK
-    from alpaca_tui.core.engine import CheckResult
     from alpaca_tui.core.errors import UsageError
     from alpaca_tui.core.expiry import ExpiryState, describe_expiry, expiry_state
     from alpaca_tui.core.store.access import Action
@@ -112,15 +111,7 @@ def run(args: argparse.Namespace) -> int:
             warnings.append(f"{p.name} expires {describe_expiry(p.expires_at, now)} "
                             f"({p.expires_at:%Y-%m-%d %H:%M} UTC); rotate it soon: "
                             f"alpaca-tui rotate {p.name}")
-    engine = make_engine(store, no_cache=args.no_cache, timeout=call_timeout(args.timeout),  # or config.toml
-                         body_cap=args.max_body)
-
-    async def check_all() -> list[list[CheckResult]]:
-        return list(await asyncio.gather(*(engine.check(p.name, use_cache=not args.no_cache)
-                                           for p in selected)))
-
-    per_profile = run_engine(engine, check_all())
-    results = [r for rs in per_profile for r in rs]
+    results = [r for rs in _check(store, selected, args) for r in rs]
     ok = all(r.ok for r in results)
     if args.json:
         print_json({"ok": ok, "results": [r.to_dict() for r in results], "warnings": warnings})
@@ -144,3 +135,26 @@ def run(args: argparse.Namespace) -> int:
 
     print_grouped((f"{r.profile} {r.api.value}", r.explanation) for r in results if not r.ok)
     return EXIT_OK if ok else EXIT_FAILURE
+
+
+def _check(store: Store, selected: list[Profile], args: argparse.Namespace) -> list[list[CheckResult]]:
+    """Each profile's lines, in order: key pairs alone need no engine (no asyncio, no token
+    broker: ``core/quickcheck.py``, same lines and records); with any OAuth profile, the engine
+    checks them all."""
+    from alpaca_tui.cli.enginecli import call_timeout, send_policy
+    from alpaca_tui.core.quickcheck import QuickCheck, key_pairs_only
+
+    timeout = call_timeout(args.timeout)  # or config.toml
+    if key_pairs_only(selected):
+        return QuickCheck(store, send_policy(timeout, args.max_body)).check([p.name for p in selected])
+    import asyncio
+
+    from alpaca_tui.cli.enginecli import make_engine, run_engine
+
+    engine = make_engine(store, no_cache=args.no_cache, timeout=timeout, body_cap=args.max_body)
+
+    async def check_all() -> list[list[CheckResult]]:
+        return list(await asyncio.gather(*(engine.check(p.name, use_cache=not args.no_cache)
+                                           for p in selected)))
+
+    return run_engine(engine, check_all())

@@ -15,6 +15,7 @@ from alpaca_tui.core.errors import UsageError
 
 if TYPE_CHECKING:
     from alpaca_tui.core.engine import Engine
+    from alpaca_tui.core.exchange import SendPolicy
     from alpaca_tui.core.store import Store
 
 T = TypeVar("T")
@@ -67,7 +68,7 @@ def positive_int(value: str) -> int:
 
 def parse_size(spec: str) -> int:
     """'4M', '512KiB', '1048576' -> bytes (``core.wire.parse_size``)."""
-    from alpaca_tui.core.wire import parse_size as parse
+    from alpaca_tui.core.exchange import parse_size as parse
 
     return parse(spec)
 
@@ -84,7 +85,7 @@ def size_arg(value: str) -> int:
 
 def max_body(option: int | None) -> int:
     """The API body cap: --max-body, else $ALPACA_TUI_MAX_BODY, else the engine's default."""
-    from alpaca_tui.core.wire import max_body_from_env
+    from alpaca_tui.core.exchange import max_body_from_env
 
     return option if option is not None else max_body_from_env()
 
@@ -121,19 +122,26 @@ def call_timeout(option: float | None) -> float:
     return option if option is not None else configured_timeout()
 
 
-def make_engine(store: Store | None, *, no_cache: bool = False, timeout: float | None = None,
-                body_cap: int | None = None) -> Engine:
-    """The engine for one command; ``timeout`` None: config.toml's ``network.timeout``;
-    ``body_cap`` None: $ALPACA_TUI_MAX_BODY, else the engine's default."""
-    from alpaca_tui.core.engine import Engine
+def send_policy(timeout: float | None, body_cap: int | None) -> SendPolicy:
+    """How one command's calls are sent: ``timeout`` None: config.toml's ``network.timeout``;
+    ``body_cap`` None: $ALPACA_TUI_MAX_BODY, else the default cap."""
+    from alpaca_tui.core.exchange import SendPolicy
 
     if timeout is None:
         timeout = configured_timeout()
-
     # A script gave us --timeout S: the whole call (retries and a server's Retry-After included)
     # ends within S seconds.
-    return Engine(store, cache_tokens=not no_cache, timeout=timeout, max_retry_wait=min(60.0, timeout),
-                  max_body=max_body(body_cap))
+    return SendPolicy(timeout=timeout, max_retry_wait=min(60.0, timeout), max_body=max_body(body_cap))
+
+
+def make_engine(store: Store | None, *, no_cache: bool = False, timeout: float | None = None,
+                body_cap: int | None = None) -> Engine:
+    """The engine for one command, sending as :func:`send_policy` says."""
+    from alpaca_tui.core.engine import Engine
+
+    policy = send_policy(timeout, body_cap)
+    return Engine(store, cache_tokens=not no_cache, timeout=policy.timeout,
+                  max_retry_wait=policy.max_retry_wait, max_body=policy.max_body)
 
 
 def run_engine(engine: Engine, coro: Coroutine[Any, Any, T]) -> T:

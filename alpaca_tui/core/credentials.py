@@ -305,3 +305,27 @@ class Profile:
             pending_key_id_masked=_text(d, "pending_key_id_masked"),
             note=_text(d, "note"),
         )
+
+
+@dataclass(eq=False)
+class HeldCredential:
+    """A profile with its secret bundle, as a caller holds them while using the credential
+    (the engine's registry adds a token broker: ``core/registry.py``)."""
+
+    profile: Profile
+    bundle: SecretBundle
+
+    @property
+    def name(self) -> str:
+        return self.profile.name
+
+    @property
+    def secret(self) -> Secret:
+        return self.bundle.active
+
+    def secrets(self) -> list[str | None]:
+        """Every secret value to redact from what the servers say."""
+        return list(self.bundle.values())
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.profile.name!r}, {self.bundle!r})"

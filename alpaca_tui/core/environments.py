@@ -218,3 +218,19 @@ def token_url(env: Env, overrides: dict[Api, str] | None = None) -> str:
     if Api.AUTH not in hosts:
         raise UsageError(f"{env.value} has no OAuth token endpoint (client credentials are broker-only)")
     return hosts[Api.AUTH] + TOKEN_PATH
+
+
+def normalize_path(path: str) -> str:
+    """The path as httpx sends it: no query or fragment, no doubled or trailing slash, no
+    ``.``/``..`` segments (httpx resolves them), always starting with '/'."""
+    p = path.split("?", 1)[0].split("#", 1)[0].strip()
+    out: list[str] = []
+    for seg in p.split("/"):
+        if seg in ("", "."):
+            continue
+        if seg == "..":
+            if out:
+                out.pop()
+            continue
+        out.append(seg)
+    return "/" + "/".join(out)

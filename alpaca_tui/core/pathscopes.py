@@ -31,7 +31,7 @@ from enum import StrEnum
 from functools import cache
 from urllib.parse import unquote
 
-from alpaca_tui.core.environments import Api
+from alpaca_tui.core.environments import Api, normalize_path
 from alpaca_tui.core.scopes import AccessMatrix, Level, Scope
 from alpaca_tui.core.scopetable import BROKER_PATHS, SPEC_TITLE, SPEC_VERSION
 
@@ -174,22 +174,6 @@ def _template_regex(template: str) -> re.Pattern[str]:
 
 
 BROKER_OPERATIONS, _ORDER = _build()
-
-
-def normalize_path(path: str) -> str:
-    """The path as httpx sends it: no query or fragment, no doubled or trailing slash, no
-    ``.``/``..`` segments (httpx resolves them), always starting with '/'."""
-    p = path.split("?", 1)[0].split("#", 1)[0].strip()
-    out: list[str] = []
-    for seg in p.split("/"):
-        if seg in ("", "."):
-            continue
-        if seg == "..":
-            if out:
-                out.pop()
-            continue
-        out.append(seg)
-    return "/" + "/".join(out)
 
 
 def _decoded(path: str) -> str:

@@ -25,13 +25,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from alpaca_tui.core.credentials import Profile
 from alpaca_tui.core.environments import Api
 from alpaca_tui.core.expiry import describe_expiry
 from alpaca_tui.core.explain import LOCAL, Explanation
 from alpaca_tui.core.http import ApiError, ErrorCategory
-from alpaca_tui.core.pathscopes import Kind, Requirement, describe_requirement, required_scope
+
+if TYPE_CHECKING:   # the path table is loaded on the first scope question (a trading key never asks)
+    from alpaca_tui.core.pathscopes import Requirement
 
 __all__ = ["ScopeCheck", "expired_error", "scope_check", "scope_preflight"]
 
@@ -54,6 +57,8 @@ class ScopeCheck:
 
 def scope_check(profile: Profile, api: Api, method: str, path: str) -> ScopeCheck:
     """The scope guard's verdict for ``profile`` calling ``method path`` on ``api``."""
+    from alpaca_tui.core.pathscopes import Kind, describe_requirement, required_scope
+
     need = required_scope(api, method, path)
     if not profile.env.is_broker or need.kind in (Kind.NO_MATRIX, Kind.REFERENCE):
         return ScopeCheck(need)
@@ -90,6 +95,8 @@ def scope_preflight(profile: Profile, api: Api, method: str, path: str) -> ApiEr
 
     Only broker credentials have a matrix; trading keys (live, paper) are never refused here.
     """
+    if not profile.env.is_broker:
+        return None
     return scope_check(profile, api, method, path).refusal
 
 

@@ -19,10 +19,11 @@ from typing import TYPE_CHECKING
 from alpaca_tui.core.auth.broker import TokenBroker, TokenService
 from alpaca_tui.core.auth.state import BrokerState
 from alpaca_tui.core.clock import Clock
-from alpaca_tui.core.credentials import Profile, Secret, SecretBundle
+from alpaca_tui.core.credentials import HeldCredential, Profile, SecretBundle
 from alpaca_tui.core.errors import AlpacaTuiError, NotFoundError
 from alpaca_tui.core.oauth import AccessToken
-from alpaca_tui.core.rotation import retire_due, retire_if_due
+from alpaca_tui.core.retirement import retire_due
+from alpaca_tui.core.rotation import retire_if_due
 from alpaca_tui.core.store.fileindex import FileIndex
 
 if TYPE_CHECKING:
@@ -31,23 +32,13 @@ if TYPE_CHECKING:
 __all__ = ["Credential", "CredentialRegistry"]
 
 
-@dataclass(eq=False)
-class Credential:
-    """One credential as the engine holds it."""
+@dataclass(eq=False, repr=False)
+class Credential(HeldCredential):
+    """One credential as the engine holds it: the profile, its bundle and its token broker."""
 
-    profile: Profile
-    bundle: SecretBundle
     persistent: bool = True                 # False: a rotation candidate (no cache, no store updates)
     index_stamp: Hashable = None            # Store.index_stamp() when read (the file's stat, a KV version)
     broker: TokenBroker | None = field(default=None, repr=False)
-
-    @property
-    def name(self) -> str:
-        return self.profile.name
-
-    @property
-    def secret(self) -> Secret:
-        return self.bundle.active
 
     @property
     def tokens(self) -> TokenBroker:
@@ -59,10 +50,7 @@ class Credential:
         """Every secret value to redact from what the servers say (incl. the current token)."""
         if self.broker is not None:
             return self.broker.secrets()
-        return list(self.bundle.values())
-
-    def __repr__(self) -> str:
-        return f"Credential({self.profile.name!r}, {self.bundle!r})"
+        return super().secrets()
 
 
 # The profile fields that, when another process changed them, mean the credential itself may

@@ -41,6 +41,7 @@ from alpaca_tui.core.environments import Api
 from alpaca_tui.core.errors import AlpacaTuiError, UsageError
 from alpaca_tui.core.http import ErrorCategory
 from alpaca_tui.core.redact import mask
+from alpaca_tui.core.retirement import commit_retirement, retire_due, retired
 from alpaca_tui.core.wire import Sleep
 
 if TYPE_CHECKING:
@@ -89,12 +90,6 @@ class RotationError(AlpacaTuiError):
 # -- the bundle transitions (pure) ---------------------------------------------------------------
 
 
-def retire_due(bundle: SecretBundle, now: float) -> bool:
-    """Whether the previous secret's retirement time has passed."""
-    return bundle.previous is not None and bundle.previous_retire_at is not None \
-        and bundle.previous_retire_at <= now
-
-
 def _overlap(bundle: SecretBundle) -> str | None:
     return "overlap" if bundle.previous is not None else None
 
@@ -109,10 +104,6 @@ def _rolled_back(bundle: SecretBundle) -> SecretBundle:
     assert bundle.previous is not None
     return SecretBundle(active=bundle.previous, pending=None, previous=bundle.active,
                         previous_retire_at=bundle.previous_retire_at)
-
-
-def _retired(bundle: SecretBundle) -> SecretBundle:
-    return replace(bundle, previous=None, previous_retire_at=None)
 
 
 def _key_changes(profile: Profile, active: Secret) -> dict[str, Any]:
@@ -130,12 +121,9 @@ async def retire_if_due(store: Store | None, clock: Clock, profile: Profile,
     """Drop the previous secret once its retirement time has passed (persisted)."""
     if not retire_due(bundle, clock.time()):
         return profile, bundle
-    bundle = _retired(bundle)
-    if store is not None:
-        profile = await asyncio.to_thread(
-            store.commit, profile.name, bundle, previous_retire_at=None,
-            rotation_state=None if profile.rotation_state == "overlap" else profile.rotation_state)
-    return profile, bundle
+    if store is None:
+        return profile, retired(bundle)
+    return await asyncio.to_thread(commit_retirement, store, profile, bundle)
 
 
 # -- the steps -----------------------------------------------------------------------------------
@@ -294,7 +282,7 @@ class Rotation:
         """Drop the previous secret now (no rollback after this). False when there was none."""
         if cred.bundle.previous is None:
             return False
-        bundle = _retired(cred.bundle)
+        bundle = retired(cred.bundle)
         cred.profile = await self._commit(cred, bundle, previous_retire_at=None, rotation_state=None)
         cred.bundle = bundle
         return True

@@ -25,7 +25,9 @@ def shaped_files() -> list[Path]:
     files += sorted(CORE.glob("api*.py")) + sorted(CORE.glob("api/*.py"))
     # and what they stand on: the wire, the credential registry, the local refusals
     files += [CORE / name for name in ("checks.py", "rotation.py", "engine.py", "wire.py", "registry.py",
-                                       "preflight.py")]
+                                       "preflight.py", "exchange.py", "retirement.py")]
+    # the one-shot check of key pairs, without the engine (its blocking sender)
+    files += [CORE / name for name in ("quickcheck.py", "syncwire.py")]
     # the scope guard and the error explanations
     files += [CORE / name for name in ("pathscopes.py", "scopetable.py", "explain.py")]
     # the auth proxy (issue 11) and the child's variables it shares with exec

@@ -15,10 +15,10 @@ Basic); a fresh assertion (new ``jti``, ``iat``) is signed for every token reque
 
 from __future__ import annotations
 
-import base64
 import secrets
 from dataclasses import dataclass, field
 
+from alpaca_tui.core.apicall import key_headers
 from alpaca_tui.core.credentials import Flow, Profile, Secret
 from alpaca_tui.core.errors import UsageError
 from alpaca_tui.core.oauth import ASSERTION_LIFETIME, ASSERTION_TYPE, GRANT_TYPE, AccessToken
@@ -48,20 +48,7 @@ def api_headers(profile: Profile, secret: Secret, token: AccessToken | None) -> 
     """The auth headers of an API call: the bearer token, or the key pair (APCA / Basic)."""
     if token is not None:
         return {"Authorization": token.authorization()}
-    if not secret.secret:
-        raise UsageError(f"profile {profile.name!r} has no secret stored")
-    if not (_header_safe(secret.key_id) and _header_safe(secret.secret)):
-        # stored before the key ID and secret were checked at the door (printable ASCII)
-        raise UsageError(f"the stored key ID or secret of {profile.name!r} is not printable ASCII; "
-                         "add the credential again")
-    if profile.env.is_broker:
-        raw = f"{secret.key_id}:{secret.secret}".encode()
-        return {"Authorization": "Basic " + base64.b64encode(raw).decode("ascii")}
-    return {"APCA-API-KEY-ID": secret.key_id, "APCA-API-SECRET-KEY": secret.secret}
-
-
-def _header_safe(value: str) -> bool:
-    return all(0x20 <= ord(c) <= 0x7E for c in value)
+    return key_headers(profile, secret)
 
 
 def build_assertion(client_id: str, private_key_pem: str, audience: str, *, now: float,
