@@ -103,6 +103,39 @@ def test_direct_reads_what_keyring_writes(system_keyring_home: Path) -> None:
 
 
 @pytest.mark.system_keyring
+@pytest.mark.parametrize("value", ["x" * 16, "y" * 32, "ünïcødé-sécret-✓", "z"])
+def test_the_direct_read_decrypts_every_padding(system_keyring_home: Path, value: str) -> None:
+    """The short way decrypts the Secret Service's AES-CBC answer itself (PKCS#7: a whole block
+    of padding after 16 or 32 bytes); a child reading it never imports cryptography's legacy
+    backend module (secretstorage's default_backend(): ~13 ms)."""
+    import subprocess
+    import sys
+
+    import keyring
+
+    from alpaca_tui.core.store import Store
+    from tests.conftest import subprocess_env
+
+    Store.open(system_keyring_home).add_profile(Profile("p", Env.PAPER, Flow.LEGACY, "PKAB…WXYZ"),
+                                                SecretBundle(Secret("PKABCDEFGHIJKLMNWXYZ", secret="seed")))
+    Store.open(system_keyring_home)  # records keyring's choice: the next opens take the short way
+    service = Store.open(system_keyring_home).secret_backend.service
+    keyring.get_keyring().set_password(service, "probe-entry", value)
+    code = ("import sys\n"
+            "from alpaca_tui.core.store import secretservice as ss\n"
+            f"v = ss.DirectSecretService().get_password({service!r}, 'probe-entry')\n"
+            "print(repr(v)); print('cryptography.hazmat.backends.openssl' in sys.modules)\n")
+    try:
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                             env=subprocess_env())
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.splitlines() == [repr(value), "False"]
+    finally:
+        keyring.get_keyring().delete_password(service, "probe-entry")
+        Store.open(system_keyring_home).remove_profile("p")
+
+
+@pytest.mark.system_keyring
 def test_doctor_checks_the_record_against_keyring(system_keyring_home: Path,
                                                   capsys: pytest.CaptureFixture[str]) -> None:
     from alpaca_tui.cli.main import main
