@@ -55,12 +55,15 @@ def open_store(ask: Callable[[bool, str | None], str]) -> Store:
     return store
 
 
-SMALL_INDEX = 64 * 1024  # bytes: an index.json up to this size (some 70 profiles) reads in ~2 ms
+# bytes: an index.json up to this size (some 1,200 profiles; 500 read in ~20 ms) is read on the
+# UI thread before the first frame, which then shows the list. In a worker it only competed with
+# that frame for the interpreter: 500 profiles came ~45 ms later, after a frame with none.
+SMALL_INDEX = 1024 * 1024
 
 
 def small_index(path: Path) -> bool:
     """Whether ``path`` is a local index file small enough to read on the UI thread, so that the
-    first frame already shows the list (a bigger one is read in a worker: ~20 ms per 500 profiles)."""
+    first frame already shows the list (a bigger one is read in a worker)."""
     try:
         st = path.stat()
     except OSError:
