@@ -168,9 +168,10 @@ def _secret_of(connection: Any, item_path: str) -> bytes | None:
     """``Item.get_secret()`` of secretstorage, done with its own session (``open_session``: the
     same DH-IETF1024 + AES-128-CBC transfer, or plain where the service has no DH), but
     decrypted with cryptography's default backend as the ``Cipher`` default: secretstorage
-    passes ``default_backend()``, whose import costs a process ~13 ms. None when the padding is
-    not PKCS#7 (the caller falls back to keyring)."""
+    passes ``default_backend()``, whose import costs a process ~13 ms. None when the answer
+    cannot be decrypted or its padding is not PKCS#7 (the caller falls back to keyring)."""
     from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+    from cryptography.hazmat.primitives.padding import PKCS7
     from secretstorage.defines import SS_PREFIX
     from secretstorage.util import DBusAddressWrapper, open_session
 
@@ -184,9 +185,7 @@ def _secret_of(connection: Any, item_path: str) -> bytes | None:
     try:
         decryptor = Cipher(algorithms.AES(session.aes_key), modes.CBC(bytes(secret[1]))).decryptor()
         padded = decryptor.update(bytes(secret[2])) + decryptor.finalize()
-    except ValueError:  # an IV or a length AES-CBC cannot take
+        unpadder = PKCS7(algorithms.AES.block_size).unpadder()
+        return unpadder.update(padded) + unpadder.finalize()
+    except ValueError:  # an IV, a length or a padding AES-CBC + PKCS#7 cannot take
         return None
-    pad = padded[-1] if padded else 0
-    if not 1 <= pad <= 16 or padded[-pad:] != bytes([pad]) * pad:
-        return None
-    return padded[:-pad]
