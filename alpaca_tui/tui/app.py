@@ -158,7 +158,7 @@ class AlpacaTuiApp(StartupPrompts):
             if peek is not None:  # the list from the index file alone, before the secret store opens
                 quick = getattr(self._store_opener, "peek_is_quick", None)
                 if quick is not None and quick():
-                    self._peek_now(peek)  # a small local file: in the first frame
+                    self._peek_now(peek, self._handle_now)  # a local file: in the first frame
                 else:
                     self._peek_profiles(peek)
             self.call_after_refresh(self._open_store)  # after the first frame: it competes for the GIL
@@ -191,16 +191,16 @@ class AlpacaTuiApp(StartupPrompts):
 
     @work(thread=True, exclusive=True, group="peek", exit_on_error=False)
     def _peek_profiles(self, peek: Callable[[], list[Profile] | None]) -> None:
-        self._peek_now(peek, deliver=self.post_message)
+        self._peek_now(peek, self.post_message)
 
     def _peek_now(self, peek: Callable[[], list[Profile] | None],
-                  deliver: Callable[[ProfilesLoaded], object] | None = None) -> None:
+                  deliver: Callable[[ProfilesLoaded], object]) -> None:
         """``peek`` and show its list: from a worker (``deliver=post_message``) or, for a small
         local index, right here on the UI thread (handled at once: the first frame has it)."""
         with self._reload_lock:
             profiles = peek()
             if profiles is not None and self.session.store is None:  # else the store's own list is on its way
-                (deliver or self._handle_now)(ProfilesLoaded(profiles))
+                deliver(ProfilesLoaded(profiles))
 
     def on_store_ready(self, message: StoreReady) -> None:
         self.session.store = message.store
