@@ -68,4 +68,4 @@ def test_the_cli_says_one_line(alpaca_home: Path, capsys: pytest.CaptureFixture[
     err = capsys.readouterr().err
     assert code == 1, err
     assert "internal error" not in err and len(err.strip().splitlines()) == 1, err
-    assert "profile index" in err or "index" in err
+    assert "profile index" in err and "bad entry for profile 'a'" in err

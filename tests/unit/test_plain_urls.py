@@ -72,9 +72,8 @@ def test_other_urls_are_not_plain(url: str) -> None:
     assert not PLAIN_URL.fullmatch(url)
 
 
-def test_reading_an_index_with_endpoints_does_not_import_httpx(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_validating_plain_urls_does_not_import_httpx(tmp_path) -> None:  # type: ignore[no-untyped-def]
     code = ("import sys\n"
-            "from alpaca_tui.core.credentials import Profile\n"
             "from alpaca_tui.core.environments import validate_url\n"
             "validate_url('http://127.0.0.1:8080/v2')\n"
             "validate_url('https://paper-api.alpaca.markets')\n"
@@ -83,6 +82,6 @@ def test_reading_an_index_with_endpoints_does_not_import_httpx(tmp_path) -> None
                          env=subprocess_env(), cwd=str(tmp_path))
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
-    # an unusual URL still gets the cross-check (httpx imported), and an ambiguous one is refused
+    # an ambiguous URL (not of the plain shape) is still refused
     with pytest.raises(UsageError):
         validate_url("https://a.com\\@evil.com")
