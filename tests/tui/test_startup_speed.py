@@ -14,6 +14,7 @@ from textual.widgets import DataTable
 from alpaca_tui.core.clock import FakeClock
 from alpaca_tui.tui.app import AlpacaTuiApp, _default_store_opener
 from alpaca_tui.tui.dialogs.passphrase import PassphraseDialog
+from alpaca_tui.tui.format import ENV_ORDER
 from alpaca_tui.tui.widgets.list_table import ListTable
 from tests.tui.conftest import add_static_profiles, screen_text, wait_for
 
@@ -90,6 +91,7 @@ from alpaca_tui.core.credentials import Flow, Profile, Secret, SecretBundle
 from alpaca_tui.core.environments import Api, Env
 from alpaca_tui.core.store import Store
 from alpaca_tui.tui.app import AlpacaTuiApp, _default_store_opener
+from alpaca_tui.tui.format import ENV_ORDER
 
 store = Store.open(Path(sys.argv[1]), backend="file", passphrase="a passphrase for this test")
 store.add_profile(Profile("emu-paper", Env.PAPER, Flow.LEGACY, "PK…AAAA",
@@ -196,7 +198,142 @@ async def test_filling_the_list_is_linear(static_store: Any, clock: FakeClock,
         monkeypatch.setattr(NavTable, "ordered_rows", property(counting))
         home = app.screen
         home.populate()  # type: ignore[attr-defined]
-        table = home.query_one("#creds", DataTable)
+        table = home.query_one("#creds", NavTable)
+        table.add_pending_rows()  # the rows below the first screen too
         assert table.row_count == 300 + 4
         assert rebuilt < 20, rebuilt
         assert str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value).startswith("p:")
+
+
+# -- rows below the first screen come after the first frame (ListTable.add_rows_soon) ---------
+
+def _many(n: int) -> list[Any]:
+    from alpaca_tui.core.credentials import Flow, Profile
+    from alpaca_tui.core.environments import Env
+
+    envs = list(Env)
+    return [Profile(f"p{i:03d}", envs[i % 4], Flow.LEGACY, "PK…0000") for i in range(n)]
+
+
+def _keys(table: DataTable[Any]) -> list[str]:
+    return [str(table.coordinate_to_cell_key((row, 0)).row_key.value) for row in range(table.row_count)]
+
+
+async def _home_with(app: AlpacaTuiApp, pilot: Any, n: int) -> tuple[Any, Any]:
+    from alpaca_tui.tui.widgets.lists import NavTable
+
+    await wait_for(pilot, lambda: app.profiles_loaded, what="list")
+    app.session.profiles = _many(n)
+    home = app.screen
+    return home, home.query_one("#creds", NavTable)
+
+
+async def test_a_long_list_fills_one_screen_first_then_the_rest(static_store: Any, clock: FakeClock) -> None:
+    """500 credentials: one screen's rows before the next frame, the scrollable height already
+    that of all 504, and after the frame every row, in the same order a full fill gives."""
+    app = AlpacaTuiApp(store=static_store, clock=clock)
+    async with app.run_test(size=(100, 30)) as pilot:
+        home, table = await _home_with(app, pilot, 500)
+        home.populate()
+        assert 30 <= table.row_count <= 40, table.row_count  # one screen (30 lines) and no more
+        assert table.pending_rows == 504 - table.row_count
+        first_screen = _keys(table)
+        await pilot.pause()
+        assert table.pending_rows == 0
+        keys = _keys(table)
+        assert keys[:len(first_screen)] == first_screen
+        assert table.virtual_size.height == 504 + 1  # the header line
+        expected = []
+        for env in ENV_ORDER:
+            expected.append(f"env:{env.value}")
+            expected += sorted(f"p:{p.name}" for p in app.session.profiles if p.env is env)
+        assert keys == expected
+
+
+async def test_the_scrollable_height_counts_the_rows_still_to_come(static_store: Any,
+                                                                  clock: FakeClock) -> None:
+    from textual.geometry import Size
+
+    app = AlpacaTuiApp(store=static_store, clock=clock)
+    async with app.run_test(size=(100, 30)) as pilot:
+        home, table = await _home_with(app, pilot, 500)
+        home.populate()
+        added = table.row_count
+        table._update_dimensions([])  # what the table's idle handler does before the next frame
+        assert table.row_count == added and table.pending_rows  # still waiting
+        assert table.virtual_size == Size(table.virtual_size.width, 504 + 1)
+
+
+async def test_end_right_after_a_fill_goes_to_the_real_last_row(static_store: Any, clock: FakeClock) -> None:
+    """G / End (``list.last``) before the rest was added: the last credential, not the last
+    row of the first screen."""
+    app = AlpacaTuiApp(store=static_store, clock=clock)
+    async with app.run_test(size=(100, 30)) as pilot:
+        home, table = await _home_with(app, pilot, 500)
+        home.populate()
+        assert table.pending_rows
+        table.action_last()  # what the key runs, with no frame in between
+        last = sorted(p.name for p in app.session.profiles if p.env is ENV_ORDER[-1])[-1]
+        assert home.selected_name() == last
+        await pilot.pause()
+        assert home.selected_name() == last
+
+
+async def test_moving_down_past_the_first_screen_adds_the_rest_at_once(static_store: Any,
+                                                                      clock: FakeClock) -> None:
+    app = AlpacaTuiApp(store=static_store, clock=clock)
+    async with app.run_test(size=(100, 30)) as pilot:
+        home, table = await _home_with(app, pilot, 500)
+        home.populate()
+        added = table.row_count
+        table.move_cursor(row=added - 1)
+        table.action_cursor_down()  # no frame in between: the rest is added for this move
+        assert table.pending_rows == 0
+        assert table.cursor_coordinate.row == added
+        await pilot.pause()
+        assert table.row_count == 504
+
+
+async def test_a_selection_below_the_first_screen_is_kept(static_store: Any, clock: FakeClock) -> None:
+    app = AlpacaTuiApp(store=static_store, clock=clock)
+    async with app.run_test(size=(100, 30)) as pilot:
+        home, table = await _home_with(app, pilot, 500)
+        home.populate()
+        await pilot.pause()
+        home.select("p398")  # far below the first screen
+        assert home.selected_name() == "p398"
+        home.populate()  # a repaint (a tick's reload, a filter): the cursor stays on it
+        assert home.selected_name() == "p398"
+        await pilot.pause()
+        assert home.selected_name() == "p398" and table.row_count == 504
+
+
+async def test_fills_in_quick_succession_never_mix_or_repeat_rows(static_store: Any,
+                                                                  clock: FakeClock) -> None:
+    """Typing a filter repopulates on every key: a fill scheduled for an earlier list must not
+    add its rows to the next one."""
+    app = AlpacaTuiApp(store=static_store, clock=clock)
+    async with app.run_test(size=(100, 30)) as pilot:
+        home, table = await _home_with(app, pilot, 500)
+        home.populate()
+        home.filter_text = "p1"
+        home.populate()
+        home.filter_text = ""
+        home.populate()
+        home.filter_text = "p2"
+        home.populate()
+        await pilot.pause()
+        keys = _keys(table)
+        assert len(keys) == len(set(keys))
+        names = {k[2:] for k in keys if k.startswith("p:")}
+        assert names == {p.name for p in app.session.profiles if "p2" in p.name}
+
+
+async def test_select_reaches_a_row_not_added_yet(static_store: Any, clock: FakeClock) -> None:
+    app = AlpacaTuiApp(store=static_store, clock=clock)
+    async with app.run_test(size=(100, 30)) as pilot:
+        home, table = await _home_with(app, pilot, 500)
+        home.populate()
+        assert table.pending_rows
+        home.select("p499")
+        assert home.selected_name() == "p499"

@@ -6,6 +6,7 @@ flow, masked key ID, access summary, expiry badge, last verification and token s
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
@@ -32,6 +33,7 @@ from alpaca_tui.tui.messages import ProfilesChanged
 from alpaca_tui.tui.screens.base import AppScreen
 from alpaca_tui.tui.screens.home_columns import NARROW_FLOW, fit_columns
 from alpaca_tui.tui.widgets import focus_now
+from alpaca_tui.tui.widgets.list_table import LaterRow
 from alpaca_tui.tui.widgets.lists import NavTable
 
 if TYPE_CHECKING:
@@ -131,7 +133,7 @@ class HomeScreen(AppScreen):
         return [p for p in profiles if all(w in profile_search_text(p) for w in words)]
 
     def populate(self) -> None:
-        table = self.query_one("#creds", DataTable)
+        table = self.query_one("#creds", NavTable)
         if not table.columns:
             return
         selected = self.selected_name()
@@ -143,34 +145,40 @@ class HomeScreen(AppScreen):
         wanted = self.session.focus_profile  # the credential just saved, once it is listed
         if wanted is not None and any(p.name == wanted for p in shown):
             selected, self.session.focus_profile = wanted, None
-        target_row = None
         width = table.columns[ColumnKey("name")].width
         keys = [key for key, _, _ in self.columns()]
+        ncols = len(keys)
+        loaded = self.session.profiles_loaded
+        rows: list[LaterRow] = []  # headings and credentials in order; cells built when added
+        target = first = None
         for env in ENV_ORDER:
             members = sorted((p for p in shown if p.env is env), key=lambda p: p.name)
             if filtering and not members:
                 continue
             heading = Text(env.label, style=env_style(env))
             live = Text("⚠ LIVE", style="bold orange1") if env.is_live else Text("")
-            loaded = self.session.profiles_loaded
             count = Text(f"{len(members)} cred{'s' if len(members) != 1 else ''}" if loaded else "…",
                          style="dim")
-            ncols = len(table.columns)
-            table.add_row(heading, live, count, *[""] * (ncols - 3), key=f"env:{env.value}")
+            head = [heading, live, count, *[""] * (ncols - 3)]
+            rows.append((f"env:{env.value}", head.copy))
             if not members and loaded:
-                table.add_row(Text("  (none — n adds one)", style="dim"), *[""] * (ncols - 1),
-                              key=f"empty:{env.value}")
+                empty = [Text("  (none — n adds one)", style="dim"), *[""] * (ncols - 1)]
+                rows.append((f"empty:{env.value}", empty.copy))
             for p in members:
                 key = f"p:{p.name}"
                 self._row_profiles[key] = p.name
                 if p.name == selected:
-                    target_row = table.row_count
-                table.add_row(*self._cells(p, now, width, keys), key=key)
-        if target_row is None and self._row_profiles:
-            first = next(iter(self._row_profiles))
-            target_row = table.get_row_index(first)
-        if target_row is not None:
-            table.move_cursor(row=target_row)
+                    target = len(rows)
+                if first is None:
+                    first = len(rows)
+                rows.append((key, partial(self._cells, p, now, width, keys)))
+        target = first if target is None else target
+        # one screen's rows now, the others after the next frame (500 credentials: ~30 rows
+        # before the first frame instead of 504); all of them once the cursor goes further
+        # (a selection below the first screen: the move below adds them)
+        table.add_rows_soon(rows, now=max(self.app.size.height, self.size.height, 24))
+        if target is not None:
+            table.move_cursor(row=target)
         self._update_summary()
         self._update_status()
 
@@ -245,7 +253,8 @@ class HomeScreen(AppScreen):
         return p.env if p else None
 
     def select(self, name: str) -> None:
-        table = self.query_one("#creds", DataTable)
+        table = self.query_one("#creds", NavTable)
+        table.add_pending_rows()
         try:
             table.move_cursor(row=table.get_row_index(f"p:{name}"))
         except Exception:

@@ -42,6 +42,7 @@ class NavTable(ListTable):
             self.move_cursor(row=0)
 
     def action_last(self) -> None:
+        self.add_pending_rows()  # the last row, not the last one added so far
         if self.row_count:
             self.move_cursor(row=self.row_count - 1)
 
