@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from types import MappingProxyType
 
 from alpaca_tui.core.errors import UsageError
 
@@ -122,7 +123,8 @@ class AccessMatrix:
     def __post_init__(self) -> None:
         get = self.levels.get
         full = {s: Level(get(s, Level.NONE)) for s in _SCOPES}
-        object.__setattr__(self, "levels", full)
+        # read-only: profiles with the same access share one matrix (from_dict)
+        object.__setattr__(self, "levels", MappingProxyType(full))
 
     @classmethod
     def read_only(cls) -> AccessMatrix:
@@ -192,4 +194,21 @@ class AccessMatrix:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, str]) -> AccessMatrix:
-        return cls({parse_scope(k): parse_level(v) for k, v in data.items()})
+        key = tuple(data.items())
+        try:
+            known = _FROM_DICT.get(key)
+        except TypeError:  # an unhashable value: parsed (and refused) below
+            known, key = None, ()
+        if known is not None:
+            return known
+        matrix = cls({parse_scope(k): parse_level(v) for k, v in data.items()})
+        if key and len(_FROM_DICT) < _FROM_DICT_MAX:
+            _FROM_DICT[key] = matrix
+        return matrix
+
+
+# An index's profiles mostly share a handful of matrices (500 profiles: 5,000 scope and level
+# names parsed, ~7 ms at start-up): each distinct one is parsed once. Bounded: a hostile index
+# of many distinct matrices only parses the rest as before.
+_FROM_DICT: dict[tuple[tuple[str, str], ...], AccessMatrix] = {}
+_FROM_DICT_MAX = 256
