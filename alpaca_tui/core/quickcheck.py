@@ -42,11 +42,12 @@ from alpaca_tui.core.checks import (
 )
 from alpaca_tui.core.clock import SYSTEM_CLOCK, Clock
 from alpaca_tui.core.credentials import HeldCredential, Profile
+from alpaca_tui.core.deadline import Deadline
 from alpaca_tui.core.environments import Api, apis_for, normalize_path
 from alpaca_tui.core.exchange import SendPolicy
 from alpaca_tui.core.http import ApiError, ApiResponse
 from alpaca_tui.core.retirement import commit_retirement, retire_due
-from alpaca_tui.core.syncwire import Deadline, SyncWire
+from alpaca_tui.core.syncwire import SyncWire
 
 if TYPE_CHECKING:
     from alpaca_tui.core.store import Store

@@ -7,13 +7,15 @@ the request given what is left of the deadline, 429 retries honouring ``Retry-Af
 the same lazy TLS (no TLS context is built for plain-http loopback hosts), no redirects, no
 proxy variables.
 
-The deadline (:class:`Deadline`, monotonic time) holds as the engine's ``asyncio.timeout``
-does: httpx's per-operation timeouts alone would let a server that drips a byte now and
-then, or stalls after its headers, run far past it, so every socket wait of an exchange
-(connect, TLS handshake, each read and write) is given no more than what is left of the
-deadline of the call running in that thread (:class:`DeadlineBackend`, httpcore's network
-backend seam), and none starts once it has passed. Name resolution, which no socket timeout
-bounds, runs in a helper thread that is waited for only as long.
+The deadline (:class:`~alpaca_tui.core.deadline.Deadline`, on ``time.monotonic``) holds as
+the engine's ``asyncio.timeout`` does: httpx's per-operation timeouts alone would let a
+server that drips a byte now and then, or stalls after its headers, run far past it, so
+every socket wait of an exchange (connect, TLS handshake, each read and write) is given no
+more than what is left of the deadline of the call running in that thread
+(:class:`DeadlineBackend`, httpcore's network backend seam, :meth:`Deadline.clamp
+<alpaca_tui.core.deadline.Deadline.clamp>`), and none starts once it has passed. Name
+resolution, which no socket timeout bounds, runs in a helper thread that is waited for only
+as long.
 """
 
 from __future__ import annotations
@@ -26,7 +28,6 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
 from typing import Any
 
 import httpcore
@@ -34,33 +35,18 @@ import httpx
 
 from alpaca_tui import __version__
 from alpaca_tui.core.clock import Clock
+from alpaca_tui.core.deadline import Deadline
 from alpaca_tui.core.exchange import Attempts, BodyReader, RequestParts, SendPolicy, Sent
 
-__all__ = ["Deadline", "DeadlineBackend", "SyncWire"]
-
-
-@dataclass(frozen=True)
-class Deadline:
-    """A deadline: ``at`` in ``time.monotonic()`` seconds, ``seconds`` in all."""
-
-    at: float
-    seconds: float
-
-    @classmethod
-    def after(cls, seconds: float) -> Deadline:
-        return cls(time.monotonic() + seconds, seconds)
-
-    def left(self) -> float:
-        return self.at - time.monotonic()
-
+__all__ = ["DeadlineBackend", "SyncWire"]
 
 # the deadline of the exchange this thread runs (each thread has its own context)
-_CURRENT: ContextVar[float | None] = ContextVar("alpaca_tui_sync_deadline", default=None)
+_CURRENT: ContextVar[Deadline | None] = ContextVar("alpaca_tui_sync_deadline", default=None)
 
 
 @contextmanager
 def _bounded(deadline: Deadline) -> Iterator[None]:
-    token = _CURRENT.set(deadline.at)
+    token = _CURRENT.set(deadline)
     try:
         yield
     finally:
@@ -69,13 +55,8 @@ def _bounded(deadline: Deadline) -> Iterator[None]:
 
 def _within(timeout: float | None, late: type[httpcore.TimeoutException]) -> float | None:
     """``timeout`` cut to what is left of this thread's deadline; ``late`` once nothing is."""
-    at = _CURRENT.get()
-    if at is None:
-        return timeout
-    left = at - time.monotonic()
-    if left <= 0:
-        raise late("the call's deadline has passed")
-    return left if timeout is None else min(timeout, left)
+    deadline = _CURRENT.get()
+    return timeout if deadline is None else deadline.clamp(timeout, late)
 
 
 class DeadlineStream(httpcore.NetworkStream):

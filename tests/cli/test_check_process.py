@@ -29,8 +29,10 @@ from tests.conftest import cli_argv, subprocess_env
 
 __all__ = ["emu"]
 
-NEVER = ("asyncio", "alpaca_tui.core.engine", "alpaca_tui.core.auth", "alpaca_tui.core.deadline",
-         "alpaca_tui.core.wire", "alpaca_tui.core.api", "anyio._core", "anyio._backends", "sniffio",
+# (core/deadline.py is on the path: its Deadline is the one both senders use, asyncio only inside
+# the engine's functions that need the running loop)
+NEVER = ("asyncio", "alpaca_tui.core.engine", "alpaca_tui.core.auth", "alpaca_tui.core.wire",
+         "alpaca_tui.core.api", "anyio._core", "anyio._backends", "sniffio",
          # the broker path table: a trading key never asks which scope a path needs
          "alpaca_tui.core.pathscopes", "alpaca_tui.core.scopetable")
 ASYNC_STACK = ("anyio", "httpcore._async", "httpcore._backends", "sniffio")
@@ -75,6 +77,16 @@ def test_check_of_a_key_pair_profile_imports_no_async_engine(alpaca_home: Path, 
     bare = subprocess.run([sys.executable, "-c", BARE, emu.urls["trading-paper"]], env=subprocess_env(),
                           capture_output=True, text=True, timeout=60, check=True)
     assert async_stack(modules) <= async_stack(set(json.loads(bare.stdout)))
+
+
+def test_the_shared_deadline_imports_no_asyncio() -> None:
+    """``core/deadline.py`` alone, as the check path imports it: none of the engine's modules."""
+    code = "import json, sys, alpaca_tui.core.deadline; print(json.dumps(sorted(sys.modules)))"
+    proc = subprocess.run([sys.executable, "-c", code], env=subprocess_env(), capture_output=True, text=True,
+                          timeout=60, stdin=subprocess.DEVNULL, check=True)
+    modules = set(json.loads(proc.stdout))
+    assert "alpaca_tui.core.deadline" in modules
+    assert imported(modules, NEVER) == []
 
 
 def test_check_with_an_oauth_profile_uses_the_engine(alpaca_home: Path, emu: Emulator) -> None:
