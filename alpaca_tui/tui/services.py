@@ -72,7 +72,9 @@ def small_index(path: Path) -> bool:
 
 
 def default_index_path() -> Path:
-    from alpaca_tui.core.store import INDEX_NAME, default_home
+    # from the modules that hold them: not the store's (its backends are imported with it)
+    from alpaca_tui.core.store.fileindex import INDEX_NAME
+    from alpaca_tui.core.store.registry import default_home
 
     return default_home().expanduser().absolute() / INDEX_NAME
 

@@ -8,12 +8,17 @@ bounded by a timeout), then ``file``, which is always available.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from alpaca_tui.core.errors import BackendUnavailableError
-from alpaca_tui.core.store.filecrypt import FileBackend
 from alpaca_tui.core.store.fileindex import FileIndex
 from alpaca_tui.core.store.registry import BackendSpec, OpenContext, Opened, Reason, register_backend
-from alpaca_tui.core.store.secretservice import recorded_probe, remember
-from alpaca_tui.core.store.system import KeyringProbe, SystemBackend, probe_keyring_detail
+
+if TYPE_CHECKING:
+    from alpaca_tui.core.store.system import KeyringProbe
+
+# Each backend's own modules (the encrypted file's, the OS keyring's) are imported when one is
+# opened: registering the names is all that reading an index needs (registry.is_backend).
 
 SECRETS_NAME = "secrets.enc"
 
@@ -24,6 +29,8 @@ FILE_FIX = "or use the encrypted file: export ALPACA_TUI_KEYRING=file"
 
 # -- file ---------------------------------------------------------------------------------------
 def _open_file(ctx: OpenContext, reason: Reason | None = None) -> Opened:
+    from alpaca_tui.core.store.filecrypt import FileBackend
+
     path = ctx.home / SECRETS_NAME
     secrets = FileBackend(path, ctx.lock, passphrase=ctx.passphrase,
                           passphrase_provider=ctx.passphrase_provider)
@@ -37,6 +44,8 @@ def _auto_file(ctx: OpenContext) -> Opened:
 
 # -- system -------------------------------------------------------------------------------------
 def _system(ctx: OpenContext, probe: KeyringProbe) -> Opened:
+    from alpaca_tui.core.store.system import SystemBackend
+
     secrets = SystemBackend(ctx.home, probe.keyring, lock=ctx.lock)
     return Opened(FileIndex(ctx.home, ctx.lock), secrets, where=f"OS keyring {probe.backend}",
                   why=probe.reason)
@@ -46,6 +55,9 @@ def _open_system(ctx: OpenContext, reason: Reason) -> Opened:
     # A home already pinned to the keyring skips the test round trip: its first real call
     # (bounded as well) reports a dead keyring. It reads the Secret Service directly when that
     # is keyring's recorded choice here (secretservice.py), else asks keyring and records its choice.
+    from alpaca_tui.core.store.secretservice import recorded_probe, remember
+    from alpaca_tui.core.store.system import probe_keyring_detail
+
     probe = ctx.given_probe or (recorded_probe(ctx.home) if reason.pinned else None)
     if probe is None:
         probe = probe_keyring_detail(roundtrip=not reason.pinned)
@@ -60,6 +72,8 @@ def _open_system(ctx: OpenContext, reason: Reason) -> Opened:
 
 
 def _auto_system(ctx: OpenContext) -> Opened | str:
+    from alpaca_tui.core.store.system import probe_keyring_detail
+
     probe = ctx.given_probe or probe_keyring_detail()
     ctx.probe = probe
     if not probe.viable:

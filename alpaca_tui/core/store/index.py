@@ -25,7 +25,7 @@ from typing import Any
 from alpaca_tui.core.credentials import Profile
 from alpaca_tui.core.errors import AlpacaTuiError, StoreError
 from alpaca_tui.core.store.fsutil import atomic_write
-from alpaca_tui.core.store.registry import BACKENDS
+from alpaca_tui.core.store.registry import is_backend
 from alpaca_tui.core.store.safefile import INDEX_MAX, read_file
 
 INDEX_VERSION = 1
@@ -135,7 +135,7 @@ def parse_index(doc: Any) -> IndexDoc:
             raise BadIndexError(f"bad entry for profile {name!r}: {exc}") from None
         profiles[name] = profile
     backend = doc.get("backend")
-    if backend is not None and (not isinstance(backend, str) or backend not in BACKENDS):
+    if backend is not None and (not isinstance(backend, str) or not is_backend(backend)):
         raise BadIndexError(f"unknown backend {backend!r}")
     extra = {k: v for k, v in doc.items() if k not in ("version", "backend", "profiles")}
     return IndexDoc(profiles, backend, extra)

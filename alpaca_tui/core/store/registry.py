@@ -19,7 +19,9 @@ This module imports no backend: it only holds the table (no cycles with the inde
 
 from __future__ import annotations
 
+import importlib
 import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +37,16 @@ if TYPE_CHECKING:
 
 HOME_ENV = "ALPACA_TUI_HOME"
 BACKEND_ENV = "ALPACA_TUI_KEYRING"
+
+
+def default_home() -> Path:
+    """``$ALPACA_TUI_HOME``, else the platform's user data dir (``~/.local/share/alpaca-tui``)."""
+    env = os.environ.get(HOME_ENV)
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("alpaca-tui", appauthor=False))
 
 
 @dataclass
@@ -93,11 +105,21 @@ class BackendSpec:
 
 
 BACKENDS: dict[str, BackendSpec] = {}  # registration order is the auto order
+_BUILTIN = "alpaca_tui.core.store.builtin"
+
+
+def _specs() -> dict[str, BackendSpec]:
+    """The table, with the built-in backends in it: :mod:`.builtin` registers them when it is
+    first imported, which every lookup here makes sure of (reading an index needs the names,
+    not the backends' own modules, which :mod:`.builtin` imports only to open one)."""
+    if _BUILTIN not in sys.modules:
+        importlib.import_module(_BUILTIN)
+    return BACKENDS
 
 
 def register_backend(spec: BackendSpec) -> BackendSpec:
-    """Add ``spec`` (its name and aliases must be new)."""
-    taken = {alias for s in BACKENDS.values() for alias in (s.name, *s.aliases)}
+    """Add ``spec`` (its name and aliases must be new; after the built-in ones)."""
+    taken = {alias for s in _specs().values() for alias in (s.name, *s.aliases)}
     clash = {spec.name, *spec.aliases} & taken
     if clash:
         raise ValueError(f"secret backend name(s) already registered: {', '.join(sorted(clash))}")
@@ -106,23 +128,28 @@ def register_backend(spec: BackendSpec) -> BackendSpec:
 
 
 def backend_names() -> tuple[str, ...]:
-    return tuple(BACKENDS)
+    return tuple(_specs())
+
+
+def is_backend(name: str) -> bool:
+    """Whether ``name`` is a registered backend's name (as an index records it)."""
+    return name in _specs()
 
 
 def backend_spec(name: str) -> BackendSpec:
     try:
-        return BACKENDS[name]
+        return _specs()[name]
     except KeyError:
         raise UsageError(f"unknown secret backend {name!r} (use {_choices()})") from None
 
 
 def backend_label(name: str) -> str:
-    spec = BACKENDS.get(name)
+    spec = _specs().get(name)
     return spec.label if spec is not None else name
 
 
 def _choices() -> str:
-    names = list(BACKENDS)
+    names = list(_specs())
     return " or ".join(names) if len(names) <= 2 else f"{', '.join(names[:-1])} or {names[-1]}"
 
 
@@ -135,7 +162,7 @@ def requested_backend(backend: str | None = None) -> tuple[str | None, str]:
     v = value.strip().lower()
     if v in ("", "auto"):
         return None, "auto"
-    for spec in BACKENDS.values():
+    for spec in _specs().values():
         if v == spec.name or v in spec.aliases:
             return spec.name, source
     raise UsageError(f"{source}: unknown secret backend {value!r} (use {_choices()})")
@@ -157,7 +184,7 @@ def select_backend(ctx: OpenContext, want: str | None, source: str, recorded: st
         opened = backend_spec(target).open(ctx, reason)
         return opened, f"using {opened.where} ({reason.chosen()})"
     rejected: list[str] = []
-    for spec in BACKENDS.values():
+    for spec in _specs().values():
         if spec.try_auto is None:
             continue
         got = spec.try_auto(ctx)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from collections.abc import Callable, Hashable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -40,6 +39,7 @@ from alpaca_tui.core.store.registry import (
     Opened,
     backend_label,
     backend_names,
+    default_home,
     requested_backend,
     select_backend,
 )
@@ -51,16 +51,6 @@ BACKEND_KINDS = backend_names()  # the built-ins, in auto order: ("system", "fil
 
 _PROFILE_FIELDS = frozenset(f.name for f in dataclasses.fields(Profile))
 T = TypeVar("T")
-
-
-def default_home() -> Path:
-    """``$ALPACA_TUI_HOME``, else the platform's user data dir (``~/.local/share/alpaca-tui``)."""
-    env = os.environ.get(HOME_ENV)
-    if env:
-        return Path(env).expanduser()
-    import platformdirs
-
-    return Path(platformdirs.user_data_dir("alpaca-tui", appauthor=False))
 
 
 def bundle_payload(bundle: SecretBundle) -> str:
