@@ -265,7 +265,7 @@ class AlpacaTuiApp(StartupPrompts):
     def on_store_failed(self, message: StoreFailed) -> None:
         self.session.store_error = message.error
         self._update_subtitle()
-        self._broadcast(ProfilesChanged)
+        self._broadcast_status()  # the list shown (the peek's, if any) stays
         if message.locked:
             self.store_locked()
             return
@@ -278,7 +278,7 @@ class AlpacaTuiApp(StartupPrompts):
         self.session.store_error = None
         self.session.store_locked = False
         self._update_subtitle()
-        self._broadcast(ProfilesChanged)
+        self._broadcast_status()  # "opening the secret store…"
         self._open_store()
 
     @work(thread=True, exclusive=True, group="engine-import", exit_on_error=False)
@@ -304,7 +304,7 @@ class AlpacaTuiApp(StartupPrompts):
                     self.notify(exc.message, title="ALPACA_TUI_MAX_BODY", severity="warning")
             session.engine = message.engine_cls(session.store, clock=session.clock,
                                                 refresh_ahead=session.refresh_ahead, **options)
-        self._broadcast(ProfilesChanged)
+        self._broadcast_status()  # the same list: token cells, and no "loading auth engine…"
 
     def on_operation_failed(self, message: OperationFailed) -> None:
         if message.what == "engine":

@@ -28,11 +28,13 @@ NAMES = ["live-trader", "paper-bot", "sandbox-oauth"]
 
 class Counts:
     """Reads of ``<home>/index.json`` on the UI thread (the peek's and the store's list; the
-    store's own opening reads it in its worker), and fills of the home screen's table."""
+    store's own opening reads it in its worker), and fills of the home screen's table once the
+    store is open (``refills``: those before it, at mount, fill it with the peek's list)."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch, home: Path) -> None:
         self.ui_reads = 0
         self.fills = 0
+        self.fills_before_store: int | None = None
         self.during_first_read: Callable[[], None] | None = None
         path = home / "index.json"
         real_read = index.read_index
@@ -58,6 +60,21 @@ class Counts:
             real_populate(screen)
 
         monkeypatch.setattr(HomeScreen, "populate", populate)
+        for hook in ("_store_ready", "on_store_failed"):  # the store opened, or could not
+            monkeypatch.setattr(AlpacaTuiApp, hook, self._noting(getattr(AlpacaTuiApp, hook)))
+
+    def _noting(self, real: Callable[..., None]) -> Callable[..., None]:
+        def hook(app: AlpacaTuiApp, *args: Any) -> None:
+            if self.fills_before_store is None:
+                self.fills_before_store = self.fills
+            real(app, *args)
+
+        return hook
+
+    @property
+    def refills(self) -> int:
+        assert self.fills_before_store is not None and self.fills_before_store >= 1  # the peek's list
+        return self.fills - self.fills_before_store
 
 
 class OpenerWithHook:
@@ -98,6 +115,7 @@ async def test_an_unchanged_index_is_read_and_filled_once(static_store: Any, clo
         await started(app, pilot)
         assert [p.name for p in app.profiles] == NAMES
         assert counts.ui_reads == 1  # the peek's read; the store's list was the same file
+        assert counts.refills == 0  # the same list: neither the store nor the engine fills it again
         text = screen_text(app)
         assert "3 credentials · secrets in" in text  # the status line did follow the store ...
         assert "loading auth engine" not in text  # ... and the engine
@@ -117,6 +135,7 @@ async def test_an_index_changed_before_the_store_opens_is_read_again(
         await started(app, pilot)
         assert [p.name for p in app.profiles] == ["added-later", *NAMES]
         assert counts.ui_reads == 2  # the peek's, and the store's after the change
+        assert counts.refills == 1  # the changed list, once (not again for the engine)
         assert "added-later" in str(app.screen.query_one("#creds", DataTable).get_row("p:added-later")[0])
         assert "4 credentials · secrets in" in screen_text(app)
 
@@ -132,6 +151,7 @@ async def test_an_index_written_during_the_peek_read_is_read_again(
         await started(app, pilot)
         assert [p.name for p in app.profiles] == ["added-later", *NAMES]
         assert counts.ui_reads == 2
+        assert counts.refills == 1
 
 
 async def test_an_index_repaired_while_opening_is_read_again(alpaca_home: Path, clock: FakeClock,
@@ -153,5 +173,50 @@ async def test_an_index_repaired_while_opening_is_read_again(alpaca_home: Path, 
         await started(app, pilot)
         assert app.profiles[0].key_id_masked == mask(new.key_id)
         assert counts.ui_reads == 2
+        assert counts.refills == 1  # the repaired list
         row = [str(cell) for cell in app.screen.query_one("#creds", DataTable).get_row("p:p")]
         assert mask(new.key_id) in row and mask(old.key_id) not in row
+
+
+async def test_a_store_that_cannot_open_keeps_the_list_and_repaints_the_status(
+        static_store: Any, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> None:
+    from alpaca_tui.core.errors import StoreError
+
+    def fail() -> None:
+        raise StoreError("the keyring is not reachable (a test)")
+
+    counts = Counts(monkeypatch, static_store.home)
+    app = AlpacaTuiApp(store_opener=OpenerWithHook(fail), clock=clock)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: app.store_error is not None, what="the store error")
+        for _ in range(3):
+            await pilot.pause()
+        assert "✗ the keyring is not reachable (a test)" in screen_text(app)
+        assert counts.refills == 0  # the peek's list stays as it was filled
+        assert "paper-bot" in str(app.screen.query_one("#creds", DataTable).get_row("p:paper-bot")[0])
+
+
+async def test_the_engine_arriving_repaints_the_token_cells_not_the_table(
+        static_store: Any, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the engine the OAuth rows' token cells can say more (a cached token's time left):
+    they are repainted, the table is not filled again. (tick=3600: no tick repaints them.)"""
+    from types import SimpleNamespace
+
+    from alpaca_tui.core.engine import Engine
+    from alpaca_tui.tui import app as app_module
+
+    def token_state(engine: Engine, name: str) -> Any:
+        return SimpleNamespace(expires_at=clock.time() + 300, issued_at=clock.time(), last_error=None)
+
+    monkeypatch.setattr(Engine, "token_state", token_state)
+    monkeypatch.setattr(app_module, "ENGINE_DELAY", 0.5)  # time to look before it comes
+    counts = Counts(monkeypatch, static_store.home)
+    app = AlpacaTuiApp(store_opener=_default_store_opener, clock=clock, tick=3600)
+    async with app.run_test(size=(100, 30)) as pilot:
+        table = app.screen.query_one("#creds", DataTable)
+        await wait_for(pilot, lambda: app.store is not None, what="the store")
+        assert app.engine is None
+        assert str(table.get_cell("p:sandbox-oauth", "token")) == "no token"
+        await started(app, pilot)
+        assert str(table.get_cell("p:sandbox-oauth", "token")) == "05:00 left"
+        assert counts.refills == 0
