@@ -10,6 +10,7 @@ which the handlers here turn into session state, a broadcast and a toast.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from textual import work
@@ -43,9 +44,14 @@ class AppActions(App[int]):
         """Ask for the passphrase again after a cancelled prompt (implemented by the app)."""
         raise NotImplementedError
 
-    def _broadcast(self, message_cls: type[Message]) -> None:
+    def _broadcast(self, make: Callable[[], Message]) -> None:
         for screen in self.screen_stack:
-            screen.post_message(message_cls())
+            screen.post_message(make())
+
+    def _broadcast_status(self) -> None:
+        """ProfilesChanged for a change beside an unchanged list (the store opened or failed, the
+        engine arrived): the home screen repaints its status line and token cells, not its table."""
+        self._broadcast(lambda: ProfilesChanged(rows=False))
 
     def _refused(self, action: str) -> bool:
         """A viewer asked for ``action`` (a key typed ahead, a stale palette): say why, once."""

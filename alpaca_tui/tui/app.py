@@ -86,6 +86,7 @@ class AlpacaTuiApp(StartupPrompts):
         self._pending_answers: list[Future[Any]] = []  # prompts a worker thread waits on
         self._index_watch: IndexWatch | None = None  # changes other processes make to the store
         self._index_is_local = True                  # index.json: polled with one stat per tick
+        self._peeked: services.Peek | None = None    # the list peek showed, while the store opens
         self._reload_lock = threading.Lock()  # profile lists arrive in the order they were read
         self._clashes_told: set[str] = set()
         self._engine_loading = False  # the engine's import worker is on its way
@@ -190,17 +191,18 @@ class AlpacaTuiApp(StartupPrompts):
         self.post_message(StoreReady(store))
 
     @work(thread=True, exclusive=True, group="peek", exit_on_error=False)
-    def _peek_profiles(self, peek: Callable[[], list[Profile] | None]) -> None:
+    def _peek_profiles(self, peek: Callable[[], services.Peek | None]) -> None:
         self._peek_now(peek, self.post_message)
 
-    def _peek_now(self, peek: Callable[[], list[Profile] | None],
+    def _peek_now(self, peek: Callable[[], services.Peek | None],
                   deliver: Callable[[ProfilesLoaded], object]) -> None:
         """``peek`` and show its list: from a worker (``deliver=post_message``) or, for a small
         local index, right here on the UI thread (handled at once: the first frame has it)."""
         with self._reload_lock:
-            profiles = peek()
-            if profiles is not None and self.session.store is None:  # else the store's own list is on its way
-                deliver(ProfilesLoaded(profiles))
+            peeked = peek()
+            if peeked is not None and self.session.store is None:  # else the store's own list is on its way
+                self._peeked = peeked  # with its stamp: _store_ready reads again only what changed
+                deliver(ProfilesLoaded(peeked.profiles))
 
     def on_store_ready(self, message: StoreReady) -> None:
         self.session.store = message.store
@@ -225,14 +227,30 @@ class AlpacaTuiApp(StartupPrompts):
         self._index_watch = IndexWatch(store.index_stamp)
         index = store.index_backend
         self._index_is_local = isinstance(index, FileIndex)
+        peeked, self._peeked = self._peeked, None
+        if peeked is not None and not self._peek_is_current(peeked, store):
+            peeked = None  # read again, below
         # the engine is loaded once this list is on screen (_engine_after_list)
-        if isinstance(index, FileIndex) and services.small_index(index.path):
+        if peeked is not None:  # the list on screen is the store's: not read nor filled again
+            self._index_watch.loaded(peeked.stamp)  # polls compare with what the peek read
+            self._broadcast_status()  # the same rows: "N credentials · secrets in …"
+            self._engine_after_list()
+        elif isinstance(index, FileIndex) and services.small_index(index.path):
             self._load_profiles(self._handle_now)  # local (500 profiles: ~20 ms): before the next frame
         else:
             self.reload_profiles()
         self._load_role()
-        if self.session.engine is not None:
+        if self.session.engine is not None and peeked is None:
             self._broadcast(ProfilesChanged)
+
+    def _peek_is_current(self, peeked: services.Peek, store: Store) -> bool:
+        """Whether the list the peek showed is the open store's, so it need not be read again: the
+        store's index is the very file the peek read (local, same path), its stamp is the one taken
+        before that read (a change by another process, or a repair made while opening, rewrites the
+        file: a new stamp), and the peek's list is still the one shown (delivered, not replaced)."""
+        index = store.index_backend
+        return (isinstance(index, FileIndex) and index.path == peeked.path
+                and self.session.profiles is peeked.profiles and store.index_stamp() == peeked.stamp)
 
     def _engine_after_list(self) -> None:
         """Import and build the engine after the first list is painted: its imports (httpx, anyio,
@@ -247,7 +265,7 @@ class AlpacaTuiApp(StartupPrompts):
     def on_store_failed(self, message: StoreFailed) -> None:
         self.session.store_error = message.error
         self._update_subtitle()
-        self._broadcast(ProfilesChanged)
+        self._broadcast_status()  # the list shown (the peek's, if any) stays
         if message.locked:
             self.store_locked()
             return
@@ -260,7 +278,7 @@ class AlpacaTuiApp(StartupPrompts):
         self.session.store_error = None
         self.session.store_locked = False
         self._update_subtitle()
-        self._broadcast(ProfilesChanged)
+        self._broadcast_status()  # "opening the secret store…"
         self._open_store()
 
     @work(thread=True, exclusive=True, group="engine-import", exit_on_error=False)
@@ -286,7 +304,7 @@ class AlpacaTuiApp(StartupPrompts):
                     self.notify(exc.message, title="ALPACA_TUI_MAX_BODY", severity="warning")
             session.engine = message.engine_cls(session.store, clock=session.clock,
                                                 refresh_ahead=session.refresh_ahead, **options)
-        self._broadcast(ProfilesChanged)
+        self._broadcast_status()  # the same list: token cells, and no "loading auth engine…"
 
     def on_operation_failed(self, message: OperationFailed) -> None:
         if message.what == "engine":

@@ -68,7 +68,14 @@ class ProfilesLoaded(Message):
 
 
 class ProfilesChanged(Message):
-    """Broadcast to every screen after the app's profile list changed."""
+    """Broadcast to every screen after the app's profile list changed. ``rows=False``: the list
+    is the one already shown, only what is said around it changed (the store opened or failed,
+    the engine arrived); the home screen then repaints its status line and token cells, not its
+    whole table."""
+
+    def __init__(self, rows: bool = True) -> None:
+        super().__init__()
+        self.rows = rows
 
 
 class OperationFailed(Message):

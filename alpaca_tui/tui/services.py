@@ -25,6 +25,7 @@ from alpaca_tui.core.scopes import AccessMatrix
 if TYPE_CHECKING:
     from alpaca_tui.core.preflight import ScopeCheck
     from alpaca_tui.core.store import Store
+    from alpaca_tui.core.store.index import IndexStamp
     from alpaca_tui.tui.session import DemoIssuer
 
 
@@ -79,13 +80,25 @@ def default_index_path() -> Path:
     return default_home().expanduser().absolute() / INDEX_NAME
 
 
-def peek_profiles() -> list[Profile] | None:
+@dataclass(frozen=True)
+class Peek:
+    """The default home's list read straight from its index file (:func:`peek_profiles`), with the
+    file's stamp (``index.index_stamp``) taken *before* that read: when the store has opened, an
+    unchanged stamp of the same file means the list is the store's own (a write during the read
+    shows as a changed stamp), and the app does not read it again (``app._store_ready``)."""
+
+    path: Path
+    stamp: IndexStamp
+    profiles: list[Profile]
+
+
+def peek_profiles() -> Peek | None:
     """The default home's profiles read straight from its index file, before any secret backend
     is opened (keyring discovery, an agent, a passphrase): listing never needs a secret, so the
     list can show while those are dealt with. None when there is nothing to show early (no index
     file, an empty or unreadable one: the store opener reports those)."""
     from alpaca_tui.core.errors import AlpacaTuiError
-    from alpaca_tui.core.store.index import read_index
+    from alpaca_tui.core.store.index import index_stamp, read_index
     from alpaca_tui.core.store.pin import read_pin
 
     path = default_index_path()
@@ -96,10 +109,12 @@ def peek_profiles() -> list[Profile] | None:
         pin = read_pin(home)
         if pin is not None and pin.backend == "vault":
             return None
+        stamp = index_stamp(path)  # before the read: a write landing during it changes the stamp
         doc = read_index(path)
     except AlpacaTuiError:
         return None
-    return [doc.profiles[k] for k in sorted(doc.profiles)] or None
+    profiles = [doc.profiles[k] for k in sorted(doc.profiles)]
+    return Peek(path, stamp, profiles) if profiles and stamp is not None else None
 
 
 class DefaultStoreOpener:
@@ -109,7 +124,7 @@ class DefaultStoreOpener:
     def __call__(self, ask: Callable[[bool, str | None], str]) -> Store:
         return open_store(ask)
 
-    def peek(self) -> list[Profile] | None:
+    def peek(self) -> Peek | None:
         return peek_profiles()
 
     def peek_is_quick(self) -> bool:

@@ -22,7 +22,6 @@ from alpaca_tui.core.config import Config
 from alpaca_tui.core.errors import AlpacaTuiError
 from alpaca_tui.tui.actions import AppActions
 from alpaca_tui.tui.keys import keymap_clashes, unknown_binding_ids
-from alpaca_tui.tui.messages import ProfilesChanged
 
 WELCOME = ("Welcome to alpaca-tui.\n\nDemo mode starts a local Alpaca emulator on 127.0.0.1 with a "
            "throwaway store, seeded with one credential per environment and flow: nothing leaves this "
@@ -121,7 +120,7 @@ class StartupPrompts(AppActions):
         from alpaca_tui.tui.dialogs.choice import ChoiceDialog
 
         self.session.store_locked = True
-        self._broadcast(ProfilesChanged)
+        self._broadcast_status()
 
         def answered(choice: str | None) -> None:
             if choice == "u":

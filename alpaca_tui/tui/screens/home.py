@@ -311,7 +311,11 @@ class HomeScreen(AppScreen):
         status.update(Text(text, style="dim"))
 
     def on_profiles_changed(self, message: ProfilesChanged) -> None:
-        self.request_populate()
+        if message.rows:
+            self.request_populate()
+        elif not self._populate_pending:  # (a fill on its way repaints all of it)
+            self._update_status()  # the same rows: the store opened or failed, the engine arrived
+            self.tick()  # the token cells, which need the engine
 
     # -- filter --------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
