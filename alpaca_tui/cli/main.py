@@ -141,11 +141,15 @@ def _run_tui(argv: Sequence[str]) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from alpaca_tui.core import gcpause
     from alpaca_tui.core.hardening import harden_process
 
+    gcpause.pause()  # the TUI resumes it after its first frame (core/gcpause.py)
     harden_process()  # before any secret is read: no core dump, no same-user ptrace (every command, the TUI)
     args_list = list(sys.argv[1:] if argv is None else argv)
     tui = not args_list or args_list[0] in TUI_COMMANDS
+    if not tui:
+        gcpause.resume()
     with nullcontext() if tui else safe_streams():
         try:
             if not args_list:

@@ -24,6 +24,7 @@ from textual.binding import BindingType
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
+from alpaca_tui.core import gcpause
 from alpaca_tui.core.clock import SYSTEM_CLOCK, Clock
 from alpaca_tui.core.config import Config, load_config
 from alpaca_tui.core.credentials import Profile
@@ -146,6 +147,9 @@ class AlpacaTuiApp(StartupPrompts):
         return HomeScreen(self.session)
 
     def on_mount(self) -> None:
+        # `alpaca-tui` paused the cyclic collector for start-up: on again once this first frame is
+        # painted, with what start-up built frozen out of its reach (core/gcpause.py)
+        self.call_after_refresh(gcpause.resume, freeze=True)
         self.apply_config()
         self._update_subtitle()
         if not self.is_headless:
@@ -471,6 +475,7 @@ def run_app() -> int:
     try:
         result = app.run()
     finally:
+        gcpause.resume()  # (an app that ended before its first frame)
         app.close_demo()
     return int(result or 0)
 

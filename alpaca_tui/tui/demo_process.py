@@ -161,6 +161,9 @@ def fork_demo() -> ForkedDemo:
 
 
 def _child(root: Path, store: Store, ready_fd: int, life_fd: int) -> None:  # pragma: no cover
+    from alpaca_tui.core import gcpause
+
+    gcpause.resume()  # paused for the parent's start-up; this process serves for the whole session
     code = 0
     emulator = None
     try:
