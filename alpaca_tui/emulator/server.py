@@ -17,15 +17,17 @@ import threading
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
 from alpaca_tui.core.clock import Clock
 from alpaca_tui.emulator.control import Control, EmulatorError
-from alpaca_tui.emulator.dispatch import Dispatcher
 from alpaca_tui.emulator.records import TOKEN_LIFETIME, IssuedCredential
 from alpaca_tui.emulator.roles import BROKER_DEFAULT_RATE, ROLES
 from alpaca_tui.emulator.wire import JSON_CT, Reply, Request, alpaca_error
+
+if TYPE_CHECKING:
+    from alpaca_tui.emulator.dispatch import Dispatcher
 
 MAX_BODY = 1 << 20
 
@@ -197,9 +199,23 @@ class Emulator(Control):
         self._wake_r: socket.socket | None = None
         self._wake_w: socket.socket | None = None
         self._stopping = threading.Event()
-        self.dispatcher = Dispatcher(self, self._stopping.wait)
+        self._dispatcher: Dispatcher | None = None
+        self._dispatcher_lock = threading.Lock()
         if port_base:
             self.urls = {role: self._url(port_base + i) for i, role in enumerate(ROLES)}
+
+    @property
+    def dispatcher(self) -> Dispatcher:
+        """The request pipeline, built on first use: its route tables import every handler
+        (~80 ms), which a process that only issues credentials never needs before it serves
+        (the demo's child seeds the store first; requests wait in the listen backlog meanwhile)."""
+        if self._dispatcher is None:
+            with self._dispatcher_lock:
+                if self._dispatcher is None:
+                    from alpaca_tui.emulator.dispatch import Dispatcher
+
+                    self._dispatcher = Dispatcher(self, self._stopping.wait)
+        return self._dispatcher
 
     # -- lifecycle ---------------------------------------------------------------------
     def _url(self, port: int) -> str:

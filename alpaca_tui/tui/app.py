@@ -156,8 +156,12 @@ class AlpacaTuiApp(StartupPrompts):
             self._install_signal_handlers()
         if self.session.store is not None:
             self._store_ready()
-        elif self._demo_factory is not None:
-            self._open_store()  # `alpaca-tui demo` seeds it in a child process: this worker waits
+        elif self._demo_factory is not None:  # `alpaca-tui demo` seeds it in a child process
+            ready = getattr(self._demo_factory, "ready_now", None)
+            if ready is not None and ready():
+                self._open_demo_now()  # it has reported already: the first frame has the list
+            else:
+                self._open_store()  # this worker waits for it
         elif self._store_opener is not None:
             peek = getattr(self._store_opener, "peek", None)
             if peek is not None:  # the list from the index file alone, before the secret store opens
@@ -193,6 +197,18 @@ class AlpacaTuiApp(StartupPrompts):
             self.post_message(StoreFailed(services.one_line(exc)))
             return
         self.post_message(StoreReady(store))
+
+    def _open_demo_now(self) -> None:
+        """The demo child's session, taken on the UI thread (its report is in the pipe already:
+        no wait) and handled at once, so its list is in the first frame."""
+        assert self._demo_factory is not None
+        try:
+            demo_session = self._demo_factory()
+        except Exception as exc:
+            self.on_store_failed(StoreFailed(services.one_line(exc)))
+            return
+        self.demo_session = demo_session
+        self.on_store_ready(StoreReady(demo_session.store, demo=demo_session.demo))
 
     @work(thread=True, exclusive=True, group="peek", exit_on_error=False)
     def _peek_profiles(self, peek: Callable[[], services.Peek | None]) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import shutil
 import signal
 import sys
@@ -56,6 +57,15 @@ class ForkedDemo:
         self._lock = threading.Lock()
         self._session: DemoSession | None = None
         self._error: str | None = None
+
+    def reported(self) -> bool:
+        """Whether the child's report is in the pipe (or the child is gone): :meth:`wait` then
+        returns without waiting for the child."""
+        with self._lock:
+            if self._session is not None or self._error is not None:
+                return True
+            readable, _, _ = select.select([self._ready_fd], [], [], 0)
+            return bool(readable)
 
     def wait(self) -> DemoSession:
         """Block until the child reported (once; later calls get the same answer)."""
@@ -185,7 +195,8 @@ def _child(root: Path, store: Store, ready_fd: int, life_fd: int) -> None:  # pr
             report, code = {"error": one_line(exc)}, 1
         os.write(ready_fd, json.dumps(report).encode())
         os.close(ready_fd)
-        if code == 0:
+        if code == 0 and emulator is not None:
+            emulator.dispatcher  # noqa: B018  (its imports, now: before the app's first request)
             try:
                 os.read(life_fd, 1)  # until the parent closes it or is gone
             except OSError:

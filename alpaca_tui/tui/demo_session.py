@@ -122,6 +122,10 @@ class DemoStarter:
             return cls()
         return cls(forked=fork_demo())
 
+    def ready_now(self) -> bool:
+        """Whether :meth:`__call__` would return at once (the forked child has reported)."""
+        return self._forked is not None and self._forked.reported()
+
     def __call__(self) -> DemoSession:
         try:
             self.session = self._forked.wait() if self._forked is not None else DemoSession.start(self.clock)

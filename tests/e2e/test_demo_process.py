@@ -93,3 +93,31 @@ def test_quitting_stops_the_child(tmp_path: Path) -> None:
         assert term.wait_exit(20) == 0
     assert list(tmp_path.iterdir()) == []
     assert all(not Path(f"/proc/{k}").exists() for k in kids)
+
+
+REPORTED = """
+import time
+from alpaca_tui.tui.demo_process import fork_demo
+handle = fork_demo()
+before = handle.reported()  # the child needs tens of ms to import and seed
+deadline = time.monotonic() + 30
+while not handle.reported() and time.monotonic() < deadline:
+    time.sleep(0.005)
+t = time.monotonic()
+session = handle.wait()
+waited = time.monotonic() - t
+# the emulator's request pipeline is built after the report: it answers at once anyway
+issued = session.demo.create_credential(session.store.get_profile("paper").env, "legacy")
+print("REPORTED", before, handle.reported(), round(waited, 3), len(session.profiles), issued.key_id[:2])
+session.close()
+"""
+
+
+def test_reported_says_when_wait_will_not_block(tmp_path: Path) -> None:
+    env = subprocess_env({"TMPDIR": str(tmp_path)})
+    out = subprocess.run([sys.executable, "-c", REPORTED], capture_output=True, text=True, env=env,
+                         timeout=60)
+    assert out.returncode == 0, out.stderr[-3000:]
+    _, before, after, waited, count, prefix = out.stdout.split()
+    assert (before, after, count, prefix) == ("False", "True", "8", "PK"), out.stdout
+    assert float(waited) < 0.2, out.stdout  # the report was in the pipe: no wait for the child

@@ -337,3 +337,45 @@ async def test_select_reaches_a_row_not_added_yet(static_store: Any, clock: Fake
         assert table.pending_rows
         home.select("p499")
         assert home.selected_name() == "p499"
+
+
+# -- the demo's list in the first frame when its child has reported by then ------------------
+
+class _Starter:
+    """A demo factory like DemoStarter: ``ready_now`` says whether calling it would not wait."""
+
+    def __init__(self, clock: FakeClock, ready: bool) -> None:
+        self.clock, self.ready, self.session = clock, ready, None
+        self.calls: list[str] = []
+
+    def ready_now(self) -> bool:
+        return self.ready
+
+    def __call__(self) -> Any:
+        import threading
+
+        from alpaca_tui.tui.demo_session import DemoSession
+
+        self.calls.append(threading.current_thread().name)
+        self.session = DemoSession.start(self.clock)
+        return self.session
+
+
+@pytest.mark.parametrize("ready", [True, False])
+async def test_a_demo_that_has_reported_is_listed_in_the_first_frame(clock: FakeClock, ready: bool,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    seen = _loaded_after_mount(monkeypatch)
+    starter = _Starter(clock, ready)
+    app = AlpacaTuiApp(demo_factory=starter, clock=clock, offer_demo=False)
+    try:
+        async with app.run_test(size=(100, 30)) as pilot:
+            await wait_for(pilot, lambda: app.profiles_loaded and app.demo is not None, what="demo list")
+            assert seen == [ready]  # ready: taken on the UI thread before the first frame
+            assert (starter.calls == [threading.current_thread().name]) is ready
+            table = app.screen.query_one("#creds", DataTable)
+            assert "sandbox-readonly-custom" in str(table.get_row("p:sandbox-readonly-custom")[0])
+    finally:
+        if starter.session is not None:
+            starter.session.close()
