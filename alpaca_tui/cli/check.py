@@ -142,16 +142,19 @@ def _check(store: Store, selected: list[Profile], args: argparse.Namespace) -> l
     broker: ``core/quickcheck.py``, same lines and records); with any OAuth profile, the engine
     checks them all."""
     from alpaca_tui.cli.enginecli import call_timeout, send_policy
+    from alpaca_tui.core import gcpause
     from alpaca_tui.core.quickcheck import QuickCheck, key_pairs_only
 
     timeout = call_timeout(args.timeout)  # or config.toml
     if key_pairs_only(selected):
+        gcpause.resume(freeze=True)  # start-up is over: what it built stays (core/gcpause.py)
         return QuickCheck(store, send_policy(timeout, args.max_body)).check([p.name for p in selected])
     import asyncio
 
     from alpaca_tui.cli.enginecli import make_engine, run_engine
 
     engine = make_engine(store, no_cache=args.no_cache, timeout=timeout, body_cap=args.max_body)
+    gcpause.resume(freeze=True)
 
     async def check_all() -> list[list[CheckResult]]:
         return list(await asyncio.gather(*(engine.check(p.name, use_cache=not args.no_cache)

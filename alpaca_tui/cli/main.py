@@ -32,6 +32,8 @@ from alpaca_tui.core.sanitize import clean
 
 INTERNAL_ERRORS_ENV = "ALPACA_TUI_INTERNAL_ERRORS"
 TUI_COMMANDS = frozenset({"demo"})  # they draw the terminal themselves (Textual writes to the tty)
+# commands that resume the collector themselves once their start-up is over (core/gcpause.py)
+GC_AFTER_START_UP = frozenset({"check"})
 
 # (command module) in help order.
 COMMAND_MODULES: tuple[str, ...] = (
@@ -144,12 +146,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     from alpaca_tui.core import gcpause
     from alpaca_tui.core.hardening import harden_process
 
-    gcpause.pause()  # the TUI resumes it after its first frame (core/gcpause.py)
-    harden_process()  # before any secret is read: no core dump, no same-user ptrace (every command, the TUI)
-    args_list = list(sys.argv[1:] if argv is None else argv)
-    tui = not args_list or args_list[0] in TUI_COMMANDS
-    if not tui:
+    gcpause.pause()  # until start-up is over: the TUI's first frame, check's requests (core/gcpause.py)
+    try:
+        # before any secret is read: no core dump, no same-user ptrace (every command, the TUI)
+        harden_process()
+        args_list = list(sys.argv[1:] if argv is None else argv)
+        if args_list and args_list[0] not in TUI_COMMANDS | GC_AFTER_START_UP:
+            gcpause.resume()
+        return _main(args_list)
+    finally:
         gcpause.resume()
+
+
+def _main(args_list: list[str]) -> int:
+    tui = not args_list or args_list[0] in TUI_COMMANDS
     with nullcontext() if tui else safe_streams():
         try:
             if not args_list:

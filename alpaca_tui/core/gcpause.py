@@ -5,9 +5,11 @@ Everything the TUI builds before its first frame (the imports, the CSS, the widg
 collections before the first frame, one of them a full one (~30–50 ms of a ~450 ms start on
 a 2-core machine, measured with ``gc.callbacks``). So ``alpaca-tui`` pauses the collector when
 it starts and, once the first frame is on screen, freezes what start-up built (``gc.freeze``:
-moved to the permanent generation, never walked again) and resumes it; every command other
-than the TUI resumes it before it runs (:func:`alpaca_tui.cli.main.main`). Reference counting
-frees everything as usual meanwhile: only cycles wait.
+moved to the permanent generation, never walked again) and resumes it. ``check`` does the same
+once its imports are done and its requests go out (54 collections, ~11 ms of a ~210 ms run);
+every other command resumes it before it runs (:func:`alpaca_tui.cli.main.main`, which also
+resumes it when it returns). Reference counting frees everything as usual meanwhile: only
+cycles wait.
 
 A collector someone else disabled (an embedding program, a test) is left as it was.
 """

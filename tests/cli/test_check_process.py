@@ -131,3 +131,30 @@ def test_ctrl_c_leaves_at_once_with_gets_in_flight(alpaca_home: Path) -> None:
     assert proc.returncode == 130, err
     assert waited < 2.0, waited   # not the 30 s deadline of the GETs in flight
     assert "Traceback" not in err
+
+
+# the collector stays paused through check's imports and resumes, freezing them, as its
+# requests go out (core/gcpause.py); reported on stderr at exit
+GC_CHILD = """
+import atexit, gc, runpy, sys
+from alpaca_tui.core import gcpause
+calls = []
+original = gcpause.resume
+def spy(*, freeze=False):
+    calls.append((gc.isenabled(), freeze, "httpx" in sys.modules))
+    return original(freeze=freeze)
+gcpause.resume = spy
+atexit.register(lambda: print("GC", calls[0], gc.isenabled(), gc.get_freeze_count() > 10000, file=sys.stderr))
+sys.argv = ["alpaca_tui", *sys.argv[1:]]
+runpy.run_module("alpaca_tui", run_name="__main__", alter_sys=True)
+"""
+
+
+def test_check_runs_its_start_up_without_the_collector(alpaca_home: Path, emu: Emulator) -> None:
+    add_profile(emu, "paper", Env.PAPER)
+    proc = subprocess.run([sys.executable, "-c", GC_CHILD, "check", "paper"],
+                          env=subprocess_env(home_env(alpaca_home)), capture_output=True, text=True,
+                          timeout=60, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    # first resume: while paused, freezing, with httpx already imported; on at the end
+    assert "GC (False, True, True) True True" in proc.stderr, proc.stderr[-2000:]

@@ -85,3 +85,29 @@ async def test_the_tui_turns_it_back_on_after_its_first_frame(tmp_path: Path) ->
             await pilot.pause(0.02)
         assert gc.isenabled() and not gcpause.paused()
         assert gc.get_freeze_count() > 10_000  # start-up's objects: out of the collector's way
+
+
+CHECK_CHILD = r"""
+import gc, sys
+from alpaca_tui.cli import main as M
+from alpaca_tui.core import gcpause
+seen = {}
+original = gcpause.resume
+def spy(*, freeze=False):
+    seen.setdefault("first", (gc.isenabled(), freeze, "httpx" in sys.modules))
+    return original(freeze=freeze)
+gcpause.resume = spy
+code = M.main(["check", "--all"])  # no profiles: exit 1 before any request
+print("CHECK", seen.get("first"), gc.isenabled(), code)
+"""
+
+
+def test_check_resumes_it_itself_and_main_always_does_on_return(tmp_path: Path) -> None:
+    """``check`` keeps it paused through its imports; a check that ends early (no profiles)
+    still leaves the process with the collector on (main's finally)."""
+    env = subprocess_env({"PYTHONPATH": child_pythonpath(str(ROOT)), "ALPACA_TUI_HOME": str(tmp_path / "h"),
+                          "ALPACA_TUI_KEYRING": "file", "ALPACA_TUI_CONFIG": str(tmp_path / "c.toml"),
+                          "ALPACA_TUI_PASSPHRASE": "", "ALPACA_TUI_PASSPHRASE_FILE": ""})
+    out = subprocess.run([sys.executable, "-c", CHECK_CHILD], env=env, capture_output=True, text=True,
+                         timeout=60, cwd=tmp_path)
+    assert "CHECK (False, False, False) True 1" in out.stdout, (out.stdout, out.stderr[-2000:])
