@@ -19,7 +19,7 @@ import dataclasses
 import json
 from collections.abc import Callable, Hashable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from alpaca_tui.core.clock import SYSTEM_CLOCK, Clock
 from alpaca_tui.core.credentials import Profile, SecretBundle, validate_name
@@ -44,8 +44,10 @@ from alpaca_tui.core.store.registry import (
     select_backend,
 )
 from alpaca_tui.core.store.safefile import check_home
-from alpaca_tui.core.store.system import KeyringProbe
 from alpaca_tui.core.store.tokencache import TokenEntries
+
+if TYPE_CHECKING:
+    from alpaca_tui.core.store.system import KeyringProbe  # the OS keyring's module: only when it is opened
 
 BACKEND_KINDS = backend_names()  # the built-ins, in auto order: ("system", "file")
 
