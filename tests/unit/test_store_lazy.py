@@ -22,8 +22,8 @@ CHILD = r"""
 import json, sys
 from alpaca_tui.tui import services
 
-profiles = services.peek_profiles()
-print("PEEK", " ".join(p.name for p in profiles or []) or "-")
+peek = services.peek_profiles()
+print("PEEK", " ".join(p.name for p in (peek.profiles if peek else [])) or "-")
 print("LOADED", " ".join(m for m in sys.argv[1].split(",") if m in sys.modules) or "-")
 from alpaca_tui.core.store import registry
 print("NAMES", " ".join(registry.backend_names()))
