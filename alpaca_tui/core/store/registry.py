@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import importlib
 import os
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,8 +111,9 @@ def _specs() -> dict[str, BackendSpec]:
     """The table, with the built-in backends in it: :mod:`.builtin` registers them when it is
     first imported, which every lookup here makes sure of (reading an index needs the names,
     not the backends' own modules, which :mod:`.builtin` imports only to open one)."""
-    if _BUILTIN not in sys.modules:
-        importlib.import_module(_BUILTIN)
+    # always import_module (a dict lookup once loaded): a thread that finds the module still being
+    # imported by another one waits for it instead of reading a half-filled table
+    importlib.import_module(_BUILTIN)
     return BACKENDS
 
 
