@@ -23,8 +23,9 @@ does not start the whole emulator's import chain.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from alpaca_tui.core.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from alpaca_tui.emulator.records import TOKEN_LIFETIME, IssuedCredential
@@ -38,9 +39,4 @@ _EXPORTS = {
 
 __all__ = ["API_ROLES", "ROLES", "TOKEN_LIFETIME", "Emulator", "EmulatorError", "IssuedCredential"]
 
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -8,8 +8,9 @@ seams), :mod:`.registry` (backends by name), :mod:`.builtin`, :mod:`.fileindex`,
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from alpaca_tui.core.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from alpaca_tui.core.store.filecrypt import LOCKED_MESSAGE, PASSPHRASE_FILE_ENV, FileBackend
@@ -47,52 +48,39 @@ if TYPE_CHECKING:
 # Each name is imported from its module on first use (PEP 562): reading the index at start-up
 # (``fileindex``, ``index``) does not load the secret backends (the encrypted file's crypto,
 # the Secret Service, the registry of backends), which the store opens later, in a worker.
-_WHERE = {
-    "BACKEND_ENV": "alpaca_tui.core.store.store",
-    "BACKEND_KINDS": "alpaca_tui.core.store.store",
-    "BackendSpec": "alpaca_tui.core.store.registry",
-    "Edit": "alpaca_tui.core.store.protocols",
-    "FileBackend": "alpaca_tui.core.store.filecrypt",
-    "FileIndex": "alpaca_tui.core.store.fileindex",
-    "HOME_ENV": "alpaca_tui.core.store.store",
-    "INDEX_NAME": "alpaca_tui.core.store.fileindex",
-    "INDEX_VERSION": "alpaca_tui.core.store.index",
-    "IndexBackend": "alpaca_tui.core.store.protocols",
-    "IndexDoc": "alpaca_tui.core.store.index",
-    "KeyringProbe": "alpaca_tui.core.store.system",
-    "LOCKED_MESSAGE": "alpaca_tui.core.store.filecrypt",
-    "OpenContext": "alpaca_tui.core.store.registry",
-    "Opened": "alpaca_tui.core.store.registry",
-    "PASSPHRASE_FILE_ENV": "alpaca_tui.core.store.filecrypt",
-    "Reason": "alpaca_tui.core.store.registry",
-    "SECRETS_NAME": "alpaca_tui.core.store.store",
-    "SecretBackend": "alpaca_tui.core.store.protocols",
-    "SecretLostError": "alpaca_tui.core.store.store",
-    "Store": "alpaca_tui.core.store.store",
-    "SystemBackend": "alpaca_tui.core.store.system",
-    "backend_names": "alpaca_tui.core.store.registry",
-    "backend_spec": "alpaca_tui.core.store.registry",
-    "default_home": "alpaca_tui.core.store.registry",
-    "probe_keyring_detail": "alpaca_tui.core.store.system",
-    "probe_system_keyring": "alpaca_tui.core.store.system",
-    "register_backend": "alpaca_tui.core.store.registry",
-    "requested_backend": "alpaca_tui.core.store.store",
-    "service_name": "alpaca_tui.core.store.system",
+_EXPORTS = {
+    "BACKEND_ENV": "store",
+    "BACKEND_KINDS": "store",
+    "BackendSpec": "registry",
+    "Edit": "protocols",
+    "FileBackend": "filecrypt",
+    "FileIndex": "fileindex",
+    "HOME_ENV": "store",
+    "INDEX_NAME": "fileindex",
+    "INDEX_VERSION": "index",
+    "IndexBackend": "protocols",
+    "IndexDoc": "index",
+    "KeyringProbe": "system",
+    "LOCKED_MESSAGE": "filecrypt",
+    "OpenContext": "registry",
+    "Opened": "registry",
+    "PASSPHRASE_FILE_ENV": "filecrypt",
+    "Reason": "registry",
+    "SECRETS_NAME": "store",
+    "SecretBackend": "protocols",
+    "SecretLostError": "store",
+    "Store": "store",
+    "SystemBackend": "system",
+    "backend_names": "registry",
+    "backend_spec": "registry",
+    "default_home": "registry",
+    "probe_keyring_detail": "system",
+    "probe_system_keyring": "system",
+    "register_backend": "registry",
+    "requested_backend": "store",
+    "service_name": "system",
 }
-
-
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
-
+__getattr__ = lazy_exports(__name__, _EXPORTS)
 
 __all__ = [
     "BACKEND_ENV",
