@@ -24,7 +24,6 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from alpaca_tui.core import gcpause
     from alpaca_tui.tui.demo_session import DemoStarter
 
     starter = DemoStarter.early()  # the emulator starts now, while Textual is imported
@@ -35,6 +34,5 @@ def run(args: argparse.Namespace) -> int:
     try:
         result = app.run()
     finally:
-        gcpause.resume()  # (an app that ended before its first frame)
         starter.close()
     return int(result or 0)

@@ -491,7 +491,6 @@ def run_app() -> int:
     try:
         result = app.run()
     finally:
-        gcpause.resume()  # (an app that ended before its first frame)
         app.close_demo()
     return int(result or 0)
 
