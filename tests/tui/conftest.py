@@ -31,6 +31,21 @@ def store(alpaca_home: Path, clock: FakeClock) -> Any:
     return Store.open(alpaca_home, clock=clock)
 
 
+def half_rotated_home(home: Path, clock: FakeClock) -> tuple[Secret, Secret]:
+    """A home whose profile ``p`` a rotation left half-way: the new secret promoted in the
+    backend, the index still naming the old key (what a rotation killed before its index write
+    leaves). Returns (old, new)."""
+    from alpaca_tui.core.store import Store
+
+    old = Secret("PKOLDOLDOLDOLDOLD001", "old-secret-value-0123456789")
+    new = Secret("PKNEWNEWNEWNEWNEW002", "new-secret-value-9876543210")
+    store = Store.open(home, clock=clock)
+    store.add_profile(Profile("p", Env.PAPER, Flow.LEGACY, mask(old.key_id)), SecretBundle(old))
+    store.update_profile("p", rotation_state="pending", pending_key_id_masked=mask(new.key_id))
+    store.save_bundle("p", SecretBundle(new, previous=old, previous_retire_at=clock.time() + 3600))
+    return old, new
+
+
 def add_static_profiles(store: Any, clock: FakeClock) -> list[Profile]:
     """Deterministic profiles (fixed IDs, no emulator) for layout, filter and delete tests."""
     now = clock.now()

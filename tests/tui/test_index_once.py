@@ -21,7 +21,7 @@ from alpaca_tui.core.redact import mask
 from alpaca_tui.core.store import fileindex, index
 from alpaca_tui.tui.app import AlpacaTuiApp, _default_store_opener
 from alpaca_tui.tui.screens.home import HomeScreen
-from tests.tui.conftest import screen_text, wait_for
+from tests.tui.conftest import half_rotated_home, screen_text, wait_for
 
 NAMES = ["live-trader", "paper-bot", "sandbox-oauth"]
 
@@ -158,14 +158,8 @@ async def test_an_index_repaired_while_opening_is_read_again(alpaca_home: Path, 
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     """A rotation killed after promoting the secret, before the index write: ``open_store``'s
     reconcile rewrites the entry, so the list the peek showed (the old key) is read again."""
-    from alpaca_tui.core.store import Store
 
-    old = Secret("PKOLDOLDOLDOLDOLD001", "old-secret-value-0123456789")
-    new = Secret("PKNEWNEWNEWNEWNEW002", "new-secret-value-9876543210")
-    store = Store.open(alpaca_home, clock=clock)
-    store.add_profile(Profile("p", Env.PAPER, Flow.LEGACY, mask(old.key_id)), SecretBundle(old))
-    store.update_profile("p", rotation_state="pending", pending_key_id_masked=mask(new.key_id))
-    store.save_bundle("p", SecretBundle(new, previous=old, previous_retire_at=clock.time() + 3600))
+    old, new = half_rotated_home(alpaca_home, clock)
 
     counts = Counts(monkeypatch, alpaca_home)
     app = AlpacaTuiApp(store_opener=_default_store_opener, clock=clock)

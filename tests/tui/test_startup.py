@@ -14,7 +14,7 @@ from alpaca_tui.tui.app import AlpacaTuiApp, _default_store_opener
 from alpaca_tui.tui.dialogs.confirm import ConfirmDialog
 from alpaca_tui.tui.dialogs.passphrase import PassphraseDialog
 from alpaca_tui.tui.screens.home import HomeScreen
-from tests.tui.conftest import add_static_profiles, screen_text, wait_for
+from tests.tui.conftest import add_static_profiles, half_rotated_home, screen_text, wait_for
 
 RIGHT = "the right passphrase"
 
@@ -109,17 +109,10 @@ async def test_unlocked_session_agent_skips_the_passphrase_dialog(locked_home: P
 async def test_index_repaired_at_startup_is_announced(alpaca_home: Path, clock: FakeClock) -> None:
     """A rotation killed after promoting the secret but before the index write: the TUI repairs
     the entry before listing it, and says so once (no secret or full key ID in the notice)."""
-    from alpaca_tui.core.credentials import Flow, Profile, Secret, SecretBundle
-    from alpaca_tui.core.environments import Env
     from alpaca_tui.core.redact import mask
     from alpaca_tui.core.store import Store
 
-    old = Secret("PKOLDOLDOLDOLDOLD001", "old-secret-value-0123456789")
-    new = Secret("PKNEWNEWNEWNEWNEW002", "new-secret-value-9876543210")
-    store = Store.open(alpaca_home, clock=clock)
-    store.add_profile(Profile("p", Env.PAPER, Flow.LEGACY, mask(old.key_id)), SecretBundle(old))
-    store.update_profile("p", rotation_state="pending", pending_key_id_masked=mask(new.key_id))
-    store.save_bundle("p", SecretBundle(new, previous=old, previous_retire_at=clock.time() + 3600))
+    old, new = half_rotated_home(alpaca_home, clock)
 
     app = AlpacaTuiApp(store_opener=_default_store_opener, clock=clock)
     async with app.run_test(size=(100, 30)) as pilot:
