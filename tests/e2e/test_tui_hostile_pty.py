@@ -43,7 +43,10 @@ def palette(t: Terminal, command: str) -> None:
     t.keys("ctrl+p")
     assert t.wait(r"Search for commands", 10), t.text()
     t.type(command)
-    assert t.wait(re.escape(command[-12:]), 10), t.text()
+    # the command as the palette's first result, right under the search box (the box echoes
+    # the typed text at once; enter before the results are in picks whatever was listed)
+    first_result = "🔎 " + re.escape(command) + r"\s*\n\s*" + re.escape(command) + r" *\n"
+    assert t.wait(first_result, 10), t.text()
     t.keys("enter")
 
 
@@ -62,6 +65,8 @@ def test_hostile_answers_never_reach_the_terminal(alpaca_home: Path, hostile: Ho
     with Terminal([sys.executable, "-m", "alpaca_tui"], size=(100, 30),
                   extra_env={"ALPACA_TUI_NO_DEMO_OFFER": "1"}) as t:
         assert t.wait(r"4 credentials", 60), t.text()
+        # the list comes before the auth engine (a check asked for sooner is refused: "still loading")
+        assert t.wait(r"loading auth engine", 60, present=False), t.text()
         palette(t, "credential: p-escape — check")
         assert t.wait(r"✗ check p-escape", 60), t.text()
         assert t.wait(r"\\x1b\]52;c;Y3Vy", 5), t.text()            # the attack, shown as text
