@@ -12,6 +12,7 @@ real Unix sockets; the legitimate client is the real one (``agent.status`` / ``f
 
 from __future__ import annotations
 
+import json
 import os
 import resource
 import shutil
@@ -209,40 +210,65 @@ def test_a_record_of_another_user_is_ignored(unlocked: agent.Record, alpaca_home
 
 
 # -- floods --------------------------------------------------------------------------------------
+# The legitimate client is a process of its own, like a real ``alpaca-tui check``: it asks the
+# agent for its status every ``every`` s, timing each ``agent.status`` call, and prints what it saw
+# (one JSON document) when its stdin closes. Not a thread in the test process: there the timings
+# included that process's own pauses (its garbage collector scanning everything pytest holds, its
+# lock), which under a loaded machine once pushed 2 of 135 probes past 1 s though every one was
+# answered.
+PROBER = r"""
+import json, select, sys, time
+from pathlib import Path
+from alpaca_tui.core.store import agent
+home, every = Path(sys.argv[1]), float(sys.argv[2])
+latencies, failures, threads = [], 0, set()
+def agent_threads(pid):
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("Threads:")))
+print("READY", flush=True)
+while True:
+    t = time.monotonic()
+    st = agent.status(home)
+    latencies.append(time.monotonic() - t)
+    if st is None:
+        failures += 1
+    else:
+        threads.add(agent_threads(st.pid))
+    if select.select([sys.stdin], [], [], every)[0]:  # stdin closed: stop
+        break
+print(json.dumps({"latencies": latencies, "failures": failures, "threads": sorted(threads)}), flush=True)
+"""
+
+
 class Prober:
-    """A legitimate client asking the agent for its status every ``every`` s, in a thread."""
+    """A legitimate client asking the agent for its status every ``every`` s (PROBER, a child)."""
 
     def __init__(self, home: Path, every: float = 0.02) -> None:
         self.home, self.every = home, every
         self.latencies: list[float] = []
         self.failures = 0
         self.threads: set[int] = set()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            t = time.monotonic()
-            st = agent.status(self.home)
-            self.latencies.append(time.monotonic() - t)
-            if st is None:
-                self.failures += 1
-            else:
-                self.threads.add(_threads(st.pid))
-            self._stop.wait(self.every)
+        self._proc: subprocess.Popen[str] | None = None
 
     def __enter__(self) -> Prober:
-        self._thread.start()
+        self._proc = subprocess.Popen([sys.executable, "-c", PROBER, str(self.home), str(self.every)],
+                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                      text=True, env=subprocess_env())
+        assert self._proc.stdout is not None
+        ready = self._proc.stdout.readline()
+        assert ready == "READY\n", (ready, self._proc.stderr.read() if self._proc.stderr else "")
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(10)
-
-
-def _threads(pid: int) -> int:
-    status = Path(f"/proc/{pid}/status").read_text()
-    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("Threads:")))
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        assert self._proc is not None
+        if exc_type is not None:  # the test failed already: do not mask its error
+            self._proc.kill()
+            self._proc.communicate()
+            return
+        out, err = self._proc.communicate(timeout=30)  # closes its stdin: it stops and reports
+        assert self._proc.returncode == 0, err
+        doc = json.loads(out)
+        self.latencies, self.failures, self.threads = doc["latencies"], doc["failures"], set(doc["threads"])
 
 
 # The attacker is another process (so the legitimate client in this one competes with it for
