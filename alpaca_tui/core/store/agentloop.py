@@ -1,12 +1,19 @@
 """The session agent's serving loop (:class:`Server`), for :mod:`.agentd`; clients: :mod:`.agent`.
 
 One thread and a selector, no thread per client. At most :data:`MAX_CONNS` connections are
-open; a new one beyond that evicts the oldest. Each connection has :data:`CONN_DEADLINE`
-seconds to send its one line (a silent or trickling client is dropped, never waited for). A
-peer of another uid is dropped at accept. ``accept`` failing for lack of file descriptors
-(EMFILE, ENFILE, ENOBUFS, ENOMEM) drops the oldest quarter of the open connections and accepts
-again; with none to drop (or on any other accept error) it pauses accepting with a growing
-back-off (10 ms to 1 s) instead of crashing. Twice a second it checks that its socket is still
+open; a new one beyond that evicts the oldest that may be evicted. Each connection has
+:data:`CONN_DEADLINE` seconds to send its one line (a silent or trickling client is dropped,
+never waited for). A connection that has sent nothing yet is spared eviction for its first
+:data:`SPARE` seconds: a real client connects, checks the agent's credentials and only then
+sends, so under a flood of new connections it would otherwise be evicted in that gap, before
+its line arrived (the flood test saw it). When every open connection is spared, accepting
+pauses until the oldest one's spare time ends (new clients wait in the listen queue). Read
+events are handled before accepting, so a client whose line is in is answered before anyone
+new can evict it. A peer of another uid is dropped at accept. ``accept`` failing for lack of
+file descriptors (EMFILE, ENFILE, ENOBUFS, ENOMEM) drops the oldest quarter of the evictable
+connections and accepts again; with none to drop (or on any other accept error) it pauses
+accepting (until a spare time ends, or with a growing back-off of 10 ms to 1 s) instead of
+crashing. Twice a second it checks that its socket is still
 the one it bound; when it is gone or replaced, it returns (the agent exits), as it does at its
 deadline, on ``stop`` and when :attr:`Server.stopping` is set (signals).
 
@@ -33,6 +40,7 @@ from alpaca_tui.core.store import agent
 
 MAX_CONNS = 64
 CONN_DEADLINE = 2.0
+SPARE = 0.05
 TICK = 0.2
 WATCH_EVERY = 0.5
 BACKOFF_MIN, BACKOFF_MAX = 0.01, 1.0
@@ -48,7 +56,11 @@ KEY_LEN = 32
 class _Conn:
     sock: socket.socket
     deadline: float
+    spare_until: float
     buf: bytearray = field(default_factory=bytearray)
+
+    def evictable(self, now: float) -> bool:
+        return bool(self.buf) or now >= self.spare_until
 
 
 @dataclass
@@ -91,6 +103,7 @@ class Server:
         self.stopping = False
         self.backoff = BACKOFF_MIN
         self.accept_resume = 0.0   # monotonic time accepting resumes after an fd shortage
+        self.spare_paused = False  # paused because every connection was spared: any drop resumes
         self.stats = {"served": 0, "evicted": 0, "timed_out": 0, "refused_peers": 0, "accept_errors": 0}
 
     def run(self) -> None:
@@ -102,19 +115,24 @@ class Server:
                     return
                 next_watch = now + WATCH_EVERY
             if self.accept_resume and now >= self.accept_resume:
-                self.accept_resume = 0.0
+                self.accept_resume, self.spare_paused = 0.0, False
                 self.sel.register(self.listener, selectors.EVENT_READ)
+            accept = False
             for key, _mask in self.sel.select(self._timeout(now)):
                 if key.fileobj is self.listener:
-                    self._accept()
+                    accept = True  # after the reads: a client whose line is in goes first
                 elif key.fileobj in self.conns:
                     self._read(self.conns[key.fileobj])  # type: ignore[index]
+            if accept:
+                self._accept()
             self._expire(time.monotonic())
 
     def _timeout(self, now: float) -> float:
         t = min(TICK, max(0.0, self.expires_at - time.time()))
         if self.conns:
             t = min(t, max(0.0, next(iter(self.conns.values())).deadline - now))
+        if self.accept_resume:
+            t = min(t, max(0.0, self.accept_resume - now))
         return t
 
     def socket_is_ours(self) -> bool:
@@ -126,6 +144,9 @@ class Server:
     # -- connections ----------------------------------------------------------------------------
     def _accept(self) -> None:
         for _ in range(ACCEPT_BATCH):
+            if len(self.conns) >= MAX_CONNS and self._victim(time.monotonic()) is None:
+                self._pause_for_spares()
+                return
             try:
                 conn, _addr = self.listener.accept()
             except BlockingIOError:
@@ -141,15 +162,24 @@ class Server:
             self.backoff = BACKOFF_MIN
             self._admit(conn)
 
+    def _victim(self, now: float) -> _Conn | None:
+        """The oldest connection that may be evicted (None: every open one is spared)."""
+        return next((c for c in self.conns.values() if c.evictable(now)), None)
+
     def _fd_shortage(self) -> bool:
-        """EMFILE and friends: free descriptors by dropping the oldest quarter of the connections
-        (True: accept again now); with none to drop, stop accepting for a growing while."""
+        """EMFILE and friends: free descriptors by dropping the oldest quarter of the evictable
+        connections (True: accept again now); with none to drop, stop accepting for a while."""
         self.stats["accept_errors"] += 1
-        if self.conns:
-            for _ in range(max(1, len(self.conns) // 4)):
-                self._drop(next(iter(self.conns.values())), "evicted")
+        now = time.monotonic()
+        victims = [c for c in self.conns.values() if c.evictable(now)][:max(1, len(self.conns) // 4)]
+        for conn in victims:
+            self._drop(conn, "evicted")
+        if victims:
             return True
-        self._pause()
+        if self.conns:
+            self._pause_for_spares()
+        else:
+            self._pause()
         return False
 
     def _pause(self) -> None:
@@ -158,6 +188,13 @@ class Server:
         self.accept_resume = time.monotonic() + self.backoff
         self.backoff = min(self.backoff * 2, BACKOFF_MAX)
 
+    def _pause_for_spares(self) -> None:
+        """Every open connection is spared: stop accepting until the oldest one's spare time ends
+        (or a line arrives on one, which frees it: the loop reads before it accepts)."""
+        self.sel.unregister(self.listener)
+        self.accept_resume = min(c.spare_until for c in self.conns.values())
+        self.spare_paused = True
+
     def _admit(self, sock: socket.socket) -> None:
         sock.setblocking(False)
         _pid, uid = agent.peer_creds(sock)
@@ -165,9 +202,12 @@ class Server:
             self.stats["refused_peers"] += 1
             sock.close()
             return
+        now = time.monotonic()
         if len(self.conns) >= MAX_CONNS:
-            self._drop(next(iter(self.conns.values())), "evicted")
-        conn = _Conn(sock, time.monotonic() + CONN_DEADLINE)
+            victim = self._victim(now)
+            if victim is not None:  # _accept made sure of one (it only gets older)
+                self._drop(victim, "evicted")
+        conn = _Conn(sock, now + CONN_DEADLINE, now + SPARE)
         self.conns[sock] = conn
         self.sel.register(sock, selectors.EVENT_READ)
         self._read(conn)  # a client usually sent its line with the connect
@@ -176,6 +216,8 @@ class Server:
         if why:
             self.stats[why] += 1
         self.conns.pop(conn.sock, None)
+        if self.spare_paused:  # a slot is free: accept again on the next round
+            self.spare_paused, self.accept_resume = False, time.monotonic()
         with contextlib.suppress(KeyError, ValueError):
             self.sel.unregister(conn.sock)
         conn.sock.close()
