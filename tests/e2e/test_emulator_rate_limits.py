@@ -22,7 +22,7 @@ from alpaca_tui.emulator import Emulator
 from alpaca_tui.emulator.client import AdminClient
 from tests import emulator_fixtures as fx
 from tests.cli.enginecli_support import issue_credential
-from tests.emulator_fixtures import ClockSleep, legacy_headers
+from tests.emulator_fixtures import ClockSleep, http_client, legacy_headers
 
 START = fx.EMULATOR_START   # a minute boundary: the rate window ends at START + 60
 RATE_HEADERS = ("x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset")
@@ -46,7 +46,7 @@ def _hammer(emu: Emulator, http: httpx.Client, n: int) -> list[httpx.Response]:
 
 def test_every_answer_carries_the_three_headers_and_429_has_no_retry_after(emu: Emulator) -> None:
     emu.set_rate_limit("trading-paper", 3)
-    with httpx.Client(timeout=5) as http:
+    with http_client(timeout=5) as http:
         rs = _hammer(emu, http, 4)
     assert [r.status_code for r in rs] == [200, 200, 200, 429]
     assert [r.headers["x-ratelimit-remaining"] for r in rs] == ["2", "1", "0", "0"]
@@ -56,13 +56,13 @@ def test_every_answer_carries_the_three_headers_and_429_has_no_retry_after(emu: 
         assert "retry-after" not in r.headers
     assert rs[-1].json() == {"code": 42910000, "message": "rate limit exceeded"}
     emu.fail_next("trading-paper", 1, status=429)   # an injected 429: no Retry-After either
-    with httpx.Client(timeout=5) as http:
+    with http_client(timeout=5) as http:
         r = _hammer(emu, http, 1)[0]
     assert r.status_code == 429 and "retry-after" not in r.headers
 
 
 def test_retry_after_by_constructor_and_by_admin_switch(clock: FakeClock) -> None:
-    with Emulator(clock=clock, retry_after=True) as emu, httpx.Client(timeout=5) as http:
+    with Emulator(clock=clock, retry_after=True) as emu, http_client(timeout=5) as http:
         emu.set_rate_limit("trading-paper", 1)
         clock.advance(15)
         r = _hammer(emu, http, 2)[1]
@@ -90,7 +90,7 @@ def test_cli_switches_retry_after_and_token_lifetime() -> None:
         admin = AdminClient(urls["admin"])
         cred = admin.create_credential(Env.BROKER_SANDBOX, Flow.CLIENT_SECRET)
         paper = admin.create_credential(Env.PAPER, Flow.LEGACY)
-        with httpx.Client(timeout=5) as http:
+        with http_client(timeout=5) as http:
             tok = http.post(urls["authx-sandbox"] + TOKEN_PATH, data={
                 "grant_type": "client_credentials", "client_id": cred.key_id, "client_secret": cred.secret})
             assert tok.json()["expires_in"] == 12

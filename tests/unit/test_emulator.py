@@ -25,7 +25,7 @@ from alpaca_tui.core.scopes import AccessMatrix, Level, Scope
 from alpaca_tui.emulator import ROLES, Emulator, EmulatorError, IssuedCredential
 from alpaca_tui.emulator import api as emu_api
 from tests import emulator_fixtures as fx
-from tests.emulator_fixtures import legacy_headers
+from tests.emulator_fixtures import http_client, legacy_headers
 
 emulator = fx.emulator
 emulator_clock = fx.emulator_clock
@@ -36,7 +36,7 @@ FORM = "application/x-www-form-urlencoded"
 
 @pytest.fixture
 def http():
-    with httpx.Client(timeout=5) as client:
+    with http_client(timeout=5) as client:
         yield client
 
 
@@ -79,7 +79,7 @@ def test_start_serves_every_role_and_stop_is_quick_and_idempotent() -> None:
 
 def test_stop_does_not_wait_for_idle_keepalive_connections() -> None:
     emu = Emulator().start()
-    client = httpx.Client(timeout=5)
+    client = http_client(timeout=5)
     try:
         assert client.get(emu.urls["trading-paper"] + "/v2/clock").status_code == 401  # keep-alive open
         t0 = time.monotonic()

@@ -28,7 +28,7 @@ from alpaca_tui.emulator import Emulator
 from alpaca_tui.emulator.client import AdminClient, AdminError
 from tests import emulator_fixtures as fx
 from tests.conftest import cli_argv, subprocess_env
-from tests.emulator_fixtures import EMULATOR_START, legacy_headers
+from tests.emulator_fixtures import EMULATOR_START, http_client, legacy_headers
 
 emulator = fx.emulator
 emulator_clock = fx.emulator_clock
@@ -107,7 +107,7 @@ def test_admin_client_faults(emulator: Emulator, emulator_clock, admin: AdminCli
     key = admin.create_credential(Env.PAPER, Flow.LEGACY)
     h = legacy_headers(key.key_id, key.secret)
     url = emulator.urls["trading-paper"] + "/v2/clock"
-    with httpx.Client(timeout=5) as http:
+    with http_client(timeout=5) as http:
         admin.fail_next("trading-paper", 1, status=502)
         assert http.get(url, headers=h).status_code == 502
         admin.drop_next("trading-paper", 1)
@@ -144,7 +144,7 @@ def test_state_dir_persists_credentials_and_tokens(tmp_path: Path) -> None:
     assert stat.S_IMODE(state.stat().st_mode) == 0o700
     assert "TEST-ONLY" in json.loads(path.read_text())["note"]
     with Emulator(state_dir=state, clock=clock) as emu:
-        with httpx.Client() as http:
+        with http_client() as http:
             assert http.get(emu.urls["trading-paper"] + "/v2/account",
                             headers=legacy_headers(paper.key_id, paper.secret)).status_code == 200
             assert http.get(emu.urls["trading-paper"] + "/v2/account",
@@ -207,7 +207,7 @@ def test_seed_demo_creates_working_profiles(alpaca_home: Path, emulator: Emulato
                      "broker-live-oauth", "sandbox-expiring", "sandbox-readonly-custom"]
     assert len(emulator.list_credentials()) == 8
     now = emulator_clock.now()
-    with httpx.Client(timeout=5) as http:
+    with http_client(timeout=5) as http:
         for name in names:
             profile = store.get_profile(name)
             bundle = store.load_bundle(name)
@@ -235,7 +235,7 @@ def test_seed_demo_creates_working_profiles(alpaca_home: Path, emulator: Emulato
     assert custom.level(Scope.DATA) is Level.RO and custom.level(Scope.FUNDING) is Level.NONE
     # the emulator enforces that matrix
     bundle = store.load_bundle("sandbox-readonly-custom")
-    with httpx.Client(timeout=5) as http:
+    with http_client(timeout=5) as http:
         tok = _token(http, store.get_profile("sandbox-readonly-custom"), bundle,
                      emulator_clock.time()).json()["access_token"]
         h = {"Authorization": f"Bearer {tok}"}

@@ -6,14 +6,13 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-import httpx
 import pytest
 
 from alpaca_tui.core.credentials import Flow
 from alpaca_tui.core.environments import Env
 from alpaca_tui.core.scopes import AccessMatrix
 from tests import emulator_fixtures as fx
-from tests.emulator_fixtures import legacy_headers
+from tests.emulator_fixtures import http_client, legacy_headers
 
 emulator = fx.emulator
 emulator_clock = fx.emulator_clock
@@ -50,7 +49,7 @@ def auth(emulator: Any) -> dict[str, dict[str, str]]:
 def test_bad_bodies_get_alpaca_errors(emulator: Any, auth: dict[str, dict[str, str]], role: str, method: str,
                                       path: str, array_answer: tuple[int, dict[str, Any] | None]) -> None:
     headers = {**auth[role], "Content-Type": "application/json"}
-    with httpx.Client(timeout=5) as http:
+    with http_client(timeout=5) as http:
         accounts = http.get(emulator.urls["broker-sandbox"] + "/v1/accounts", headers=auth["broker-sandbox"])
         url = emulator.urls[role] + path.format(account=accounts.json()[0]["id"])
         for content, status, body in ((b"", 400, MISSING), (b"  \n", 400, MISSING),

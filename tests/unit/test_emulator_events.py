@@ -20,7 +20,7 @@ from alpaca_tui.core.environments import Env
 from alpaca_tui.emulator import Emulator
 from alpaca_tui.emulator.eventlog import EventLog, ulid
 from tests import openapi_spec as spec
-from tests.emulator_fixtures import legacy_headers
+from tests.emulator_fixtures import http_client, legacy_headers
 
 DAY1 = 1_800_025_200.0            # 2027-01-15 10:00 New York (a Friday, market open)
 DAY2 = DAY1 + 3 * 86400           # 2027-01-18 10:00 (Monday)
@@ -54,7 +54,7 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def broker(clock: FakeClock) -> Iterator[Broker]:
-    with Emulator(clock=clock) as emu, httpx.Client(timeout=5) as http:
+    with Emulator(clock=clock) as emu, http_client(timeout=5) as http:
         yield Broker(emu, http)
 
 

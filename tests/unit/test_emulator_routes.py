@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import httpx
 import pytest
 
 from alpaca_tui.core.clock import FakeClock
@@ -20,6 +19,7 @@ from alpaca_tui.emulator import API_ROLES, ROLES, Emulator
 from alpaca_tui.emulator import api as emu_api
 from alpaca_tui.emulator.routes import table, tables
 from alpaca_tui.emulator.routing import Route, RouteTable
+from tests.emulator_fixtures import http_client
 from tests.emulator_world import BODIES, EXPECTED_ERRORS, MARKET_OPEN, PARAM_NAMES, QUERIES, World
 
 WALK = [(role, route.key) for role, tbl in tables().items() for route in tbl]
@@ -27,7 +27,7 @@ WALK = [(role, route.key) for role, tbl in tables().items() for route in tbl]
 
 @pytest.fixture
 def world() -> Iterator[World]:
-    with Emulator(clock=FakeClock(MARKET_OPEN)) as emu, httpx.Client(timeout=10) as http:
+    with Emulator(clock=FakeClock(MARKET_OPEN)) as emu, http_client(timeout=10) as http:
         yield World(emu, http)
 
 

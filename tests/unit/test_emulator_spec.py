@@ -25,6 +25,7 @@ from alpaca_tui.emulator import Emulator, catalog
 from alpaca_tui.emulator.routes import table
 from alpaca_tui.emulator.routing import Route
 from tests import openapi_spec as spec
+from tests.emulator_fixtures import http_client
 from tests.emulator_world import MARKET_OPEN, World
 
 # One role per kind of host: both roles of a kind share the same routes.
@@ -66,7 +67,7 @@ OPERATIONS = [op for kind in KINDS for op in spec.operations(kind)]
 
 @pytest.fixture
 def world() -> Iterator[World]:
-    with Emulator(clock=FakeClock(MARKET_OPEN)) as emu, httpx.Client(timeout=10) as http:
+    with Emulator(clock=FakeClock(MARKET_OPEN)) as emu, http_client(timeout=10) as http:
         yield World(emu, http)
 
 
@@ -112,7 +113,7 @@ def _sample(template: str) -> str:
 @pytest.fixture(scope="module")
 def shared_world() -> Iterator[World]:
     """One emulator for the operations that are not emulated (their answers change no state)."""
-    with Emulator(clock=FakeClock(MARKET_OPEN)) as emu, httpx.Client(timeout=10) as http:
+    with Emulator(clock=FakeClock(MARKET_OPEN)) as emu, http_client(timeout=10) as http:
         yield World(emu, http)
 
 
