@@ -265,11 +265,30 @@ class Bao:
             raise
 
 
+def _wait_kv_ready(bao: Bao) -> None:
+    """Until the new KV v2 mount serves: right after it is made, bao upgrades it in the background
+    and answers every request with 400 "Upgrading from non-versioned to versioned data" (a few ms
+    in memory; on raft storage, on a busy machine, long enough for a test's first write)."""
+    deadline = time.monotonic() + START_TIMEOUT
+    while True:
+        try:
+            bao.api("GET", "secret/data/no-such-key")
+        except urllib.error.HTTPError as exc:
+            if exc.code == 404:
+                return
+            if time.monotonic() >= deadline or "Upgrading" not in str(exc):
+                raise
+        else:
+            return
+        time.sleep(0.02)
+
+
 def make_namespace(server: BaoServer) -> Bao:
     ns = "t" + secrets.token_hex(6)
     server.api("POST", f"sys/namespaces/{ns}", {})
     bao = Bao(server, ns)
     bao.api("POST", "sys/mounts/secret", {"type": "kv", "options": {"version": "2"}})
+    _wait_kv_ready(bao)
     for role in ("viewer", "superuser"):
         text = (POLICIES / f"alpaca-tui-{role}.hcl").read_text()
         bao.api("PUT", f"sys/policies/acl/alpaca-tui-{role}", {"policy": text})
