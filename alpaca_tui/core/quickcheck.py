@@ -106,29 +106,40 @@ class _Pending(Generic[T]):
 class _Workers:
     """At most ``size`` daemon threads running tasks in order, made as tasks come. Daemons: after
     a failed load or a ctrl+c the process leaves at once, nothing waits for a GET in flight
-    (``concurrent.futures`` joins its threads at exit)."""
+    (``concurrent.futures`` joins its threads at exit). After a check that ran to its end they
+    are joined (:meth:`close` with ``wait``): a worker still dropping its last response, TLS
+    socket or client frame while the interpreter finalizes can crash the process at exit (a
+    bench run once saw ``check`` abort with glibc's "double free or corruption")."""
+
+    JOIN_TIMEOUT = 2.0  # each; a worker past the last result only has to take its None and return
 
     def __init__(self, size: int) -> None:
         self._size = size
         self._queue: SimpleQueue[_Pending[CheckResult] | None] = SimpleQueue()
-        self._threads = 0
+        self._threads: list[threading.Thread] = []
 
     def submit(self, task: Callable[[], CheckResult]) -> _Pending[CheckResult]:
         pending = _Pending(task)
         self._queue.put(pending)
-        if self._threads < self._size:
-            self._threads += 1
-            threading.Thread(target=self._work, name=f"alpaca-tui-check-{self._threads}", daemon=True).start()
+        if len(self._threads) < self._size:
+            thread = threading.Thread(target=self._work, name=f"alpaca-tui-check-{len(self._threads) + 1}",
+                                      daemon=True)
+            self._threads.append(thread)
+            thread.start()
         return pending
 
     def _work(self) -> None:
         while (pending := self._queue.get()) is not None:
             pending.run()
+            del pending  # the task's frame and result go now, not when the next task comes
 
-    def close(self) -> None:
-        """Let the workers end once the tasks before this are done."""
-        for _ in range(self._threads):
+    def close(self, wait: bool = False) -> None:
+        """Let the workers end once the tasks before this are done; ``wait``: until they have."""
+        for _ in self._threads:
             self._queue.put(None)
+        if wait:
+            for thread in self._threads:
+                thread.join(self.JOIN_TIMEOUT)
 
 
 Line: TypeAlias = "CheckResult | _Pending[CheckResult]"   # a line known now, or one a GET will give
@@ -146,12 +157,15 @@ class QuickCheck:
         """Each profile's lines (one per API it reaches), in the order of ``names``; each
         profile's outcome recorded in the index."""
         workers = _Workers(MAX_THREADS)
+        finished = False
         try:
             with SyncWire(self.policy, clock=self._clock) as wire:
                 started = [self._start(workers, wire, name) for name in names]
-                return [self._finish(cred, lines) for cred, lines in started]
+                results = [self._finish(cred, lines) for cred, lines in started]
+            finished = True
+            return results
         finally:
-            workers.close()
+            workers.close(wait=finished)  # a failure or ctrl+c leaves at once (daemon threads)
 
     def load(self, name: str) -> HeldCredential:
         """The credential as the engine's registry loads it (repaired, retired when due)."""
