@@ -31,6 +31,10 @@ class AppActions(App[int]):
     """The app's shared actions; the app itself (``tui/app.py``) brings up the session."""
 
     session: Session
+    _engine_loading: bool  # the engine's import worker is on its way (set by the app)
+    # What was asked for while the engine loaded, by (action, profile): run once it is built
+    # (``run_engine_waiters``), dropped if it fails to load. A key pressed three times waits once.
+    _engine_waiters: dict[tuple[str, str], Callable[[], None]]
 
     def reload_profiles(self) -> object:
         """Re-read the profile list in a worker (implemented by the app)."""
@@ -185,11 +189,36 @@ class AppActions(App[int]):
         self.reload_profiles()
 
     # -- engine work -----------------------------------------------------------------------
+    def _engine_or_wait(self, action: str, name: str, then: Callable[[], None], doing: str) -> bool:
+        """True when the engine is here. While it loads (the list comes first at start-up), the
+        request waits for it: ``then`` runs once it is built, and the user is told so."""
+        if self.session.engine is not None:
+            return True
+        if self._engine_loading:
+            self._engine_waiters[(action, name)] = then
+            self.notify(f"{doing} {name} once the auth engine has loaded…", timeout=3)
+        else:
+            self.notify("the auth engine is not loaded", severity="warning")
+        return False
+
+    def run_engine_waiters(self) -> None:
+        """The engine is built: do what was asked for while it loaded, in the order asked."""
+        waiters, self._engine_waiters = self._engine_waiters, {}
+        for then in waiters.values():
+            then()
+
+    def drop_engine_waiters(self) -> None:
+        """The engine failed to load (its error is shown): what waited for it is not done."""
+        if self._engine_waiters:
+            asked = ", ".join(f"{action} {name}" for action, name in self._engine_waiters)
+            self._engine_waiters = {}
+            self.notify(f"not done (no auth engine): {asked}", severity="warning", timeout=8)
+
     def refresh_token(self, name: str) -> None:
         if self._refused("refresh_token"):
             return
-        if self.session.engine is None:
-            self.notify("the auth engine is still loading", severity="warning")
+        again = lambda: self.refresh_token(name)  # noqa: E731
+        if not self._engine_or_wait("refresh", name, again, "refreshing the token of"):
             return
         self._refresh_token(name)
 
@@ -207,8 +236,7 @@ class AppActions(App[int]):
     def run_check(self, name: str) -> None:
         if self._refused("check"):
             return
-        if self.session.engine is None:
-            self.notify("the auth engine is still loading; try again in a moment", severity="warning")
+        if not self._engine_or_wait("check", name, lambda: self.run_check(name), "checking"):
             return
         self.notify(f"checking {name}…", timeout=2)
         self._check(name)

@@ -91,6 +91,7 @@ class AlpacaTuiApp(StartupPrompts):
         self._reload_lock = threading.Lock()  # profile lists arrive in the order they were read
         self._clashes_told: set[str] = set()
         self._engine_loading = False  # the engine's import worker is on its way
+        self._engine_waiters = {}     # checks and refreshes asked for while it loads (AppActions)
 
     # -- the session, read-only here (tests and scripts read these) ----------------------
     @property
@@ -325,10 +326,12 @@ class AlpacaTuiApp(StartupPrompts):
             session.engine = message.engine_cls(session.store, clock=session.clock,
                                                 refresh_ahead=session.refresh_ahead, **options)
         self._broadcast_status()  # the same list: token cells, and no "loading auth engine…"
+        self.run_engine_waiters()
 
     def on_operation_failed(self, message: OperationFailed) -> None:
         if message.what == "engine":
             self._engine_loading = False
+            self.drop_engine_waiters()
         elif message.what == "loading profiles":
             self._engine_after_list()
         self.notify(message.error, title=f"{message.what} failed", severity="error", timeout=8)
@@ -428,6 +431,7 @@ class AlpacaTuiApp(StartupPrompts):
         self.session.store_error = None
         self.session.store_locked = False
         self._engine_loading = False
+        self._engine_waiters = {}  # asked of the store left behind: not of the demo's
         self._demo_factory = DemoStarter()
         self._update_subtitle()
         self.notify("starting the local emulator…", title="Demo mode")

@@ -65,7 +65,7 @@ def test_hostile_answers_never_reach_the_terminal(alpaca_home: Path, hostile: Ho
     with Terminal([sys.executable, "-m", "alpaca_tui"], size=(100, 30),
                   extra_env={"ALPACA_TUI_NO_DEMO_OFFER": "1"}) as t:
         assert t.wait(r"4 credentials", 60), t.text()
-        # the list comes before the auth engine (a check asked for sooner is refused: "still loading")
+        # the list comes before the auth engine (a check asked for sooner waits for it)
         assert t.wait(r"loading auth engine", 60, present=False), t.text()
         palette(t, "credential: p-escape — check")
         assert t.wait(r"✗ check p-escape", 60), t.text()

@@ -83,3 +83,69 @@ async def test_deleting_the_shown_credential_from_the_palette_closes_details(see
         await pilot.press("y")
         await wait_for(pilot, lambda: isinstance(app.screen, HomeScreen), what="back home")
         assert not store.has_profile("broker-sandbox-key")
+
+
+class Notices:
+    """Every notification's text, in order (the app's own ``notify``, still called)."""
+
+    def __init__(self, monkeypatch: Any) -> None:
+        self.texts: list[str] = []
+        real = AlpacaTuiApp.notify
+
+        def notify(app: AlpacaTuiApp, message: str, **kw: Any) -> None:
+            self.texts.append(message)
+            real(app, message, **kw)
+
+        monkeypatch.setattr(AlpacaTuiApp, "notify", notify)
+
+
+async def test_a_check_asked_for_while_the_engine_loads_runs_once_it_has(
+        seeded: Any, clock: FakeClock, monkeypatch: Any) -> None:
+    """The list comes before the auth engine: `c` pressed in that gap used to be refused ("still
+    loading; try again"). It now waits for the engine, once however often it was pressed."""
+    from alpaca_tui.tui import app as app_module
+
+    store, emu, _ = seeded
+    monkeypatch.setattr(app_module, "ENGINE_DELAY", 1.0)  # a slow machine's engine import
+    notices = Notices(monkeypatch)
+    app = AlpacaTuiApp(store=store, demo=emu, clock=clock)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: app.profiles_loaded, what="the list")
+        assert app.engine is None
+        home = app.screen
+        assert isinstance(home, HomeScreen)
+        home.select("paper")
+        for _ in range(3):
+            await pilot.press("c")
+        assert "checking paper once the auth engine has loaded…" in notices.texts
+        assert "paper" not in app.check_results and not any("still loading" in t for t in notices.texts)
+        await wait_for(pilot, lambda: "paper" in app.check_results, what="the check, after the engine")
+        assert app.engine is not None and app.check_results["paper"].ok
+        await pilot.pause(0.3)
+        assert notices.texts.count("checking paper…") == 1, notices.texts
+
+
+async def test_what_waited_for_an_engine_that_failed_to_load_is_dropped_and_said(
+        seeded: Any, clock: FakeClock, monkeypatch: Any) -> None:
+    import sys
+
+    from alpaca_tui.tui import app as app_module
+
+    store, emu, _ = seeded
+    monkeypatch.setattr(app_module, "ENGINE_DELAY", 0.5)
+    monkeypatch.setitem(sys.modules, "alpaca_tui.core.engine", None)  # its import fails
+    notices = Notices(monkeypatch)
+    app = AlpacaTuiApp(store=store, demo=emu, clock=clock)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: app.profiles_loaded, what="the list")
+        home = app.screen
+        assert isinstance(home, HomeScreen)
+        home.select("paper")
+        await pilot.press("c")
+        await wait_for(pilot, lambda: any(t.startswith("not done (no auth engine)") for t in notices.texts),
+                       what="the dropped check")
+        assert "not done (no auth engine): check paper" in notices.texts
+        assert "paper" not in app.check_results
+        await pilot.press("c")  # no engine and none coming: said at once, nothing waits
+        await pilot.pause(0.1)
+        assert notices.texts[-1] == "the auth engine is not loaded"
