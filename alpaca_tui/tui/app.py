@@ -278,6 +278,7 @@ class AlpacaTuiApp(StartupPrompts):
         cryptography) would otherwise compete with the list for the interpreter."""
         if self.session.engine is None and self.session.store is not None and not self._engine_loading:
             self._engine_loading = True  # the screens repaint the list first (their own messages)
+            self.session.engine_error = None
             self.set_timer(ENGINE_DELAY, self._load_engine)
 
     def on_store_repaired(self, message: StoreRepaired) -> None:
@@ -331,7 +332,9 @@ class AlpacaTuiApp(StartupPrompts):
     def on_operation_failed(self, message: OperationFailed) -> None:
         if message.what == "engine":
             self._engine_loading = False
+            self.session.engine_error = message.error
             self.drop_engine_waiters()
+            self._broadcast_status()  # not "loading auth engine…" any more
         elif message.what == "loading profiles":
             self._engine_after_list()
         self.notify(message.error, title=f"{message.what} failed", severity="error", timeout=8)

@@ -60,7 +60,8 @@ class Session:
     """Services (store, engine, demo issuer, clock) and what the screens show from them.
 
     ``store`` is None until the store worker opened it (``store_error`` says why when it
-    failed); ``engine`` is None until its heavy imports finished; ``demo`` is set in demo
+    failed); ``engine`` is None until its heavy imports finished (``engine_error`` says why
+    when they failed); ``demo`` is set in demo
     mode only. ``viewer`` is set (to the one line saying why) once the store turned out to
     be a shared one whose token may only look (an OpenBao / Vault viewer): screens then leave
     the actions that need a secret out of their footer and the palette (:meth:`allows`).
@@ -75,6 +76,7 @@ class Session:
     refresh_ahead: float = 60.0   # the token panel asks for a new token this long before expiry
     tick_seconds: float = 1.0     # the screens' tick (countdowns, polling the index)
     store_error: str | None = None
+    engine_error: str | None = None  # the auth engine could not be loaded (checks, tokens are off)
     store_locked: bool = False    # the passphrase prompt was cancelled: unlock (u) can try again
     viewer: str | None = None     # why this store's token may only look (a Vault viewer), else None
     profiles: list[Profile] = field(default_factory=list)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+import threading
+import types
 from typing import Any
 
 from alpaca_tui.core.clock import FakeClock
@@ -99,26 +102,52 @@ class Notices:
         monkeypatch.setattr(AlpacaTuiApp, "notify", notify)
 
 
+class HeldEngine(types.ModuleType):
+    """``alpaca_tui.core.engine`` as the app's engine-import worker finds it in ``sys.modules``:
+    taking ``Engine`` from it waits until :meth:`release` (a slow machine's import, as long as
+    the test needs), then gives the real class, or fails (``fail``: an import that breaks)."""
+
+    def __init__(self, fail: bool = False) -> None:
+        import alpaca_tui.core.engine as real
+
+        super().__init__(real.__name__)
+        self._real, self._fail = real, fail
+        self._released = threading.Event()
+
+    def release(self) -> None:
+        self._released.set()
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):  # the import system's own questions (__path__, ...): at once
+            raise AttributeError(name)
+        if not self._released.wait(30):
+            raise ImportError("the test never released the engine")
+        if self._fail:
+            raise ImportError("cannot import name 'Engine' (a broken install)")
+        return getattr(self._real, name)
+
+
 async def test_a_check_asked_for_while_the_engine_loads_runs_once_it_has(
         seeded: Any, clock: FakeClock, monkeypatch: Any) -> None:
     """The list comes before the auth engine: `c` pressed in that gap used to be refused ("still
     loading; try again"). It now waits for the engine, once however often it was pressed."""
-    from alpaca_tui.tui import app as app_module
-
     store, emu, _ = seeded
-    monkeypatch.setattr(app_module, "ENGINE_DELAY", 1.0)  # a slow machine's engine import
+    held = HeldEngine()
+    monkeypatch.setitem(sys.modules, "alpaca_tui.core.engine", held)
     notices = Notices(monkeypatch)
     app = AlpacaTuiApp(store=store, demo=emu, clock=clock)
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_for(pilot, lambda: app.profiles_loaded, what="the list")
-        assert app.engine is None
         home = app.screen
         assert isinstance(home, HomeScreen)
         home.select("paper")
         for _ in range(3):
             await pilot.press("c")
+        assert app.engine is None
         assert "checking paper once the auth engine has loaded…" in notices.texts
         assert "paper" not in app.check_results and not any("still loading" in t for t in notices.texts)
+        assert "loading auth engine…" in screen_text(app)
+        held.release()
         await wait_for(pilot, lambda: "paper" in app.check_results, what="the check, after the engine")
         assert app.engine is not None and app.check_results["paper"].ok
         await pilot.pause(0.3)
@@ -127,13 +156,9 @@ async def test_a_check_asked_for_while_the_engine_loads_runs_once_it_has(
 
 async def test_what_waited_for_an_engine_that_failed_to_load_is_dropped_and_said(
         seeded: Any, clock: FakeClock, monkeypatch: Any) -> None:
-    import sys
-
-    from alpaca_tui.tui import app as app_module
-
     store, emu, _ = seeded
-    monkeypatch.setattr(app_module, "ENGINE_DELAY", 0.5)
-    monkeypatch.setitem(sys.modules, "alpaca_tui.core.engine", None)  # its import fails
+    held = HeldEngine(fail=True)
+    monkeypatch.setitem(sys.modules, "alpaca_tui.core.engine", held)
     notices = Notices(monkeypatch)
     app = AlpacaTuiApp(store=store, demo=emu, clock=clock)
     async with app.run_test(size=(100, 30)) as pilot:
@@ -142,10 +167,14 @@ async def test_what_waited_for_an_engine_that_failed_to_load_is_dropped_and_said
         assert isinstance(home, HomeScreen)
         home.select("paper")
         await pilot.press("c")
-        await wait_for(pilot, lambda: any(t.startswith("not done (no auth engine)") for t in notices.texts),
+        assert "checking paper once the auth engine has loaded…" in notices.texts
+        held.release()
+        await wait_for(pilot, lambda: "not done (no auth engine): check paper" in notices.texts,
                        what="the dropped check")
-        assert "not done (no auth engine): check paper" in notices.texts
         assert "paper" not in app.check_results
+        await wait_for(pilot, lambda: "no auth engine (checks and tokens are off)" in screen_text(app),
+                       what="the status line saying so")
+        assert "loading auth engine" not in screen_text(app)
         await pilot.press("c")  # no engine and none coming: said at once, nothing waits
         await pilot.pause(0.1)
         assert notices.texts[-1] == "the auth engine is not loaded"

@@ -307,7 +307,8 @@ class HomeScreen(AppScreen):
             text += f" · {shown} match{'es' if shown != 1 else ''} “{self.filter_text.strip()}”"
         text += f" · secrets in {session.backend_label}"
         if session.engine is None:
-            text += " · loading auth engine…"
+            text += " · no auth engine (checks and tokens are off)" if session.engine_error else \
+                " · loading auth engine…"
         status.update(Text(text, style="dim"))
 
     def on_profiles_changed(self, message: ProfilesChanged) -> None:
