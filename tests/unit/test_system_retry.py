@@ -1,0 +1,83 @@
+"""The OS keyring backend tries again when gnome-keyring, headless, momentarily says it has no
+default collection (``core/store/system.py``: keyring then asks to create one, and the prompt for
+that cannot be shown without a display). A narrow unit: a stand-in keyring backend raising what
+keyring raises there; the real Secret Service runs in tests/unit/test_store_protocols.py."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from alpaca_tui.core.errors import StoreError
+from alpaca_tui.core.store import system
+
+DISMISSED = "Failed to create the collection: Prompt dismissed.."
+
+
+class InitError(Exception):
+    """keyring.errors.InitError, as far as the backend can tell (by its text)."""
+
+
+class FlakyKeyring:
+    """Raises ``error`` on the first ``failures`` calls, then answers."""
+
+    def __init__(self, failures: int, error: Exception | None = None) -> None:
+        self.failures, self.calls = failures, 0
+        self.error = error or InitError(DISMISSED)
+        self.stored: dict[tuple[str, str], str] = {}
+
+    def _maybe_fail(self) -> None:
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise self.error
+
+    def get_password(self, service: str, username: str) -> str | None:
+        self._maybe_fail()
+        return self.stored.get((service, username))
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self._maybe_fail()
+        self.stored[(service, username)] = password
+
+
+@pytest.fixture(autouse=True)
+def headless(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.setattr(system, "NO_COLLECTION_RETRIES", (0.01, 0.01, 0.01))
+
+
+def backend(tmp_path: Path, kr: FlakyKeyring) -> system.SystemBackend:
+    return system.SystemBackend(tmp_path / "home", kr, timeout=5)
+
+
+def test_a_passing_no_collection_answer_is_tried_again(tmp_path: Path) -> None:
+    kr = FlakyKeyring(failures=2)
+    b = backend(tmp_path, kr)
+    b.set("k", "v")  # two dismissals, then written
+    assert kr.calls == 3 and b.get("k") == "v"
+
+
+def test_one_that_lasts_is_a_one_line_error_after_the_retries(tmp_path: Path) -> None:
+    kr = FlakyKeyring(failures=100)
+    with pytest.raises(StoreError) as exc:
+        backend(tmp_path, kr).get("k")
+    assert kr.calls == 4  # the call and its three retries
+    assert "Failed to create the collection" in str(exc.value) and "\n" not in str(exc.value)
+
+
+def test_with_a_display_a_dismissed_prompt_is_the_users_answer(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DISPLAY", ":0")
+    kr = FlakyKeyring(failures=1)
+    with pytest.raises(StoreError):
+        backend(tmp_path, kr).get("k")
+    assert kr.calls == 1
+
+
+def test_other_errors_are_not_retried(tmp_path: Path) -> None:
+    kr = FlakyKeyring(failures=1, error=RuntimeError("org.freedesktop.DBus.Error.NoReply"))
+    with pytest.raises(StoreError, match="NoReply"):
+        backend(tmp_path, kr).get("k")
+    assert kr.calls == 1
