@@ -76,9 +76,18 @@ def _unlocked_daemon_up() -> bool:
 
 
 def restore_keyring() -> None:
-    """A fresh, unlocked daemon on the same on-disk keyring (empty login password). ``--replace``
-    can race the daemon D-Bus re-activated (locked) after a kill: then it is asked again."""
+    """A fresh, unlocked daemon on the same on-disk keyring (empty login password). A locked
+    daemon D-Bus re-activated after a kill is ended first: ``--replace`` finds the daemon to
+    replace by its control socket, and the re-activated one's is the killed daemon's stale file,
+    so it started a second daemon beside the locked one, which kept the bus name (a CI run under
+    load failed all four attempts that way). Nothing else calls the service meanwhile, so nothing
+    re-activates a locked one between the kill and the fresh daemon."""
     for _attempt in range(4):
+        if _unlocked_daemon_up():
+            return
+        with contextlib.suppress(Exception):  # no daemon on the bus: nothing to end
+            os.kill(secrets_pid(), signal.SIGKILL)
+            time.sleep(0.2)  # the bus sees it gone
         subprocess.run([KEYRING_DAEMON, "--replace", "--unlock", "--components=secrets"], input=b"\n",
                        capture_output=True, timeout=20, check=True)
         deadline = time.monotonic() + 6
