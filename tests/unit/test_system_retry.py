@@ -40,6 +40,17 @@ class FlakyKeyring:
         self._maybe_fail()
         self.stored[(service, username)] = password
 
+    def delete_password(self, service: str, username: str) -> None:
+        from keyring.errors import PasswordDeleteError
+
+        self._maybe_fail()
+        if self.stored.pop((service, username), None) is None:
+            raise PasswordDeleteError("No such password!")
+
+
+class ItemNotFoundException(Exception):
+    """secretstorage's, as far as the backend can tell (by its name)."""
+
 
 @pytest.fixture(autouse=True)
 def headless(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -81,3 +92,14 @@ def test_other_errors_are_not_retried(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="NoReply"):
         backend(tmp_path, kr).get("k")
     assert kr.calls == 1
+
+
+def test_an_item_reported_missing_while_deleted_is_looked_for_again(tmp_path: Path) -> None:
+    kr = FlakyKeyring(failures=0)
+    b = backend(tmp_path, kr)
+    b.set("k", "v")
+    kr.failures, kr.calls = 1, 0
+    kr.error = ItemNotFoundException("Item does not exist!")
+    b.delete("k")  # "not there", then searched again and deleted
+    assert kr.calls == 2 and b.get("k") is None
+    b.delete("k")  # absent: no error
