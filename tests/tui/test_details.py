@@ -127,6 +127,17 @@ class HeldEngine(types.ModuleType):
         return getattr(self._real, name)
 
 
+async def check_paper_before_the_engine(pilot: Any, times: int = 1) -> None:
+    """Once the list is there (the engine held back), select ``paper`` and press ``c``."""
+    app = pilot.app
+    await wait_for(pilot, lambda: app.profiles_loaded, what="the list")
+    home = app.screen
+    assert isinstance(home, HomeScreen)
+    home.select("paper")
+    for _ in range(times):
+        await pilot.press("c")
+
+
 async def test_a_check_asked_for_while_the_engine_loads_runs_once_it_has(
         seeded: Any, clock: FakeClock, monkeypatch: Any) -> None:
     """The list comes before the auth engine: `c` pressed in that gap used to be refused ("still
@@ -137,12 +148,7 @@ async def test_a_check_asked_for_while_the_engine_loads_runs_once_it_has(
     notices = Notices(monkeypatch)
     app = AlpacaTuiApp(store=store, demo=emu, clock=clock)
     async with app.run_test(size=(100, 30)) as pilot:
-        await wait_for(pilot, lambda: app.profiles_loaded, what="the list")
-        home = app.screen
-        assert isinstance(home, HomeScreen)
-        home.select("paper")
-        for _ in range(3):
-            await pilot.press("c")
+        await check_paper_before_the_engine(pilot, times=3)
         assert app.engine is None
         assert "checking paper once the auth engine has loaded…" in notices.texts
         assert "paper" not in app.check_results and not any("still loading" in t for t in notices.texts)
@@ -162,11 +168,7 @@ async def test_what_waited_for_an_engine_that_failed_to_load_is_dropped_and_said
     notices = Notices(monkeypatch)
     app = AlpacaTuiApp(store=store, demo=emu, clock=clock)
     async with app.run_test(size=(100, 30)) as pilot:
-        await wait_for(pilot, lambda: app.profiles_loaded, what="the list")
-        home = app.screen
-        assert isinstance(home, HomeScreen)
-        home.select("paper")
-        await pilot.press("c")
+        await check_paper_before_the_engine(pilot)
         assert "checking paper once the auth engine has loaded…" in notices.texts
         held.release()
         await wait_for(pilot, lambda: "not done (no auth engine): check paper" in notices.texts,
