@@ -56,7 +56,7 @@ class ItemNotFoundException(Exception):
 def headless(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
-    monkeypatch.setattr(system, "NO_COLLECTION_RETRIES", (0.01, 0.01, 0.01))
+    monkeypatch.setattr(system, "TRANSIENT_RETRIES", (0.01, 0.01, 0.01))
 
 
 def backend(tmp_path: Path, kr: FlakyKeyring) -> system.SystemBackend:

@@ -258,12 +258,14 @@ def probe_system_keyring(timeout: float = KEYRING_TIMEOUT) -> tuple[bool, str]:
 
 
 # gnome-keyring, under many clients at once (our suite's last minutes, four test workers), now
-# and then answers a new client that its default collection does not exist, though it does (a
-# client connected throughout saw it every 20 ms). keyring then asks the service to create one,
-# which needs a prompt; with no display the prompter cannot start and the prompt is "dismissed"
-# at once. Headless, that dismissal is nobody's answer, so the call is tried again, a few times.
+# and then answers a new client that an object it has does not exist (a client connected
+# throughout saw the default collection every 20 ms). Two such answers are passing states, and
+# the call is tried again, a few times (SystemBackend._call): the default collection "missing",
+# after which keyring asks the service to create one, which needs a prompt, and with no display
+# the prompter cannot start and the prompt is "dismissed" at once (headless, that dismissal is
+# nobody's answer); and, for a delete, the item keyring's search had just found "not there".
 _NO_COLLECTION = "Failed to create the collection"
-NO_COLLECTION_RETRIES = (0.1, 0.3, 0.6)  # seconds before each further try
+TRANSIENT_RETRIES = (0.1, 0.3, 0.6)  # seconds before each further try
 
 
 def _is_headless_dismissal(exc: BaseException) -> bool:
@@ -271,6 +273,12 @@ def _is_headless_dismissal(exc: BaseException) -> bool:
     display): the service's passing state, not the user's choice (see above)."""
     return (_NO_COLLECTION in str(exc) and "dismissed" in str(exc).lower()
             and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")))
+
+
+def _is_vanished_item(exc: BaseException) -> bool:
+    """A delete's item "not there" (secretstorage's ItemNotFoundException, by name: optional):
+    gone meanwhile, or the passing state above. Searched again, gone is PasswordDeleteError."""
+    return _is_headless_dismissal(exc) or type(exc).__name__ == "ItemNotFoundException"
 
 
 def _is_locked_error(exc: BaseException) -> bool:
@@ -299,9 +307,10 @@ class SystemBackend(KeyValueSecrets):
         if "SecretService" not in name and "libsecret" not in name:
             self.label = f"OS keyring ({type(keyring_backend).__module__.rsplit('.', 1)[-1]})"
 
-    def _call(self, what: str, fn: Callable[[], T]) -> T:
+    def _call(self, what: str, fn: Callable[[], T],
+              transient: Callable[[BaseException], bool] = _is_headless_dismissal) -> T:
         try:
-            return self._call_retrying(what, fn)
+            return self._call_retrying(what, fn, transient)
         except StoreError:
             raise
         except Exception as exc:
@@ -312,13 +321,13 @@ class SystemBackend(KeyValueSecrets):
                     "session, or run gnome-keyring-daemon --unlock) and try again") from None
             raise StoreError(f"OS keyring error during {what}: {type(exc).__name__}: {text}") from None
 
-    def _call_retrying(self, what: str, fn: Callable[[], T]) -> T:
-        """``fn`` within the timeout; again after a headless "no default collection" (above)."""
-        for pause in (*NO_COLLECTION_RETRIES, None):
+    def _call_retrying(self, what: str, fn: Callable[[], T], transient: Callable[[BaseException], bool]) -> T:
+        """``fn`` within the timeout, each try; again after a ``transient`` answer (above)."""
+        for pause in (*TRANSIENT_RETRIES, None):
             try:
                 return call_with_timeout(fn, self.timeout, what)
             except Exception as exc:
-                if pause is None or not _is_headless_dismissal(exc):
+                if pause is None or not transient(exc):
                     raise
             time.sleep(pause)
         raise AssertionError("unreachable")  # the last try returns or raises
@@ -364,18 +373,9 @@ class SystemBackend(KeyValueSecrets):
         def rm() -> None:
             from keyring.errors import PasswordDeleteError
 
-            for pause in (*NO_COLLECTION_RETRIES, None):
-                try:
-                    self._kr.delete_password(self.service, key)
-                    return
-                except PasswordDeleteError:
-                    return  # already gone
-                except Exception as exc:
-                    # The item keyring's search found was "not there" when deleted: gone meanwhile,
-                    # or gnome-keyring's passing state under many clients (seen in CI, as with the
-                    # collection above). Search again: gone is PasswordDeleteError next time.
-                    if pause is None or type(exc).__name__ != "ItemNotFoundException":
-                        raise
-                time.sleep(pause)
+            try:
+                self._kr.delete_password(self.service, key)
+            except PasswordDeleteError:
+                pass  # already gone
 
-        self._call("delete", rm)
+        self._call("delete", rm, transient=_is_vanished_item)
