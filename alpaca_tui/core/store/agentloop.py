@@ -144,7 +144,9 @@ class Server:
     # -- connections ----------------------------------------------------------------------------
     def _accept(self) -> None:
         for _ in range(ACCEPT_BATCH):
-            if len(self.conns) >= MAX_CONNS and self._victim(time.monotonic()) is None:
+            full = len(self.conns) >= MAX_CONNS
+            victim = self._victim(time.monotonic()) if full else None  # evicted on admission
+            if full and victim is None:
                 self._pause_for_spares()
                 return
             try:
@@ -160,7 +162,7 @@ class Server:
                     self._pause()
                 return
             self.backoff = BACKOFF_MIN
-            self._admit(conn)
+            self._admit(conn, victim)
 
     def _victim(self, now: float) -> _Conn | None:
         """The oldest connection that may be evicted (None: every open one is spared)."""
@@ -195,18 +197,17 @@ class Server:
         self.accept_resume = min(c.spare_until for c in self.conns.values())
         self.spare_paused = True
 
-    def _admit(self, sock: socket.socket) -> None:
+    def _admit(self, sock: socket.socket, victim: _Conn | None) -> None:
+        """Hold ``sock`` (a peer of our uid), evicting ``victim`` for it when the house is full."""
         sock.setblocking(False)
         _pid, uid = agent.peer_creds(sock)
         if uid != os.getuid():
             self.stats["refused_peers"] += 1
             sock.close()
             return
+        if victim is not None:
+            self._drop(victim, "evicted")
         now = time.monotonic()
-        if len(self.conns) >= MAX_CONNS:
-            victim = self._victim(now)
-            if victim is not None:  # _accept made sure of one (it only gets older)
-                self._drop(victim, "evicted")
         conn = _Conn(sock, now + CONN_DEADLINE, now + SPARE)
         self.conns[sock] = conn
         self.sel.register(sock, selectors.EVENT_READ)
