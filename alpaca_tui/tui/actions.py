@@ -11,6 +11,7 @@ which the handlers here turn into session state, a broadcast and a toast.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING
 
 from textual import work
@@ -217,7 +218,7 @@ class AppActions(App[int]):
     def refresh_token(self, name: str) -> None:
         if self._refused("refresh_token"):
             return
-        again = lambda: self.refresh_token(name)  # noqa: E731
+        again = partial(self.refresh_token, name)
         if not self._engine_or_wait("refresh", name, again, "refreshing the token of"):
             return
         self._refresh_token(name)
@@ -236,7 +237,7 @@ class AppActions(App[int]):
     def run_check(self, name: str) -> None:
         if self._refused("check"):
             return
-        if not self._engine_or_wait("check", name, lambda: self.run_check(name), "checking"):
+        if not self._engine_or_wait("check", name, partial(self.run_check, name), "checking"):
             return
         self.notify(f"checking {name}…", timeout=2)
         self._check(name)

@@ -19,6 +19,7 @@ import pytest
 
 from alpaca_tui.core.hardening import LockedBuffer
 from alpaca_tui.core.store import agentloop
+from tests.hostile_support import wait_for
 
 FLOOD = 200
 
@@ -35,12 +36,6 @@ class Loop:
 
         server.sel.select = counting  # type: ignore[method-assign]
         self.thread = threading.Thread(target=server.run, daemon=True)
-
-    def wait_for(self, what: str, cond: object, timeout: float = 5.0) -> None:
-        end = time.monotonic() + timeout
-        while not cond():  # type: ignore[operator]
-            assert time.monotonic() < end, f"timed out waiting for {what}: {self.server.stats}"
-            time.sleep(0.005)
 
 
 @pytest.fixture
@@ -90,13 +85,13 @@ def _flood(path: Path, n: int, out: list[socket.socket], stop: threading.Event) 
 def test_a_client_that_has_not_sent_yet_outlives_a_flood_of_new_connections(loop: Loop) -> None:
     server = loop.server
     legit = _connect(server.path)
-    loop.wait_for("the client's admission", lambda: len(server.conns) == 1)
+    wait_for(lambda: len(server.conns) == 1, 5, "the client's admission")
     flood: list[socket.socket] = []
     stop = threading.Event()
     flooder = threading.Thread(target=_flood, args=(server.path, FLOOD, flood, stop), daemon=True)
     flooder.start()
     try:
-        loop.wait_for("a full house", lambda: len(server.conns) >= agentloop.MAX_CONNS)
+        wait_for(lambda: len(server.conns) >= agentloop.MAX_CONNS, 5, "a full house")
         time.sleep(0.2)  # the old loop evicted the client in its next accept batch, well within this
         legit.sendall(b'{"op": "status"}\n')
         reply = json.loads(legit.makefile("rb").readline() or b"null")
@@ -106,8 +101,8 @@ def test_a_client_that_has_not_sent_yet_outlives_a_flood_of_new_connections(loop
         assert server.stats["evicted"] == 0, server.stats
         assert loop.selects < 200, loop.selects
         # Once the spare time is over the flood gets in, evicting the oldest silent connections.
-        loop.wait_for("the whole flood to be accepted", lambda: len(flood) == FLOOD, timeout=10)
-        loop.wait_for("evictions", lambda: server.stats["evicted"] > 0)
+        wait_for(lambda: len(flood) == FLOOD, 10, "the whole flood to be accepted")
+        wait_for(lambda: server.stats["evicted"] > 0, 5, "evictions")
         assert len(server.conns) <= agentloop.MAX_CONNS
     finally:
         stop.set()
@@ -120,15 +115,15 @@ def test_a_client_that_has_not_sent_yet_outlives_a_flood_of_new_connections(loop
 def test_a_connection_that_sent_half_a_line_is_evicted_before_a_silent_new_one(loop: Loop) -> None:
     server = loop.server
     silent = [_connect(server.path) for _ in range(10)]  # older than it, but spared
-    loop.wait_for("the first ten", lambda: len(server.conns) == 10)
+    wait_for(lambda: len(server.conns) == 10, 5, "the first ten")
     half = _connect(server.path)
     half.sendall(b'{"op": ')
-    loop.wait_for("the half line to be read", lambda: any(c.buf for c in server.conns.values()))
+    wait_for(lambda: any(c.buf for c in server.conns.values()), 5, "the half line to be read")
     silent += [_connect(server.path) for _ in range(agentloop.MAX_CONNS - 11)]
-    loop.wait_for("a full house", lambda: len(server.conns) == agentloop.MAX_CONNS)
+    wait_for(lambda: len(server.conns) == agentloop.MAX_CONNS, 5, "a full house")
     newcomer = _connect(server.path)
     try:
-        loop.wait_for("the half-line connection's eviction", lambda: server.stats["evicted"] == 1)
+        wait_for(lambda: server.stats["evicted"] == 1, 5, "the half-line connection's eviction")
         half.settimeout(5)
         assert half.recv(100) == b""  # closed without an answer
         assert len(server.conns) == agentloop.MAX_CONNS
