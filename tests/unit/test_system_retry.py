@@ -1,7 +1,9 @@
-"""The OS keyring backend tries again when gnome-keyring, headless, momentarily says it has no
-default collection (``core/store/system.py``: keyring then asks to create one, and the prompt for
-that cannot be shown without a display). A narrow unit: a stand-in keyring backend raising what
-keyring raises there; the real Secret Service runs in tests/unit/test_store_protocols.py."""
+"""The OS keyring backend, and its probe, try again when gnome-keyring momentarily says an object
+it has does not exist (``core/store/system.py``): headless, its default collection (keyring then
+asks to create one, and the prompt for that cannot be shown without a display), or the collection
+or an item (secretstorage's ItemNotFoundException). A narrow unit: a stand-in keyring backend
+raising what keyring raises there; the real Secret Service runs in
+tests/unit/test_store_protocols.py."""
 
 from __future__ import annotations
 
@@ -103,3 +105,54 @@ def test_an_item_reported_missing_while_deleted_is_looked_for_again(tmp_path: Pa
     b.delete("k")  # "not there", then searched again and deleted
     assert kr.calls == 2 and b.get("k") is None
     b.delete("k")  # absent: no error
+
+
+@pytest.mark.parametrize("op", ["read", "write"])
+def test_an_object_reported_missing_on_a_read_or_write_is_tried_again(tmp_path: Path, op: str) -> None:
+    kr = FlakyKeyring(failures=0)
+    b = backend(tmp_path, kr)
+    b.set("k", "v")
+    kr.failures, kr.calls = 2, 0
+    kr.error = ItemNotFoundException("Item does not exist!")
+    if op == "read":
+        assert b.get("k") == "v"
+    else:
+        b.set("k", "w")
+        assert kr.stored[(b.service, "k")] == "w"
+    assert kr.calls == 3
+
+
+class VanishingKeyring(FlakyKeyring):
+    """Writes, but its first ``misses`` searches find nothing (the passing "not there")."""
+
+    def __init__(self, failures: int, misses: int) -> None:
+        super().__init__(failures, ItemNotFoundException("Item does not exist!"))
+        self.misses = misses
+
+    def get_password(self, service: str, username: str) -> str | None:
+        if self.misses:
+            self.misses -= 1
+            return None
+        return super().get_password(service, username)
+
+
+def probe_with(monkeypatch: pytest.MonkeyPatch, kr: FlakyKeyring) -> system.KeyringProbe:
+    import keyring
+
+    monkeypatch.setattr(keyring, "get_keyring", lambda: kr)
+    monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent")  # only looked at
+    return system.probe_keyring_detail(timeout=10)
+
+
+def test_the_probe_round_trip_tries_a_passing_answer_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    kr = VanishingKeyring(failures=1, misses=2)  # the write "not there" once, the read-back twice
+    probe = probe_with(monkeypatch, kr)
+    assert probe.viable, probe.reason
+    assert probe.keyring is kr and kr.stored == {}  # the test entry is gone again
+
+
+def test_the_probe_says_what_lasts(monkeypatch: pytest.MonkeyPatch) -> None:
+    probe = probe_with(monkeypatch, VanishingKeyring(failures=0, misses=100))
+    assert not probe.viable and "did not return what was stored" in probe.reason
+    probe = probe_with(monkeypatch, VanishingKeyring(failures=100, misses=0))
+    assert not probe.viable and "failed a test write/read: Item does not exist!" in probe.reason

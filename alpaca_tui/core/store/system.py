@@ -196,10 +196,20 @@ def _probe_body(roundtrip: bool = True) -> KeyringProbe:
         return KeyringProbe(True, f"{name} selected (home already uses it)", name, candidates, chosen)
     user = "probe-" + secrets.token_hex(6)
     value = secrets.token_urlsafe(12)
-    try:
-        chosen.set_password(PROBE_SERVICE, user, value)
+
+    def read_back() -> str | None:
         got = chosen.get_password(PROBE_SERVICE, user)
-        chosen.delete_password(PROBE_SERVICE, user)
+        if got is None:  # just written, so "no such entry" is a passing answer: search again
+            raise _NotYetThere
+        return got  # type: ignore[no-any-return]
+
+    try:  # each step tried again after a passing answer (see is_passing_answer)
+        retrying(lambda: chosen.set_password(PROBE_SERVICE, user, value))
+        try:
+            got = retrying(read_back)
+        except _NotYetThere:
+            got = None
+        retrying(lambda: _delete_probe_entry(chosen, user))
     except Exception as exc:
         text = " ".join(str(exc).split()) or type(exc).__name__
         return KeyringProbe(False, f"{name} failed a test write/read: {text}", name, candidates)
@@ -207,6 +217,15 @@ def _probe_body(roundtrip: bool = True) -> KeyringProbe:
         return KeyringProbe(False, f"{name} did not return what was stored in a test round trip", name,
                             candidates)
     return KeyringProbe(True, f"{name} passed a write/read/delete round trip", name, candidates, chosen)
+
+
+def _delete_probe_entry(kr: Any, user: str) -> None:
+    from keyring.errors import PasswordDeleteError
+
+    try:
+        kr.delete_password(PROBE_SERVICE, user)
+    except PasswordDeleteError:
+        pass  # gone already (a retried delete whose first try did delete it)
 
 
 _probe_lock = threading.Lock()
@@ -260,10 +279,15 @@ def probe_system_keyring(timeout: float = KEYRING_TIMEOUT) -> tuple[bool, str]:
 # gnome-keyring, under many clients at once (our suite's last minutes, four test workers), now
 # and then answers a new client that an object it has does not exist (a client connected
 # throughout saw the default collection every 20 ms). Two such answers are passing states, and
-# the call is tried again, a few times (SystemBackend._call): the default collection "missing",
-# after which keyring asks the service to create one, which needs a prompt, and with no display
-# the prompter cannot start and the prompt is "dismissed" at once (headless, that dismissal is
-# nobody's answer); and, for a delete, the item keyring's search had just found "not there".
+# the call is tried again, a few times (SystemBackend._call, and the probe's round trip):
+# * the default collection "missing": keyring then asks the service to create one, which needs
+#   a prompt, and with no display the prompter cannot start and the prompt is "dismissed" at
+#   once (headless, that dismissal is nobody's answer);
+# * an object "not there" (secretstorage's ItemNotFoundException: the service answered
+#   UnknownMethod / NoSuchObject / UnknownObject): the collection keyring had just opened, or
+#   the item its search had just found. Every call starts afresh (a new connection, the default
+#   collection, a new search), so a second try gives the real answer: an item deleted meanwhile
+#   is then simply not found (a read's None, a delete's "already gone").
 _NO_COLLECTION = "Failed to create the collection"
 TRANSIENT_RETRIES = (0.1, 0.3, 0.6)  # seconds before each further try
 
@@ -275,10 +299,27 @@ def _is_headless_dismissal(exc: BaseException) -> bool:
             and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")))
 
 
-def _is_vanished_item(exc: BaseException) -> bool:
-    """A delete's item "not there" (secretstorage's ItemNotFoundException, by name: optional):
-    gone meanwhile, or the passing state above. Searched again, gone is PasswordDeleteError."""
-    return _is_headless_dismissal(exc) or type(exc).__name__ == "ItemNotFoundException"
+class _NotYetThere(Exception):
+    """The probe's entry, just written, not found: the second passing answer, seen by a search."""
+
+
+def is_passing_answer(exc: BaseException) -> bool:
+    """One of the two passing answers above (ItemNotFoundException by name: secretstorage is
+    optional)."""
+    return (_is_headless_dismissal(exc) or isinstance(exc, _NotYetThere)
+            or any(c.__name__ == "ItemNotFoundException" for c in type(exc).__mro__))
+
+
+def retrying(fn: Callable[[], T], attempt: Callable[[Callable[[], T]], T] | None = None) -> T:
+    """``fn`` (through ``attempt``, e.g. a timeout), tried again after a passing answer (above)."""
+    for pause in (*TRANSIENT_RETRIES, None):
+        try:
+            return attempt(fn) if attempt is not None else fn()
+        except Exception as exc:
+            if pause is None or not is_passing_answer(exc):
+                raise
+        time.sleep(pause)
+    raise AssertionError("unreachable")  # the last try returns or raises
 
 
 def _is_locked_error(exc: BaseException) -> bool:
@@ -307,10 +348,9 @@ class SystemBackend(KeyValueSecrets):
         if "SecretService" not in name and "libsecret" not in name:
             self.label = f"OS keyring ({type(keyring_backend).__module__.rsplit('.', 1)[-1]})"
 
-    def _call(self, what: str, fn: Callable[[], T],
-              transient: Callable[[BaseException], bool] = _is_headless_dismissal) -> T:
-        try:
-            return self._call_retrying(what, fn, transient)
+    def _call(self, what: str, fn: Callable[[], T]) -> T:
+        try:  # each try within the timeout; again after a passing answer (above)
+            return retrying(fn, lambda f: call_with_timeout(f, self.timeout, what))
         except StoreError:
             raise
         except Exception as exc:
@@ -320,17 +360,6 @@ class SystemBackend(KeyValueSecrets):
                     f"OS keyring is locked ({what} refused: {text}); unlock it (log in to the desktop "
                     "session, or run gnome-keyring-daemon --unlock) and try again") from None
             raise StoreError(f"OS keyring error during {what}: {type(exc).__name__}: {text}") from None
-
-    def _call_retrying(self, what: str, fn: Callable[[], T], transient: Callable[[BaseException], bool]) -> T:
-        """``fn`` within the timeout, each try; again after a ``transient`` answer (above)."""
-        for pause in (*TRANSIENT_RETRIES, None):
-            try:
-                return call_with_timeout(fn, self.timeout, what)
-            except Exception as exc:
-                if pause is None or not transient(exc):
-                    raise
-            time.sleep(pause)
-        raise AssertionError("unreachable")  # the last try returns or raises
 
     # -- session (nothing to unlock: the desktop session unlocks the keyring) ---------------------
     def prepare(self) -> None:
@@ -378,4 +407,4 @@ class SystemBackend(KeyValueSecrets):
             except PasswordDeleteError:
                 pass  # already gone
 
-        self._call("delete", rm, transient=_is_vanished_item)
+        self._call("delete", rm)
