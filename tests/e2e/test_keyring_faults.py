@@ -9,48 +9,22 @@ fast; the bound it proves is the same.
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import TEST_PASSPHRASE, subprocess_env
+from tests.conftest import TEST_PASSPHRASE
+from tests.e2e.private_keyring import needs_keyring_tools, run_in_private_keyring
 
-ROOT = Path(__file__).resolve().parents[2]
 KEYRING_TIMEOUT = 1.0
-
-needs_keyring_tools = pytest.mark.skipif(
-    not (shutil.which("dbus-run-session") and shutil.which("gnome-keyring-daemon")),
-    reason="needs dbus-run-session and gnome-keyring-daemon (apt: dbus gnome-keyring)")
 
 
 def run_driver(tmp_path: Path, what: str) -> dict[str, Any]:
-    """The driver in a private D-Bus session with a fresh, unlocked gnome-keyring."""
-    run = tmp_path / "run"
-    run.mkdir(mode=0o700)
-    env = subprocess_env({
-        "HOME": str(tmp_path), "XDG_DATA_HOME": str(tmp_path / "data"), "XDG_RUNTIME_DIR": str(run),
-        "XDG_CACHE_HOME": str(tmp_path / "cache"), "XDG_CONFIG_HOME": str(tmp_path / "config"),
-        "ALPACA_TUI_HOME": str(tmp_path / "alpaca"), "ALPACA_TUI_KEYRING": "system",
-        "ALPACA_TUI_KEYRING_TIMEOUT": str(KEYRING_TIMEOUT), "ALPACA_TUI_NO_DEMO_OFFER": "1",
-    })
-    for k in ("DBUS_SESSION_BUS_ADDRESS", "ALPACA_TUI_PASSPHRASE_FILE", "GNOME_KEYRING_CONTROL"):
-        env.pop(k, None)
-    out = tmp_path / "result.json"
-    script = ('printf "\\n" | gnome-keyring-daemon --unlock --components=secrets >/dev/null 2>&1; '
-              'exec "$@"')
-    r = subprocess.run(["dbus-run-session", "--", "sh", "-c", script, "sh", sys.executable, "-m",
-                        "tests.e2e.keyring_fault_driver", what, str(out)],
-                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
-    assert r.returncode == 0 and out.exists(), \
-        f"driver failed ({r.returncode}):\n{r.stdout}\n{r.stderr[-4000:]}"
-    data: dict[str, Any] = json.loads(out.read_text())
-    return data
+    """The fault driver in a private D-Bus session with a fresh, unlocked gnome-keyring."""
+    return run_in_private_keyring(tmp_path, "tests.e2e.keyring_fault_driver", what,
+                                  extra={"ALPACA_TUI_KEYRING_TIMEOUT": str(KEYRING_TIMEOUT)})
 
 
 def one_line_error(run: dict[str, Any]) -> str:

@@ -4,6 +4,7 @@ by doctor against keyring's discovery."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -80,7 +81,7 @@ def test_symlinked_record_is_not_followed(env: Path, tmp_path: Path) -> None:
 
 
 @pytest.mark.system_keyring
-def test_direct_reads_what_keyring_writes(system_keyring_home: Path) -> None:
+def test_direct_reads_what_keyring_writes_and_the_other_way_round(system_keyring_home: Path) -> None:
     import keyring
 
     from alpaca_tui.core.store import Store
@@ -89,17 +90,54 @@ def test_direct_reads_what_keyring_writes(system_keyring_home: Path) -> None:
     first.add_profile(Profile("p", Env.PAPER, Flow.LEGACY, "PKAB…WXYZ"),
                       SecretBundle(Secret("PKABCDEFGHIJKLMNWXYZ", secret=SECRET)))
     pinned = Store.open(system_keyring_home)  # asks keyring (the home is pinned now) and records its choice
-    assert not isinstance(pinned.secret_backend._kr, ss.DirectSecretService)
+    asked = pinned.secret_backend._kr
+    assert isinstance(asked, ss.DirectSecretService) and asked._backend is not None  # keyring's instance
     assert ss.recorded_choice(system_keyring_home) == ss.SECRET_SERVICE
     direct = Store.open(system_keyring_home)
     assert isinstance(direct.secret_backend._kr, ss.DirectSecretService)
     assert direct.load_bundle("p").active.secret == SECRET
-    direct.save_token("p", {"access_token": "tok", "expires_at": 1})  # a write: keyring's own backend
+    direct.save_token("p", {"access_token": "tok", "expires_at": 1})  # a write, without keyring too
+    assert direct.secret_backend._kr._backend is None
     service = direct.secret_backend.service
     assert keyring.get_keyring().get_password(service, "p#token") is not None
     assert direct.load_token("p") == {"access_token": "tok", "expires_at": 1}
     direct.remove_profile("p")
     assert keyring.get_keyring().get_password(service, "p") is None
+
+
+@pytest.mark.system_keyring
+def test_our_items_are_keyrings_items(system_keyring_home: Path) -> None:
+    """Written by us, found and deleted by keyring's own backend, and the other way round, with
+    keyring's label and attributes."""
+    import keyring
+    import secretstorage
+
+    service = "alpaca-tui-test/" + system_keyring_home.parent.name
+    ours, theirs = ss.DirectSecretService(), keyring.get_keyring()
+    ours.set_password(service, "mine", "written-by-us")
+    theirs.set_password(service, "theirs", "written-by-keyring")
+    try:
+        assert theirs.get_password(service, "mine") == "written-by-us"
+        assert ours.get_password(service, "theirs") == "written-by-keyring"
+        conn = secretstorage.dbus_init()
+        try:
+            found = {i.get_attributes()["username"]: (i.get_label(), i.get_attributes())
+                     for i in secretstorage.get_default_collection(conn).search_items({"service": service})}
+        finally:
+            conn.close()
+        assert found["mine"] == (found["theirs"][0].replace("theirs", "mine"),
+                                 {**found["theirs"][1], "username": "mine"})
+        theirs.delete_password(service, "mine")
+        ours.delete_password(service, "theirs")
+        assert ours.get_password(service, "mine") is None and theirs.get_password(service, "theirs") is None
+        from keyring.errors import PasswordDeleteError
+
+        with pytest.raises(PasswordDeleteError):
+            ours.delete_password(service, "mine")
+    finally:
+        for user in ("mine", "theirs"):
+            with contextlib.suppress(Exception):
+                theirs.delete_password(service, user)
 
 
 @pytest.mark.system_keyring

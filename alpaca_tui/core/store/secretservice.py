@@ -12,11 +12,16 @@ subprocess looking for a library). A ``check`` only reads one or two entries. So
    time of the directory keyring is installed in, which changes when packages come and go),
    the desktop (``XDG_CURRENT_DESKTOP``: KWallet outranks the Secret Service under KDE).
 2. A later process whose environment gives the same record, where keyring chose
-   ``keyring.backends.SecretService.Keyring``, reads entries through ``secretstorage`` exactly
-   as that backend does (default collection, attributes ``service`` and ``username``, the
-   first match). Writes and deletes, and any read the short way cannot do without a prompt
-   (a locked collection or item), go to keyring's own SecretService backend class, the class
-   keyring chose, instantiated directly.
+   ``keyring.backends.SecretService.Keyring``, does not import keyring: it reads and writes
+   entries through ``secretstorage`` exactly as that backend does (default collection,
+   attributes ``service`` and ``username``, the first match; keyring's label and
+   ``application``), as :class:`DirectSecretService`. What needs a prompt (a locked collection
+   or item, no default collection) goes to keyring's own SecretService backend class, the
+   class keyring chose, instantiated directly.
+
+Wherever keyring chose the Secret Service, fresh or recorded, its calls go through
+:class:`DirectSecretService`, which never addresses the default collection by its alias path
+(gnome-keyring's races there: see READY_PAUSES).
 
 ``alpaca-tui doctor`` runs keyring's discovery and says whether the record agrees with it
 (and rewrites it), so the short way never disagrees with keyring's choice for long.
@@ -28,6 +33,8 @@ import importlib.util
 import json
 import os
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +44,7 @@ from alpaca_tui.core.store.system import KeyringProbe
 RECORD_NAME = "keyring-choice.json"
 SECRET_SERVICE = "keyring.backends.SecretService.Keyring"
 RECORD_MAX = 4096
+APPID = "Python keyring library"  # keyring's SecretService.Keyring.appid: its items' "application"
 
 
 def environment() -> dict[str, Any] | None:
@@ -114,54 +122,130 @@ def recorded_probe(home: Path) -> KeyringProbe | None:
                         SECRET_SERVICE, [], DirectSecretService())
 
 
+# The default collection is found with the service's ReadAlias method, and only its real object
+# path is used after it: never the alias path (/org/freedesktop/secrets/aliases/default) that
+# keyring and secretstorage address it by. gnome-keyring (42) rewrites alias paths in its D-Bus
+# worker thread from an alias table its main thread replaces whenever a new client connects, so
+# with clients coming and going a call on the alias path now and then reaches a freed string:
+# "Object does not exist at path .../collection/<garbage>", or a missing collection that
+# secretstorage then asks to create (a prompt; headless, "dismissed"). Its first answers to a
+# brand-new client can come before it has set that client up ("assertion 'client' failed"): a
+# ReadAlias then answers "/" (no such collection), and a property read can abort the daemon
+# (GLib's invoke_get_property_in_idle_cb assertion; D-Bus re-activates it locked). So each
+# connection's first message is ReadAlias, asked again on the same connection while it says "/".
+# Measured with bench/keyring_clients.py: four processes of new clients, keyring's way against this.
+READY_PAUSES = (0.005, 0.01, 0.02, 0.05, 0.1)  # seconds; "/" after all of them: no default collection
+
+
 class DirectSecretService:
-    """keyring's SecretService backend, with reads done directly through ``secretstorage``."""
+    """keyring's SecretService backend (its items, attributes and labels), done directly through
+    ``secretstorage`` on one connection per call, by the default collection's real path (above).
 
-    def __init__(self) -> None:
-        self._backend: Any = None
+    keyring's own backend class (``keyring_backend``) takes what needs a prompt: a locked
+    collection or item (keyring unlocks it), and a session with no default collection (keyring
+    creates one), and any read this class cannot decrypt."""
 
-    def keyring_backend(self) -> Any:
-        """keyring's own ``SecretService.Keyring`` (imported on first need)."""
-        if self._backend is None:
-            from keyring.backends.SecretService import Keyring
+    def __init__(self, backend: Any = None) -> None:
+        self._backend = backend  # keyring's instance when keyring chose it here; else made on need
+        self._lock = threading.Lock()
 
-            self._backend = Keyring()  # type: ignore[no-untyped-call]
-        return self._backend
+    def keyring_backend(self, collection: str | None = None) -> Any:
+        """keyring's own ``SecretService.Keyring`` (imported on first need), aimed at ``collection``
+        (the default collection's real path) when it is known."""
+        with self._lock:
+            if self._backend is None:
+                from keyring.backends.SecretService import Keyring
 
-    def _keyring_get(self, service: str, username: str) -> str | None:
-        value = self.keyring_backend().get_password(service, username)
+                self._backend = Keyring()  # type: ignore[no-untyped-call]
+            if collection is not None:
+                self._backend.preferred_collection = collection
+            return self._backend
+
+    def _connect(self) -> tuple[Any, str | None]:
+        """A new connection, and the default collection's path (None: the service has none, or
+        cannot say: keyring's own way then)."""
+        import secretstorage
+        from secretstorage.defines import SS_PATH, SS_PREFIX
+        from secretstorage.exceptions import ItemNotFoundException
+        from secretstorage.util import DBusAddressWrapper
+
+        connection = secretstorage.dbus_init()
+        service = DBusAddressWrapper(SS_PATH, SS_PREFIX + "Service", connection)
+        for pause in (*READY_PAUSES, None):
+            try:
+                (path,) = service.call("ReadAlias", "s", "default")
+            except ItemNotFoundException:  # no ReadAlias here (UnknownMethod): keyring's way
+                return connection, None
+            if isinstance(path, str) and len(path) > 1:
+                return connection, path
+            if pause is None:
+                return connection, None
+            time.sleep(pause)
+        raise AssertionError("unreachable")
+
+    def _unlocked_collection(self) -> tuple[Any, Any, str | None]:
+        """(connection, the default collection or None, its path): None when keyring must act
+        (no default collection, or a locked one)."""
+        import secretstorage
+
+        connection, path = self._connect()
+        try:
+            if path is None:
+                return connection, None, None
+            collection = secretstorage.Collection(connection, path)
+            return connection, (None if collection.is_locked() else collection), path
+        except BaseException:
+            connection.close()
+            raise
+
+    def _keyring_get(self, service: str, username: str, collection: str | None) -> str | None:
+        value = self.keyring_backend(collection).get_password(service, username)
         return value if isinstance(value, str) else None
 
     def get_password(self, service: str, username: str) -> str | None:
-        import secretstorage
-        from secretstorage.exceptions import SecretStorageException
-
+        connection, collection, path = self._unlocked_collection()
         try:
-            connection = secretstorage.dbus_init()
-        except SecretStorageException:
-            return self._keyring_get(service, username)  # keyring's own error
-        try:
-            collection = secretstorage.get_default_collection(connection)
-            if collection.is_locked():  # keyring prompts to unlock it: let keyring do that
-                return self._keyring_get(service, username)
+            if collection is None:  # keyring prompts to unlock (or create) it: let keyring do that
+                return self._keyring_get(service, username, path)
             for item in collection.search_items({"username": username, "service": service}):
                 if item.is_locked():
-                    return self._keyring_get(service, username)
+                    return self._keyring_get(service, username, path)
                 value = _secret_of(connection, item.item_path)
                 if value is None:  # an answer we do not read: keyring's own way
-                    return self._keyring_get(service, username)
+                    return self._keyring_get(service, username, path)
                 return value.decode("utf-8")
             return None
-        except SecretStorageException:
-            return self._keyring_get(service, username)
         finally:
             connection.close()
 
     def set_password(self, service: str, username: str, password: str) -> None:
-        self.keyring_backend().set_password(service, username, password)
+        connection, collection, path = self._unlocked_collection()
+        try:
+            if collection is None:
+                self.keyring_backend(path).set_password(service, username, password)
+                return
+            # keyring's own label and attributes (SecretService.Keyring.set_password)
+            appid = getattr(self._backend, "appid", None) or APPID  # KEYRING_PROPERTY_APPID, if set
+            collection.create_item(f"Password for '{username}' on '{service}'",
+                                   {"username": username, "service": service, "application": appid},
+                                   password.encode("utf-8"), replace=True)
+        finally:
+            connection.close()
 
     def delete_password(self, service: str, username: str) -> None:
-        self.keyring_backend().delete_password(service, username)
+        connection, collection, path = self._unlocked_collection()
+        try:
+            if collection is None:
+                self.keyring_backend(path).delete_password(service, username)
+                return
+            for item in collection.search_items({"username": username, "service": service}):
+                item.delete()  # the first match only, as keyring does
+                return
+        finally:
+            connection.close()
+        from keyring.errors import PasswordDeleteError
+
+        raise PasswordDeleteError("No such password!")
 
 
 def _secret_of(connection: Any, item_path: str) -> bytes | None:

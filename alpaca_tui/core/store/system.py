@@ -190,6 +190,7 @@ def _probe_body(roundtrip: bool = True) -> KeyringProbe:
         detail = f" [{'; '.join(rejected)}]" if rejected and "fail" in (bad or "") else ""
         return KeyringProbe(False, f"{bad}{detail}", backend_name(kr), candidates)
     name = backend_name(chosen)
+    chosen = _direct(chosen, name)
     if not roundtrip:
         # Light probe for a home already pinned to the OS keyring: the first real call (also
         # bounded by a timeout) reports a dead keyring, so skip the test write/read/delete.
@@ -217,6 +218,16 @@ def _probe_body(roundtrip: bool = True) -> KeyringProbe:
         return KeyringProbe(False, f"{name} did not return what was stored in a test round trip", name,
                             candidates)
     return KeyringProbe(True, f"{name} passed a write/read/delete round trip", name, candidates, chosen)
+
+
+def _direct(chosen: Any, name: str) -> Any:
+    """keyring's Secret Service backend, its calls made the race-free way (secretservice.py),
+    unless keyring is told which collection to use (KEYRING_PROPERTY_PREFERRED_COLLECTION)."""
+    from alpaca_tui.core.store.secretservice import SECRET_SERVICE, DirectSecretService
+
+    if name != SECRET_SERVICE or hasattr(chosen, "preferred_collection"):
+        return chosen
+    return DirectSecretService(chosen)
 
 
 def _delete_probe_entry(kr: Any, user: str) -> None:
