@@ -20,7 +20,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 SCRIPTS = ["engine_bench.py", "first_paint.py", "store_bench.py", "hostile_files.py", "proxy_bench.py",
-           "vault_bench.py"]
+           "vault_bench.py", "keyring_clients.py"]
 BASELINE_AWARE = {"engine_bench.py", "first_paint.py"}
 TARGETS = {
     "token_requests_per_1000_calls": "4-5",
@@ -42,6 +42,9 @@ TARGETS = {
     "proxy_throughput_ratio_c32": ">= 0.8",
     "proxy_rss_mib": "",
     "cli_check_vault_vs_file_ratio": "",
+    "keyring_clients_ours_failed_calls": "0",
+    "keyring_clients_ours_daemon_died_rounds": "0",
+    "keyring_clients_ours_hung_rounds": "0",
 }
 
 
