@@ -202,3 +202,56 @@ def test_nothing_is_written_into_a_home_others_can_change(env: Path) -> None:
         assert not (env / ss.RECORD_NAME).exists()
     finally:
         env.chmod(0o700)
+
+
+class AliasAnswers:
+    """A stand-in D-Bus connection answering ReadAlias with ``answers`` in turn (the last one
+    again after them); what a new gnome-keyring client sees while it is not set up yet is "/"."""
+
+    def __init__(self, *answers: str) -> None:
+        self.answers, self.asked, self.closed = list(answers), 0, False
+
+    def send_and_get_reply(self, msg: object) -> object:
+        from types import SimpleNamespace
+
+        from jeepney import MessageType
+
+        assert msg.header.fields[3] == "ReadAlias"  # type: ignore[attr-defined]  # member
+        self.asked += 1
+        answer = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+        return SimpleNamespace(header=SimpleNamespace(message_type=MessageType.method_return), body=(answer,))
+
+    def close(self) -> None:
+        self.closed = True
+
+
+@pytest.mark.parametrize(("answers", "path", "asked"), [
+    (["/org/freedesktop/secrets/collection/login"], "/org/freedesktop/secrets/collection/login", 1),
+    (["/", "/", "/org/freedesktop/secrets/collection/login"], "/org/freedesktop/secrets/collection/login", 3),
+    (["/"], None, 1 + len(ss.READY_PAUSES)),  # no default collection: keyring's way (it creates one)
+])
+def test_the_default_collection_is_asked_again_on_the_same_connection(
+        monkeypatch: pytest.MonkeyPatch, answers: list[str], path: str | None, asked: int) -> None:
+    import secretstorage
+
+    conn = AliasAnswers(*answers)
+    monkeypatch.setattr(secretstorage, "dbus_init", lambda: conn)
+    monkeypatch.setattr(ss, "READY_PAUSES", (0.001,) * len(ss.READY_PAUSES))
+    got_conn, got_path = ss.DirectSecretService()._connect()
+    assert got_conn is conn and got_path == path and conn.asked == asked and not conn.closed
+
+
+def test_a_failing_lookup_closes_its_connection(monkeypatch: pytest.MonkeyPatch) -> None:
+    import secretstorage
+    from secretstorage.exceptions import SecretServiceNotAvailableException
+
+    conn = AliasAnswers("/")
+
+    def gone(msg: object) -> object:
+        raise SecretServiceNotAvailableException("The name org.freedesktop.secrets was not provided")
+
+    conn.send_and_get_reply = gone  # type: ignore[method-assign]
+    monkeypatch.setattr(secretstorage, "dbus_init", lambda: conn)
+    with pytest.raises(SecretServiceNotAvailableException):
+        ss.DirectSecretService().get_password("s", "u")
+    assert conn.closed

@@ -171,16 +171,20 @@ class DirectSecretService:
 
         connection = secretstorage.dbus_init()
         service = DBusAddressWrapper(SS_PATH, SS_PREFIX + "Service", connection)
-        for pause in (*READY_PAUSES, None):
-            try:
-                (path,) = service.call("ReadAlias", "s", "default")
-            except ItemNotFoundException:  # no ReadAlias here (UnknownMethod): keyring's way
-                return connection, None
-            if isinstance(path, str) and len(path) > 1:
-                return connection, path
-            if pause is None:
-                return connection, None
-            time.sleep(pause)
+        try:
+            for pause in (*READY_PAUSES, None):
+                try:
+                    (path,) = service.call("ReadAlias", "s", "default")
+                except ItemNotFoundException:  # no ReadAlias here (UnknownMethod): keyring's way
+                    return connection, None
+                if isinstance(path, str) and len(path) > 1:
+                    return connection, path
+                if pause is None:
+                    return connection, None
+                time.sleep(pause)
+        except BaseException:
+            connection.close()
+            raise
         raise AssertionError("unreachable")
 
     def _unlocked_collection(self) -> tuple[Any, Any, str | None]:
