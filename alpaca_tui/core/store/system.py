@@ -288,9 +288,12 @@ def probe_system_keyring(timeout: float = KEYRING_TIMEOUT) -> tuple[bool, str]:
 
 
 # gnome-keyring, under many clients at once (our suite's last minutes, four test workers), now
-# and then answers a new client that an object it has does not exist (a client connected
-# throughout saw the default collection every 20 ms). Two such answers are passing states, and
-# the call is tried again, a few times (SystemBackend._call, and the probe's round trip):
+# and then answers a new client that an object it has does not exist: its alias path and its
+# first answers to a new client race (secretservice.READY_PAUSES). Our Secret Service client
+# keeps off the alias path and waits for the new client to be set up; what is left (keyring's
+# own backend where a prompt needs it, a service racing elsewhere) is handled here. Two such
+# answers are passing states, and the call is tried again, a few times (SystemBackend._call,
+# and the probe's round trip):
 # * the default collection "missing": keyring then asks the service to create one, which needs
 #   a prompt, and with no display the prompter cannot start and the prompt is "dismissed" at
 #   once (headless, that dismissal is nobody's answer);
