@@ -255,3 +255,15 @@ def test_a_failing_lookup_closes_its_connection(monkeypatch: pytest.MonkeyPatch)
     with pytest.raises(SecretServiceNotAvailableException):
         ss.DirectSecretService().get_password("s", "u")
     assert conn.closed
+
+
+def test_keyrings_own_instance_is_aimed_by_a_copy() -> None:
+    from keyring.backends.SecretService import Keyring
+
+    given = Keyring()  # type: ignore[no-untyped-call]
+    direct = ss.DirectSecretService(given)
+    aimed = direct.keyring_backend("/org/freedesktop/secrets/collection/login")
+    assert aimed is not given and aimed.preferred_collection.endswith("/login")
+    assert not hasattr(given, "preferred_collection")  # keyring's answer to later probes is untouched
+    assert direct.keyring_backend("/org/freedesktop/secrets/collection/login") is aimed
+    assert direct.keyring_backend(None) is given

@@ -147,19 +147,27 @@ class DirectSecretService:
 
     def __init__(self, backend: Any = None) -> None:
         self._backend = backend  # keyring's instance when keyring chose it here; else made on need
+        self._aimed: dict[str, Any] = {}  # copies of it aimed at a collection path
         self._lock = threading.Lock()
 
     def keyring_backend(self, collection: str | None = None) -> Any:
         """keyring's own ``SecretService.Keyring`` (imported on first need), aimed at ``collection``
-        (the default collection's real path) when it is known."""
+        (the default collection's real path) when it is known: a copy, so the instance keyring
+        hands out (``keyring.get_keyring()``, one per process) is never changed."""
+        import copy
+
         with self._lock:
             if self._backend is None:
                 from keyring.backends.SecretService import Keyring
 
                 self._backend = Keyring()  # type: ignore[no-untyped-call]
-            if collection is not None:
-                self._backend.preferred_collection = collection
-            return self._backend
+            if collection is None:
+                return self._backend
+            aimed = self._aimed.get(collection)
+            if aimed is None:
+                aimed = self._aimed[collection] = copy.copy(self._backend)
+                aimed.preferred_collection = collection
+            return aimed
 
     def _connect(self) -> tuple[Any, str | None]:
         """A new connection, and the default collection's path (None: the service has none, or
