@@ -267,3 +267,29 @@ def test_keyrings_own_instance_is_aimed_by_a_copy() -> None:
     assert not hasattr(given, "preferred_collection")  # keyring's answer to later probes is untouched
     assert direct.keyring_backend("/org/freedesktop/secrets/collection/login") is aimed
     assert direct.keyring_backend(None) is given
+
+
+def test_no_default_collection_is_an_answer_not_retried(monkeypatch: pytest.MonkeyPatch) -> None:
+    """ReadAlias said "/" throughout: keyring's own backend asks to create one, and headless that
+    prompt is dismissed at once: one clear error, no retries (system.is_passing_answer)."""
+    from alpaca_tui.core.errors import StoreError
+    from alpaca_tui.core.store import system
+
+    class NoCollection:
+        calls = 0
+
+        def get_password(self, service: str, username: str) -> str | None:
+            NoCollection.calls += 1
+            raise RuntimeError("Failed to create the collection: Prompt dismissed..")
+
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    conn = AliasAnswers("/")
+    monkeypatch.setattr("secretstorage.dbus_init", lambda: conn)
+    monkeypatch.setattr(ss, "READY_PAUSES", (0.001,))
+    direct = ss.DirectSecretService(NoCollection())
+    backend = system.SystemBackend(Path("/nonexistent-home"), direct, timeout=5)
+    with pytest.raises(StoreError, match=r"^OS keyring has no default collection, and keyring could not "
+                                         r"create one \(Failed to create the collection: Prompt dismissed"):
+        backend.get("k")
+    assert NoCollection.calls == 1 and conn.closed

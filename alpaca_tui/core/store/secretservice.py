@@ -35,15 +35,18 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from alpaca_tui.core.errors import StoreError
 from alpaca_tui.core.store.fsutil import atomic_write
-from alpaca_tui.core.store.system import KeyringProbe
+from alpaca_tui.core.store.system import NO_COLLECTION, KeyringProbe
 
 RECORD_NAME = "keyring-choice.json"
 SECRET_SERVICE = "keyring.backends.SecretService.Keyring"
 RECORD_MAX = 4096
+T = TypeVar("T")
 APPID = "Python keyring library"  # keyring's SecretService.Keyring.appid: its items' "application"
 
 
@@ -210,8 +213,22 @@ class DirectSecretService:
             connection.close()
             raise
 
+    def _by_keyring(self, collection: str | None, call: Callable[[Any], T]) -> T:
+        """``call`` on keyring's own backend. With no default collection (``collection`` None
+        after the waits above) keyring asks to create one: a prompt. If that fails (headless,
+        the prompt is dismissed at once), it is this session's answer, not a passing one (the
+        retries of system.is_passing_answer): said so, in one line."""
+        try:
+            return call(self.keyring_backend(collection))
+        except Exception as exc:
+            if collection is not None or NO_COLLECTION not in str(exc):
+                raise
+            text = " ".join(str(exc).split())
+            raise StoreError(f"OS keyring has no default collection, and keyring could not create one "
+                             f"({text})") from None
+
     def _keyring_get(self, service: str, username: str, collection: str | None) -> str | None:
-        value = self.keyring_backend(collection).get_password(service, username)
+        value = self._by_keyring(collection, lambda kr: kr.get_password(service, username))
         return value if isinstance(value, str) else None
 
     def get_password(self, service: str, username: str) -> str | None:
@@ -234,7 +251,7 @@ class DirectSecretService:
         connection, collection, path = self._unlocked_collection()
         try:
             if collection is None:
-                self.keyring_backend(path).set_password(service, username, password)
+                self._by_keyring(path, lambda kr: kr.set_password(service, username, password))
                 return
             # keyring's own label and attributes (SecretService.Keyring.set_password)
             appid = getattr(self._backend, "appid", None) or APPID  # KEYRING_PROPERTY_APPID, if set
@@ -248,7 +265,7 @@ class DirectSecretService:
         connection, collection, path = self._unlocked_collection()
         try:
             if collection is None:
-                self.keyring_backend(path).delete_password(service, username)
+                self._by_keyring(path, lambda kr: kr.delete_password(service, username))
                 return
             for item in collection.search_items({"username": username, "service": service}):
                 item.delete()  # the first match only, as keyring does

@@ -302,14 +302,14 @@ def probe_system_keyring(timeout: float = KEYRING_TIMEOUT) -> tuple[bool, str]:
 #   the item its search had just found. Every call starts afresh (a new connection, the default
 #   collection, a new search), so a second try gives the real answer: an item deleted meanwhile
 #   is then simply not found (a read's None, a delete's "already gone").
-_NO_COLLECTION = "Failed to create the collection"
+NO_COLLECTION = "Failed to create the collection"  # keyring's InitError, by its text
 TRANSIENT_RETRIES = (0.1, 0.3, 0.6)  # seconds before each further try
 
 
 def _is_headless_dismissal(exc: BaseException) -> bool:
     """keyring found no default collection and the prompt to create one could not be shown (no
     display): the service's passing state, not the user's choice (see above)."""
-    return (_NO_COLLECTION in str(exc) and "dismissed" in str(exc).lower()
+    return (NO_COLLECTION in str(exc) and "dismissed" in str(exc).lower()
             and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")))
 
 
@@ -319,7 +319,9 @@ class _NotYetThere(Exception):
 
 def is_passing_answer(exc: BaseException) -> bool:
     """One of the two passing answers above (ItemNotFoundException by name: secretstorage is
-    optional)."""
+    optional). Our own StoreError is a verdict already (e.g. secretservice: no default collection)."""
+    if isinstance(exc, StoreError):
+        return False
     return (_is_headless_dismissal(exc) or isinstance(exc, _NotYetThere)
             or any(c.__name__ == "ItemNotFoundException" for c in type(exc).__mro__))
 
