@@ -38,11 +38,13 @@ def private_keyring_env(tmp_path: Path, extra: dict[str, str] | None = None) -> 
 
 
 def run_in_private_keyring(tmp_path: Path, module: str, *args: str, extra: dict[str, str] | None = None,
-                           timeout: float = 120) -> dict[str, Any]:
-    """``python -m module *args OUT.json`` in a private session; the JSON it wrote."""
+                           timeout: float = 120, unlock: bool = True) -> dict[str, Any]:
+    """``python -m module *args OUT.json`` in a private session; the JSON it wrote. ``unlock=False``
+    starts the daemon without a password: no login keyring, so no default collection."""
     out = tmp_path / "result.json"
-    script = ('printf "\\n" | gnome-keyring-daemon --unlock --components=secrets >/dev/null 2>&1; '
-              'exec "$@"')
+    start = ('printf "\\n" | gnome-keyring-daemon --unlock --components=secrets' if unlock
+             else "gnome-keyring-daemon --start --components=secrets")
+    script = f'{start} >/dev/null 2>&1; exec "$@"'
     r = subprocess.run(["dbus-run-session", "--", "sh", "-c", script, "sh", sys.executable, "-m",
                         module, *args, str(out)],
                        cwd=ROOT, env=private_keyring_env(tmp_path, extra), capture_output=True, text=True,

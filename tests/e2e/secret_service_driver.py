@@ -4,6 +4,8 @@ test module itself: ``python -m tests.e2e.secret_service_driver alias|clients ..
 
 * ``alias``: the session's default alias is pointed at gnome-keyring's in-memory ``session``
   collection (Secret Service ``SetAlias``): the store's entries must follow it there.
+* ``no-default``: a keyring with no collection at all (started without a password) and no
+  display: ``profiles add`` into the OS keyring must fail at once, in one line.
 * ``clients WAY WORKERS ROUNDS``: WORKERS processes at once, each ROUNDS times writing, reading
   and deleting its own entries, every call a new D-Bus client, WAY being ``ours``
   (DirectSecretService) or ``keyring`` (keyring's own SecretService backend, which addresses the
@@ -89,6 +91,25 @@ def run_alias(out: Path) -> None:
     Store.open().remove_profile("p")
     result["session_after_remove"] = labels_in(SESSION, service)
     out.write_text(json.dumps(result))
+
+
+def run_no_default(out: Path) -> None:
+    """A session whose keyring has no collection yet (no login keyring; with no display the
+    prompt to create one cannot be shown): `profiles add` into the OS keyring, as a user would."""
+    import secretstorage
+
+    conn = secretstorage.dbus_init()
+    try:
+        (alias,) = _service(conn).call("ReadAlias", "s", "default")
+    finally:
+        conn.close()
+    start = time.monotonic()
+    r = subprocess.run([sys.executable, "-m", "alpaca_tui", "profiles", "add", "p", "--env", "paper",
+                        "--flow", "legacy", "--key-id", "PKABCDEFGHIJKLMNOPQR", "--secret-stdin"],
+                       input="no-default-collection-secret-0123456789\n", capture_output=True, text=True,
+                       timeout=60)
+    out.write_text(json.dumps({"alias": alias, "code": r.returncode, "out": r.stdout, "err": r.stderr,
+                               "seconds": round(time.monotonic() - start, 2)}))
 
 
 def client(way: str) -> Any:
@@ -197,6 +218,8 @@ def main() -> int:
     what = sys.argv[1]
     if what == "alias":
         run_alias(Path(sys.argv[2]))
+    elif what == "no-default":
+        run_no_default(Path(sys.argv[2]))
     elif what == "clients":
         run_clients(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), Path(sys.argv[5]))
     elif what == "churn":

@@ -29,3 +29,14 @@ def test_many_new_clients_at_once_get_every_answer_right(tmp_path: Path) -> None
     assert data["daemon_after"] == data["daemon_before"] is not None, data  # the same daemon, alive
     assert data["errors"] == {} and data["wrong"] == 0, data
     assert data["calls"] == 4 * 25 * 6, data
+
+
+@needs_keyring_tools
+def test_no_default_collection_is_one_line_at_once(tmp_path: Path) -> None:
+    data = run_in_private_keyring(tmp_path, DRIVER, "no-default", unlock=False)
+    assert data["alias"] == "/"
+    assert data["code"] == 1 and data["out"] == "", data
+    lines = data["err"].strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("alpaca-tui: error: OS keyring unavailable"), data
+    assert "no default collection, and keyring could not create one" in lines[0]
+    # (tried once: tests/unit/test_secretservice_direct.py counts the calls)
