@@ -54,8 +54,9 @@ def test_typed_ahead_identifiers_land_in_their_fields(alpaca_home: Path) -> None
         # One write: name, enter, key ID, enter, secret, enter — no waiting in between.
         app.step(r"step 3/5", f"second,enter,{KEY_ID},enter,{SECRET},enter")
         app.step(r"step 4/5", "enter")      # expiry: never
-        app.step(r"step 5/5")
+        app.step(r"Press enter to save")  # the review's last line: the whole review is on the screen
         review = app.tty.text()
+        assert "step 5/5" in review, review
         assert f"Key ID       {mask(KEY_ID)}" in review, review
         assert f"Secret       {mask(SECRET)}" in review, review
         assert SECRET not in review and SECRET[-8:] not in review

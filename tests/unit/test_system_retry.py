@@ -156,3 +156,12 @@ def test_the_probe_says_what_lasts(monkeypatch: pytest.MonkeyPatch) -> None:
     assert not probe.viable and "did not return what was stored" in probe.reason
     probe = probe_with(monkeypatch, VanishingKeyring(failures=100, misses=0))
     assert not probe.viable and "failed a test write/read: Item does not exist!" in probe.reason
+
+
+def test_a_daemon_gone_mid_call_is_asked_again(tmp_path: Path) -> None:
+    """killed, crashed or replaced while it had the message: D-Bus starts a new one for the next try."""
+    gone = RuntimeError("Message recipient disconnected from message bus without replying")
+    kr = FlakyKeyring(failures=1, error=gone)
+    b = backend(tmp_path, kr)
+    b.set("k", "v")
+    assert kr.calls == 2 and b.get("k") == "v"

@@ -302,8 +302,12 @@ def probe_system_keyring(timeout: float = KEYRING_TIMEOUT) -> tuple[bool, str]:
 #   the item its search had just found. Every call starts afresh (a new connection, the default
 #   collection, a new search), so a second try gives the real answer: an item deleted meanwhile
 #   is then simply not found (a read's None, a delete's "already gone").
+# And one more, from any Secret Service: the daemon gone while it had our message ("Message
+# recipient disconnected from message bus without replying": killed, crashed, replaced). D-Bus
+# starts a new one for the next call, which gets that one's real answer (often "locked").
 NO_COLLECTION = "Failed to create the collection"  # keyring's InitError, by its text
 TRANSIENT_RETRIES = (0.1, 0.3, 0.6)  # seconds before each further try
+_RECIPIENT_GONE = "recipient disconnected from message bus without replying"  # D-Bus's NoReply text
 
 
 def _is_headless_dismissal(exc: BaseException) -> bool:
@@ -318,12 +322,13 @@ class _NotYetThere(Exception):
 
 
 def is_passing_answer(exc: BaseException) -> bool:
-    """One of the two passing answers above (ItemNotFoundException by name: secretstorage is
+    """One of the passing answers above (ItemNotFoundException by name: secretstorage is
     optional). Our own StoreError is a verdict already (e.g. secretservice: no default collection)."""
     if isinstance(exc, StoreError):
         return False
     return (_is_headless_dismissal(exc) or isinstance(exc, _NotYetThere)
-            or any(c.__name__ == "ItemNotFoundException" for c in type(exc).__mro__))
+            or any(c.__name__ == "ItemNotFoundException" for c in type(exc).__mro__)
+            or _RECIPIENT_GONE in str(exc))
 
 
 def retrying(fn: Callable[[], T], attempt: Callable[[Callable[[], T]], T] | None = None) -> T:
