@@ -134,6 +134,26 @@ def _keyring_choice(f: Facts) -> dict[str, Any]:
     return {"recorded": recorded, "agrees": None if recorded is None else recorded == f.probe.backend}
 
 
+def _default_collection() -> dict[str, Any]:
+    from alpaca_tui.core.store.secretservice import default_collection
+    from alpaca_tui.core.store.system import keyring_timeout
+
+    try:
+        return default_collection(keyring_timeout())
+    except Exception as exc:  # reported in its line: doctor never fails on what it diagnoses
+        return {"path": None, "locked": None, "error": " ".join(str(exc).split()) or type(exc).__name__}
+
+
+def _collection_line(c: dict[str, Any]) -> str:
+    if c.get("error"):
+        return f"✗ default collection: {c['error']}"
+    if c["path"] is None:
+        return ("✗ no default collection (no login keyring, or none set as default): unlock or create "
+                "one, e.g. printf '\\n' | gnome-keyring-daemon --unlock --components=secrets")
+    state = "locked" if c["locked"] else "unlocked"
+    return f"{_mark(not c['locked'])} default collection {c['path']} ({state})"
+
+
 def check_keyring(f: Facts) -> Row:
     from alpaca_tui.core.store import probe_keyring_detail, service_name
 
@@ -148,6 +168,13 @@ def check_keyring(f: Facts) -> Row:
                                   f"did not agree with keyring's {f.probe.backend} (record updated)")))
     if system["keyring_backend"]:
         lines.append(_line("", f"keyring backend: {system['keyring_backend']}; service {system['service']}"))
+    from alpaca_tui.core.store.secretservice import SECRET_SERVICE
+
+    stuck = "did not answer within" in f.probe.reason or "still stuck" in f.probe.reason  # no second wait
+    here = system["keyring_backend"] == SECRET_SERVICE and os.environ.get("DBUS_SESSION_BUS_ADDRESS")
+    if here and not stuck:
+        system["default_collection"] = collection = _default_collection()
+        lines.append(_line("", _collection_line(collection)))
     lines += [_line("", f"- {c['name']}: {c['reason']}") for c in system["candidates"]]
     return Row("keyring", backend=system, lines=lines)
 

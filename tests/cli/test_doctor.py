@@ -185,6 +185,9 @@ def test_doctor_with_the_real_secret_service(run, system_keyring_home: Path, mon
     assert doc["backend"]["kind"] == "system" and "Secret Service" in doc["backend"]["label"]
     assert any(not c["viable"] and c["reason"] for c in system["candidates"])
     assert os.environ.get("DBUS_SESSION_BUS_ADDRESS") == doc["environment"]["DBUS_SESSION_BUS_ADDRESS"]
+    collection = system["default_collection"]  # "login" in ./dev test's own keyring; a desktop's may differ
+    assert collection["path"].startswith("/org/freedesktop/secrets/collection/")
+    assert collection["locked"] is False
 
 
 # -- consistency: index entries vs secret bundles ------------------------------------------------

@@ -5,7 +5,7 @@ test module itself: ``python -m tests.e2e.secret_service_driver alias|clients ..
 * ``alias``: the session's default alias is pointed at gnome-keyring's in-memory ``session``
   collection (Secret Service ``SetAlias``): the store's entries must follow it there.
 * ``no-default``: a keyring with no collection at all (started without a password) and no
-  display: ``profiles add`` into the OS keyring must fail at once, in one line.
+  display: ``profiles add`` into the OS keyring must fail at once, in one line; doctor says why.
 * ``clients WAY WORKERS ROUNDS``: WORKERS processes at once, each ROUNDS times writing, reading
   and deleting its own entries, every call a new D-Bus client, WAY being ``ours``
   (DirectSecretService) or ``keyring`` (keyring's own SecretService backend, which addresses the
@@ -108,8 +108,11 @@ def run_no_default(out: Path) -> None:
                         "--flow", "legacy", "--key-id", "PKABCDEFGHIJKLMNOPQR", "--secret-stdin"],
                        input="no-default-collection-secret-0123456789\n", capture_output=True, text=True,
                        timeout=60)
+    seconds = round(time.monotonic() - start, 2)
+    doctor = subprocess.run([sys.executable, "-m", "alpaca_tui", "doctor"], capture_output=True, text=True,
+                            timeout=60)
     out.write_text(json.dumps({"alias": alias, "code": r.returncode, "out": r.stdout, "err": r.stderr,
-                               "seconds": round(time.monotonic() - start, 2)}))
+                               "seconds": seconds, "doctor": doctor.stdout}))
 
 
 def client(way: str) -> Any:

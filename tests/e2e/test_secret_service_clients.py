@@ -40,3 +40,4 @@ def test_no_default_collection_is_one_line_at_once(tmp_path: Path) -> None:
     assert len(lines) == 1 and lines[0].startswith("alpaca-tui: error: OS keyring unavailable"), data
     assert "no default collection, and keyring could not create one" in lines[0]
     # (tried once: tests/unit/test_secretservice_direct.py counts the calls)
+    assert "✗ no default collection" in data["doctor"] and "gnome-keyring-daemon --unlock" in data["doctor"]

@@ -277,6 +277,24 @@ class DirectSecretService:
         raise PasswordDeleteError("No such password!")
 
 
+def default_collection(timeout: float) -> dict[str, Any]:
+    """The default collection as :class:`DirectSecretService` finds it (for doctor): its path
+    (None: the service has none) and whether it is locked; bounded by ``timeout``."""
+    import secretstorage
+
+    from alpaca_tui.core.store.system import call_with_timeout
+
+    def look() -> dict[str, Any]:
+        connection, path = DirectSecretService()._connect()
+        try:
+            locked = None if path is None else secretstorage.Collection(connection, path).is_locked()
+            return {"path": path, "locked": locked}
+        finally:
+            connection.close()
+
+    return call_with_timeout(look, timeout, "default collection")
+
+
 def _secret_of(connection: Any, item_path: str) -> bytes | None:
     """``Item.get_secret()`` of secretstorage, done with its own session (``open_session``: the
     same DH-IETF1024 + AES-128-CBC transfer, or plain where the service has no DH), but
