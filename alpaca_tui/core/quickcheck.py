@@ -48,6 +48,7 @@ from alpaca_tui.core.exchange import SendPolicy
 from alpaca_tui.core.http import ApiError, ApiResponse
 from alpaca_tui.core.retirement import commit_retirement, retire_due
 from alpaca_tui.core.syncwire import SyncWire
+from alpaca_tui.core.threads import helper_thread
 
 if TYPE_CHECKING:
     from alpaca_tui.core.store import Store
@@ -122,8 +123,7 @@ class _Workers:
         pending = _Pending(task)
         self._queue.put(pending)
         if len(self._threads) < self._size:
-            thread = threading.Thread(target=self._work, name=f"alpaca-tui-check-{len(self._threads) + 1}",
-                                      daemon=True)
+            thread = helper_thread(self._work, f"alpaca-tui-check-{len(self._threads) + 1}")
             self._threads.append(thread)
             thread.start()
         return pending

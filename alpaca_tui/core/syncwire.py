@@ -37,6 +37,7 @@ from alpaca_tui import __version__
 from alpaca_tui.core.clock import Clock
 from alpaca_tui.core.deadline import Deadline
 from alpaca_tui.core.exchange import Attempts, BodyReader, RequestParts, SendPolicy, Sent
+from alpaca_tui.core.threads import helper_thread
 
 __all__ = ["DeadlineBackend", "SyncWire"]
 
@@ -137,7 +138,7 @@ def _in_time(connect: Callable[[], httpcore.NetworkStream], limit: float | None)
         if abandoned.is_set() and isinstance(result, httpcore.NetworkStream):
             result.close()
 
-    threading.Thread(target=run, name="alpaca-tui-connect", daemon=True).start()
+    helper_thread(run, "alpaca-tui-connect").start()
     done.wait(limit)
     with lock:
         if not outcome:

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from alpaca_tui.core.errors import StoreError
 from alpaca_tui.core.store.kvsecrets import KeyValueSecrets
+from alpaca_tui.core.threads import helper_thread
 
 if TYPE_CHECKING:
     from alpaca_tui.core.store.fsutil import HomeLock
@@ -67,7 +68,7 @@ def call_with_timeout(fn: Callable[[], T], timeout: float, what: str) -> T:
         except BaseException as exc:  # re-raised in the caller's thread
             box["error"] = exc
 
-    thread = threading.Thread(target=target, name=f"alpaca-tui keyring: {what}", daemon=True)
+    thread = helper_thread(target, f"alpaca-tui keyring: {what}")
     thread.start()
     thread.join(timeout)
     if thread.is_alive():
@@ -267,7 +268,7 @@ def probe_keyring_detail(timeout: float | None = None, *, roundtrip: bool = True
             except BaseException as exc:
                 box["error"] = exc
 
-        thread = threading.Thread(target=target, name="alpaca-tui keyring probe", daemon=True)
+        thread = helper_thread(target, "alpaca-tui keyring probe")
         thread.start()
         thread.join(timeout)
         if thread.is_alive():
