@@ -170,9 +170,8 @@ def check_keyring(f: Facts) -> Row:
         lines.append(_line("", f"keyring backend: {system['keyring_backend']}; service {system['service']}"))
     from alpaca_tui.core.store.secretservice import SECRET_SERVICE
 
-    stuck = "did not answer within" in f.probe.reason or "still stuck" in f.probe.reason  # no second wait
     here = system["keyring_backend"] == SECRET_SERVICE and os.environ.get("DBUS_SESSION_BUS_ADDRESS")
-    if here and not stuck:
+    if here and not f.probe.stuck:  # a probe that waited out the timeout: no second wait
         system["default_collection"] = collection = _default_collection()
         lines.append(_line("", _collection_line(collection)))
     lines += [_line("", f"- {c['name']}: {c['reason']}") for c in system["candidates"]]

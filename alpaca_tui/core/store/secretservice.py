@@ -280,17 +280,12 @@ class DirectSecretService:
 def default_collection(timeout: float) -> dict[str, Any]:
     """The default collection as :class:`DirectSecretService` finds it (for doctor): its path
     (None: the service has none) and whether it is locked; bounded by ``timeout``."""
-    import secretstorage
-
     from alpaca_tui.core.store.system import call_with_timeout
 
     def look() -> dict[str, Any]:
-        connection, path = DirectSecretService()._connect()
-        try:
-            locked = None if path is None else secretstorage.Collection(connection, path).is_locked()
-            return {"path": path, "locked": locked}
-        finally:
-            connection.close()
+        connection, collection, path = DirectSecretService()._unlocked_collection()
+        connection.close()
+        return {"path": path, "locked": None if path is None else collection is None}
 
     return call_with_timeout(look, timeout, "default collection")
 

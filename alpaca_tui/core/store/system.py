@@ -125,6 +125,7 @@ class KeyringProbe:
     backend: str | None = None          # keyring backend class in use (after unwrapping a chainer)
     candidates: list[Candidate] = field(default_factory=list)
     keyring: Any = None                 # the backend object to use when viable
+    stuck: bool = False                 # it waited out its timeout (D-Bus or the service did not answer)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -211,7 +212,7 @@ def _probe_body(roundtrip: bool = True) -> KeyringProbe:
             got = retrying(read_back)
         except _NotYetThere:
             got = None
-        retrying(lambda: _delete_probe_entry(chosen, user))
+        retrying(lambda: delete_quietly(chosen, PROBE_SERVICE, user))
     except Exception as exc:
         text = " ".join(str(exc).split()) or type(exc).__name__
         return KeyringProbe(False, f"{name} failed a test write/read: {text}", name, candidates)
@@ -231,13 +232,14 @@ def _direct(chosen: Any, name: str) -> Any:
     return DirectSecretService(chosen)
 
 
-def _delete_probe_entry(kr: Any, user: str) -> None:
+def delete_quietly(kr: Any, service: str, key: str) -> None:
+    """Delete an entry; one already gone (or deleted by a retried call's first try) is no error."""
     from keyring.errors import PasswordDeleteError
 
     try:
-        kr.delete_password(PROBE_SERVICE, user)
+        kr.delete_password(service, key)
     except PasswordDeleteError:
-        pass  # gone already (a retried delete whose first try did delete it)
+        pass
 
 
 _probe_lock = threading.Lock()
@@ -259,7 +261,8 @@ def probe_keyring_detail(timeout: float | None = None, *, roundtrip: bool = True
                                    "Service (typical over SSH or in containers)")
     with _probe_lock:
         if _stuck_probe is not None and _stuck_probe.is_alive():
-            return KeyringProbe(False, "an earlier OS keyring probe is still stuck waiting for D-Bus")
+            return KeyringProbe(False, "an earlier OS keyring probe is still stuck waiting for D-Bus",
+                                stuck=True)
         box: dict[str, Any] = {}
 
         def target() -> None:
@@ -274,7 +277,8 @@ def probe_keyring_detail(timeout: float | None = None, *, roundtrip: bool = True
         if thread.is_alive():
             _stuck_probe = thread
             return KeyringProbe(False, f"OS keyring did not answer within {timeout:g} s "
-                                       "(D-Bus or the Secret Service is stuck or waiting on a prompt)")
+                                       "(D-Bus or the Secret Service is stuck or waiting on a prompt)",
+                                stuck=True)
     if "error" in box:
         exc = box["error"]
         return KeyringProbe(False, f"keyring probe failed: {type(exc).__name__}: {exc}")
@@ -421,12 +425,4 @@ class SystemBackend(KeyValueSecrets):
         self._call("write", lambda: self._kr.set_password(self.service, key, value))
 
     def delete(self, key: str) -> None:
-        def rm() -> None:
-            from keyring.errors import PasswordDeleteError
-
-            try:
-                self._kr.delete_password(self.service, key)
-            except PasswordDeleteError:
-                pass  # already gone
-
-        self._call("delete", rm)
+        self._call("delete", lambda: delete_quietly(self._kr, self.service, key))
