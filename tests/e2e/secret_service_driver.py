@@ -36,20 +36,14 @@ def _service(conn: Any) -> Any:
     return DBusAddressWrapper(SS_PATH, SS_PREFIX + "Service", conn)
 
 
-def secrets_owner() -> str | None:
-    """The unique name owning org.freedesktop.secrets (None: nobody: the daemon is gone)."""
-    import secretstorage
-    from jeepney import DBusAddress, MessageType, new_method_call
+def secrets_owner() -> int | None:
+    """The PID owning org.freedesktop.secrets (None: nobody: the daemon is gone)."""
+    from tests.e2e.keyring_fault_driver import secrets_pid
 
-    conn = secretstorage.dbus_init()
     try:
-        bus = DBusAddress("/org/freedesktop/DBus", bus_name="org.freedesktop.DBus",
-                          interface="org.freedesktop.DBus")
-        ask = new_method_call(bus, "GetNameOwner", "s", ("org.freedesktop.secrets",))
-        reply = conn.send_and_get_reply(ask, timeout=5)
-        return None if reply.header.message_type == MessageType.error else str(reply.body[0])
-    finally:
-        conn.close()
+        return secrets_pid()
+    except ValueError:  # the bus answered with an error (no owner), not a PID
+        return None
 
 
 def labels_in(path: str, service: str) -> list[str]:
